@@ -1,0 +1,93 @@
+//! R8, R9: the manual top-up minimum and the checkout summary (amount, tax by the
+//! payer's country, total).
+
+use crate::DomainError;
+use crate::money::{add, positive};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Tax rates in basis points (1/100 of a percent) by ISO 3166 country code.
+#[derive(Debug, Clone, Default)]
+pub struct TaxRates {
+    pub by_country: BTreeMap<String, u32>,
+}
+
+impl TaxRates {
+    pub fn rate_bps(&self, country: Option<&str>) -> u32 {
+        country
+            .and_then(|c| self.by_country.get(&c.to_ascii_uppercase()))
+            .copied()
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CheckoutSummary {
+    /// What the balance is credited with.
+    pub amount: i64,
+    pub tax_rate_bps: u32,
+    pub tax: i64,
+    /// What the card is charged.
+    pub total: i64,
+}
+
+/// Tax on an amount, rounded half up to the minor unit.
+pub fn tax_on(amount: i64, rate_bps: u32) -> Result<i64, DomainError> {
+    let scaled = (amount as i128) * (rate_bps as i128);
+    let tax = (scaled + 5_000) / 10_000;
+    i64::try_from(tax).map_err(|_| DomainError::AmountOverflow)
+}
+
+/// R9: the summary shown before paying.
+pub fn summary(amount: i64, rate_bps: u32) -> Result<CheckoutSummary, DomainError> {
+    let amount = positive(amount)?;
+    let tax = tax_on(amount, rate_bps)?;
+    Ok(CheckoutSummary {
+        amount,
+        tax_rate_bps: rate_bps,
+        tax,
+        total: add(amount, tax)?,
+    })
+}
+
+/// R8: a manual top-up has a minimum amount.
+pub fn check_minimum(amount: i64, minimum: i64) -> Result<i64, DomainError> {
+    let amount = positive(amount)?;
+    if amount < minimum {
+        return Err(DomainError::AmountBelowMinimum { amount, minimum });
+    }
+    Ok(amount)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn r8_minimum_top_up() {
+        assert_eq!(
+            check_minimum(999, 1000),
+            Err(DomainError::AmountBelowMinimum {
+                amount: 999,
+                minimum: 1000
+            })
+        );
+        assert_eq!(check_minimum(1000, 1000), Ok(1000));
+        assert!(check_minimum(0, 0).is_err());
+    }
+
+    #[test]
+    fn r9_tax_by_country_rounds_half_up() {
+        let mut rates = TaxRates::default();
+        rates.by_country.insert("GB".into(), 2000);
+        assert_eq!(rates.rate_bps(Some("gb")), 2000);
+        assert_eq!(rates.rate_bps(Some("US")), 0);
+        assert_eq!(rates.rate_bps(None), 0);
+        let s = summary(1000, 2000).unwrap();
+        assert_eq!((s.amount, s.tax, s.total), (1000, 200, 1200));
+        // 0.125 rounds up to 1 minor unit, 0.124 down to 0.
+        assert_eq!(tax_on(5, 2500).unwrap(), 1);
+        assert_eq!(tax_on(4, 1240).unwrap(), 0);
+        assert!(summary(i64::MAX, 2000).is_err());
+    }
+}

@@ -1,0 +1,199 @@
+//! R3: an append-only, double-entry ledger. Every change of a balance is a journal of
+//! postings that sum to zero: the customer's balance against a system account. Entries
+//! are never edited, only reversed by new journals.
+
+use crate::DomainError;
+use crate::money::{add, positive};
+
+/// The system accounts a customer balance is posted against. They have no stored
+/// balance (that would be one hot row shared by every debit); theirs is the sum of
+/// their entries.
+pub mod system {
+    /// Money received from (or returned to) the payment gateway.
+    pub const GATEWAY_CLEARING: &str = "sys:gateway_clearing";
+    /// Usage sold (messages, calls).
+    pub const REVENUE_USAGE: &str = "sys:revenue_usage";
+    /// Recurring fees (dedicated numbers, renewals).
+    pub const REVENUE_FEES: &str = "sys:revenue_fees";
+    /// Tax collected on top-ups, owed to the tax authority.
+    pub const TAX_PAYABLE: &str = "sys:tax_payable";
+    /// Operator adjustments.
+    pub const ADJUSTMENTS: &str = "sys:adjustments";
+}
+
+/// What an entry is, in the customer's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    Usage,
+    Fee,
+    TopUp,
+    TopUpReversal,
+    TransferIn,
+    TransferOut,
+    Refund,
+    Tax,
+    Adjustment,
+}
+
+impl EntryKind {
+    pub fn as_str(self) -> &'static str {
+        use EntryKind::*;
+        match self {
+            Usage => "usage",
+            Fee => "fee",
+            TopUp => "top_up",
+            TopUpReversal => "top_up_reversal",
+            TransferIn => "transfer_in",
+            TransferOut => "transfer_out",
+            Refund => "refund",
+            Tax => "tax",
+            Adjustment => "adjustment",
+        }
+    }
+}
+
+/// One line of a journal: `amount` is signed; positive raises the ledger account's
+/// balance (for a customer, credit), negative lowers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posting {
+    pub ledger_account: String,
+    pub kind: EntryKind,
+    pub amount: i64,
+}
+
+/// A balanced set of postings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Journal {
+    pub postings: Vec<Posting>,
+}
+
+impl Journal {
+    /// Checks the double-entry invariant: the postings sum to exactly zero.
+    pub fn is_balanced(&self) -> bool {
+        self.postings
+            .iter()
+            .try_fold(0i64, |acc, p| acc.checked_add(p.amount))
+            == Some(0)
+    }
+
+    /// What the journal does to one ledger account.
+    pub fn net_for(&self, ledger_account: &str) -> i64 {
+        self.postings
+            .iter()
+            .filter(|p| p.ledger_account == ledger_account)
+            .map(|p| p.amount)
+            .sum()
+    }
+}
+
+fn posting(account: &str, kind: EntryKind, amount: i64) -> Posting {
+    Posting {
+        ledger_account: account.to_string(),
+        kind,
+        amount,
+    }
+}
+
+/// Spending (R6): the customer's balance against usage or fee revenue.
+pub fn debit(account: &str, kind: EntryKind, amount: i64) -> Result<Journal, DomainError> {
+    let amount = positive(amount)?;
+    let revenue = match kind {
+        EntryKind::Fee => system::REVENUE_FEES,
+        _ => system::REVENUE_USAGE,
+    };
+    Ok(Journal {
+        postings: vec![
+            posting(account, kind, -amount),
+            posting(revenue, kind, amount),
+        ],
+    })
+}
+
+/// A paid top-up (R10): the gateway collected `amount + tax`; the customer is credited
+/// `amount`, the tax is owed.
+pub fn top_up(account: &str, amount: i64, tax: i64) -> Result<Journal, DomainError> {
+    let amount = positive(amount)?;
+    let total = add(amount, tax)?;
+    let mut postings = vec![
+        posting(account, EntryKind::TopUp, amount),
+        posting(system::GATEWAY_CLEARING, EntryKind::TopUp, -total),
+    ];
+    if tax != 0 {
+        postings.push(posting(system::TAX_PAYABLE, EntryKind::Tax, tax));
+    }
+    Ok(Journal { postings })
+}
+
+/// Reverses a top-up whose payment finally failed (R11), or refunds part of one
+/// (R31): the exact mirror of the credit, for `amount` of it and its share of tax.
+pub fn reverse_top_up(
+    account: &str,
+    kind: EntryKind,
+    amount: i64,
+    tax: i64,
+) -> Result<Journal, DomainError> {
+    let mut journal = top_up(account, amount, tax)?;
+    for p in &mut journal.postings {
+        p.amount = -p.amount;
+        if p.kind == EntryKind::TopUp {
+            p.kind = kind;
+        }
+    }
+    Ok(journal)
+}
+
+/// Moves credit between a main account and its sub-account (R4, R12, R15).
+pub fn transfer(from: &str, to: &str, amount: i64) -> Result<Journal, DomainError> {
+    let amount = positive(amount)?;
+    Ok(Journal {
+        postings: vec![
+            posting(from, EntryKind::TransferOut, -amount),
+            posting(to, EntryKind::TransferIn, amount),
+        ],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn r3_top_up_with_tax_balances() {
+        let j = top_up("acct_1", 1000, 200).unwrap();
+        assert!(j.is_balanced());
+        assert_eq!(j.net_for("acct_1"), 1000);
+        assert_eq!(j.net_for(system::TAX_PAYABLE), 200);
+        assert_eq!(j.net_for(system::GATEWAY_CLEARING), -1200);
+    }
+
+    #[test]
+    fn r3_reversal_mirrors_the_credit() {
+        let credit = top_up("a", 1000, 200).unwrap();
+        let reversal = reverse_top_up("a", EntryKind::TopUpReversal, 1000, 200).unwrap();
+        assert!(reversal.is_balanced());
+        assert_eq!(reversal.net_for("a"), -credit.net_for("a"));
+        assert_eq!(
+            reversal.net_for(system::GATEWAY_CLEARING),
+            -credit.net_for(system::GATEWAY_CLEARING)
+        );
+    }
+
+    #[test]
+    fn r1_zero_or_negative_amounts_make_no_journal() {
+        assert!(debit("a", EntryKind::Usage, 0).is_err());
+        assert!(transfer("a", "b", -5).is_err());
+        assert!(top_up("a", i64::MAX, 1).is_err());
+    }
+
+    proptest! {
+        #[test]
+        fn r3_every_journal_sums_to_zero(amount in 1i64..1_000_000_000, tax in 0i64..1_000_000) {
+            prop_assert!(debit("a", EntryKind::Usage, amount).unwrap().is_balanced());
+            prop_assert!(debit("a", EntryKind::Fee, amount).unwrap().is_balanced());
+            prop_assert!(top_up("a", amount, tax).unwrap().is_balanced());
+            prop_assert!(reverse_top_up("a", EntryKind::Refund, amount, tax).unwrap().is_balanced());
+            prop_assert!(transfer("a", "b", amount).unwrap().is_balanced());
+        }
+    }
+}

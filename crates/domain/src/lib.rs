@@ -1,0 +1,20 @@
+//! refill's domain rules, pure: no I/O, no async, no clock reads (time is passed in as
+//! unix milliseconds). The rules (R1..R31) are those of `shared/domain.md`; each
+//! function names the rule it implements.
+
+pub mod auto_top_up;
+pub mod checkout;
+pub mod debit;
+pub mod error;
+pub mod ledger;
+pub mod money;
+
+pub use error::DomainError;
+pub use money::{Currency, Money};
+
+/// Milliseconds since the Unix epoch, UTC. Every time in refill is one of these.
+pub type Millis = i64;
+
+pub const MINUTE: Millis = 60_000;
+pub const HOUR: Millis = 60 * MINUTE;
+pub const DAY: Millis = 24 * HOUR;

@@ -1,0 +1,130 @@
+//! Payment gateways behind one small trait: the built-in sandbox card network (the
+//! embedded default, with Stripe's test cards as tokens) and Stripe.
+//!
+//! Every call that moves money carries an idempotency key (R25): the same key never
+//! charges twice, and a charge whose outcome is unknown is found again by its key.
+
+pub mod sandbox;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use thiserror::Error;
+
+/// A card as the gateway describes it (R5, R10: brand and last four digits).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CardDetails {
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: u32,
+    pub exp_year: u32,
+}
+
+/// R23: the decline classes the engine tells apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineClass {
+    /// Insufficient funds, generic decline, expired card: retried later.
+    Soft,
+    /// Lost, stolen, fraudulent, pick up: disables at once.
+    Hard,
+    /// 3-D Secure needed: the customer must authenticate.
+    AuthenticationRequired,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum ChargeStatus {
+    Succeeded,
+    /// R11: accepted but not settled; may still fail within days.
+    Pending,
+    Declined {
+        class: DeclineClass,
+        code: String,
+        message: String,
+    },
+}
+
+/// A charge as the gateway records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Charge {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(flatten)]
+    pub status: ChargeStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChargeRequest {
+    /// Derived from refill's own row (top-up id and attempt), never random (R25).
+    pub idempotency_key: String,
+    /// The gateway's token for the payment method.
+    pub payment_method: String,
+    /// The gateway's customer, where it has one.
+    pub customer: Option<String>,
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    /// Names the refill top-up at the gateway, so an unknown outcome can be found.
+    pub metadata: Vec<(String, String)>,
+    /// Made without the customer present (automatic top-ups).
+    pub off_session: bool,
+    /// The customer completed 3-D Secure for this payment.
+    pub authenticated: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRequest {
+    pub idempotency_key: String,
+    pub charge_id: String,
+    pub amount: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Refund {
+    pub id: String,
+    pub charge_id: String,
+    pub amount: i64,
+    pub status: RefundStatus,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum GatewayError {
+    /// The gateway is down, rate-limited or timed out: the outcome is unknown until
+    /// resolved by looking the charge up (R25). Never the customer's failure (R23).
+    #[error("payment gateway unavailable: {0}")]
+    Outage(String),
+    /// The request itself was refused (unknown token, bad amount): a clear error.
+    #[error("payment gateway refused the request: {0}")]
+    Invalid(String),
+}
+
+/// What refill needs of a payment gateway.
+#[async_trait]
+pub trait Gateway: Send + Sync {
+    fn name(&self) -> &'static str;
+
+    /// R5: describe a tokenised card being saved (brand, last four, expiry).
+    async fn describe_payment_method(&self, token: &str) -> Result<CardDetails, GatewayError>;
+
+    /// Charge a card. Replaying the same idempotency key returns the first result
+    /// and never charges again.
+    async fn charge(&self, req: &ChargeRequest) -> Result<Charge, GatewayError>;
+
+    /// R25: the charge made with this idempotency key, if any was made.
+    async fn find_charge(&self, idempotency_key: &str) -> Result<Option<Charge>, GatewayError>;
+
+    /// The charge's current state (R11: a pending one settles later).
+    async fn retrieve_charge(&self, charge_id: &str) -> Result<Charge, GatewayError>;
+
+    /// R31: refund all or part of a charge.
+    async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError>;
+}

@@ -1,0 +1,575 @@
+//! The built-in sandbox card network. It takes Stripe's test payment methods as tokens
+//! (`pm_card_visa` succeeds, `pm_card_chargeDeclined` declines, ...), so the docs and
+//! habits of payment engineers carry over, and it keeps its own record of charges,
+//! keyed by idempotency key, in an append-only file that survives a crash like a real
+//! gateway's would. Tests count real charges there, and inject outages.
+
+use crate::*;
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// How the sandbox treats a token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Behaviour {
+    Succeed,
+    Decline(DeclineClass, &'static str),
+    RequireAuthentication,
+    /// Pending at first (R11); settles as succeeded, or as failed.
+    Pending {
+        settles_ok: bool,
+    },
+}
+
+struct TestCard {
+    token: &'static str,
+    brand: &'static str,
+    last4: &'static str,
+    behaviour: Behaviour,
+}
+
+const fn card(
+    token: &'static str,
+    brand: &'static str,
+    last4: &'static str,
+    behaviour: Behaviour,
+) -> TestCard {
+    TestCard {
+        token,
+        brand,
+        last4,
+        behaviour,
+    }
+}
+
+/// Stripe's test payment methods, as the sandbox understands them.
+const CARDS: &[TestCard] = &[
+    card("pm_card_visa", "visa", "4242", Behaviour::Succeed),
+    card(
+        "pm_card_mastercard",
+        "mastercard",
+        "4444",
+        Behaviour::Succeed,
+    ),
+    card("pm_card_amex", "amex", "8431", Behaviour::Succeed),
+    card(
+        "pm_card_chargeDeclined",
+        "visa",
+        "0002",
+        Behaviour::Decline(DeclineClass::Soft, "card_declined"),
+    ),
+    card(
+        "pm_card_chargeDeclinedInsufficientFunds",
+        "visa",
+        "9995",
+        Behaviour::Decline(DeclineClass::Soft, "insufficient_funds"),
+    ),
+    card(
+        "pm_card_chargeDeclinedExpiredCard",
+        "visa",
+        "0069",
+        Behaviour::Decline(DeclineClass::Soft, "expired_card"),
+    ),
+    card(
+        "pm_card_chargeDeclinedLostCard",
+        "visa",
+        "9987",
+        Behaviour::Decline(DeclineClass::Hard, "lost_card"),
+    ),
+    card(
+        "pm_card_chargeDeclinedStolenCard",
+        "visa",
+        "9979",
+        Behaviour::Decline(DeclineClass::Hard, "stolen_card"),
+    ),
+    card(
+        "pm_card_chargeDeclinedFraudulent",
+        "visa",
+        "0019",
+        Behaviour::Decline(DeclineClass::Hard, "fraudulent"),
+    ),
+    card(
+        "pm_card_authenticationRequired",
+        "visa",
+        "3184",
+        Behaviour::RequireAuthentication,
+    ),
+    card(
+        "pm_card_pending",
+        "visa",
+        "0077",
+        Behaviour::Pending { settles_ok: true },
+    ),
+    card(
+        "pm_card_pendingThenFails",
+        "visa",
+        "0085",
+        Behaviour::Pending { settles_ok: false },
+    ),
+];
+
+fn test_card(token: &str) -> Result<&'static TestCard, GatewayError> {
+    CARDS
+        .iter()
+        .find(|c| c.token == token)
+        .ok_or_else(|| GatewayError::Invalid(format!("no such payment method: {token:?} (the sandbox takes Stripe's test tokens, such as pm_card_visa)")))
+}
+
+/// A fault to inject into the next gateway calls (tests only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// The gateway is down: nothing is charged, the caller sees an outage.
+    Outage,
+    /// The charge is made, but the answer is lost (a timeout): the caller sees an
+    /// outage and must find the charge by its key (R25).
+    TimeoutAfterCharge,
+}
+
+/// One line of the sandbox's record.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct Record {
+    key: String,
+    charge_id: String,
+    token: String,
+    amount: i64,
+    currency: String,
+    /// "succeeded", "pending", "failed", "declined:<class>:<code>", "refund:<charge>"
+    outcome: String,
+    at: i64,
+}
+
+struct Inner {
+    by_key: HashMap<String, Record>,
+    by_charge: HashMap<String, String>,
+    file: Option<File>,
+    faults: VecDeque<Fault>,
+    next_id: u64,
+}
+
+/// The sandbox gateway. Clone it freely: clones share one record.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Mutex<Inner>>,
+    now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    /// R11: how long a pending charge stays pending.
+    settle_after_ms: i64,
+}
+
+impl Sandbox {
+    /// A sandbox whose record lives only in memory.
+    pub fn in_memory(now: Arc<dyn Fn() -> i64 + Send + Sync>) -> Sandbox {
+        Sandbox::with_file(None, now).expect("no file to open")
+    }
+
+    /// A sandbox whose record is kept in `path` (appended, synced per charge) and
+    /// read back at start.
+    pub fn open(path: &Path, now: Arc<dyn Fn() -> i64 + Send + Sync>) -> std::io::Result<Sandbox> {
+        Sandbox::with_file(Some(path.to_path_buf()), now)
+    }
+
+    fn with_file(
+        path: Option<PathBuf>,
+        now: Arc<dyn Fn() -> i64 + Send + Sync>,
+    ) -> std::io::Result<Sandbox> {
+        let mut inner = Inner {
+            by_key: HashMap::new(),
+            by_charge: HashMap::new(),
+            file: None,
+            faults: VecDeque::new(),
+            next_id: 0,
+        };
+        if let Some(path) = path {
+            if let Ok(f) = File::open(&path) {
+                for line in BufReader::new(f).lines() {
+                    // A torn last line (killed mid-write) was never answered: skip it.
+                    if let Ok(rec) = serde_json::from_str::<Record>(&line?) {
+                        inner.remember(rec);
+                    }
+                }
+            }
+            inner.file = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+        }
+        Ok(Sandbox {
+            inner: Arc::new(Mutex::new(inner)),
+            now,
+            settle_after_ms: 3 * 24 * 3_600_000,
+        })
+    }
+
+    /// Sets how long pending charges stay pending (R11).
+    pub fn with_settle_after(mut self, ms: i64) -> Sandbox {
+        self.settle_after_ms = ms;
+        self
+    }
+
+    /// Injects faults into the next calls, in order (tests).
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push_back(fault);
+    }
+
+    /// Every successful or pending charge made, as (idempotency key, amount): what a
+    /// test counts to prove nothing was charged twice.
+    pub fn charges(&self) -> Vec<(String, i64)> {
+        let inner = self.lock();
+        let mut v: Vec<_> = inner
+            .by_key
+            .values()
+            .filter(|r| matches!(r.outcome.as_str(), "succeeded" | "pending" | "failed"))
+            .map(|r| (r.key.clone(), r.amount))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Reads the charges in a sandbox record file (for tests of another process).
+    pub fn charges_in_file(path: &Path) -> std::io::Result<Vec<(String, i64)>> {
+        Ok(Sandbox::open(path, Arc::new(|| 0))?.charges())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn settle(&self, rec: &Record) -> Charge {
+        let mut outcome = rec.outcome.as_str();
+        if outcome == "pending" && (self.now)() >= rec.at + self.settle_after_ms {
+            let ok = matches!(
+                test_card(&rec.token).map(|c| c.behaviour),
+                Ok(Behaviour::Pending { settles_ok: true })
+            );
+            outcome = if ok { "succeeded" } else { "failed" };
+        }
+        to_charge(rec, outcome)
+    }
+}
+
+fn to_charge(rec: &Record, outcome: &str) -> Charge {
+    let status = match outcome {
+        "succeeded" => ChargeStatus::Succeeded,
+        "pending" => ChargeStatus::Pending,
+        "failed" => ChargeStatus::Declined {
+            class: DeclineClass::Soft,
+            code: "payment_failed".into(),
+            message: "the pending payment failed at the bank".into(),
+        },
+        other => {
+            let mut parts = other.splitn(3, ':').skip(1);
+            let class = match parts.next() {
+                Some("hard") => DeclineClass::Hard,
+                Some("authentication_required") => DeclineClass::AuthenticationRequired,
+                _ => DeclineClass::Soft,
+            };
+            let code = parts.next().unwrap_or("card_declined").to_string();
+            ChargeStatus::Declined {
+                class,
+                message: decline_message(&code),
+                code,
+            }
+        }
+    };
+    Charge {
+        id: rec.charge_id.clone(),
+        amount: rec.amount,
+        currency: rec.currency.clone(),
+        status,
+    }
+}
+
+fn decline_message(code: &str) -> String {
+    match code {
+        "insufficient_funds" => "Your card has insufficient funds.",
+        "expired_card" => "Your card has expired.",
+        "lost_card" | "stolen_card" => "Your card was declined (reported lost or stolen).",
+        "fraudulent" => "Your card was declined as fraudulent.",
+        "authentication_required" => "Your card requires authentication (3-D Secure).",
+        _ => "Your card was declined.",
+    }
+    .to_string()
+}
+
+fn class_name(c: DeclineClass) -> &'static str {
+    match c {
+        DeclineClass::Soft => "soft",
+        DeclineClass::Hard => "hard",
+        DeclineClass::AuthenticationRequired => "authentication_required",
+    }
+}
+
+impl Inner {
+    fn remember(&mut self, rec: Record) {
+        self.next_id += 1;
+        self.by_charge
+            .insert(rec.charge_id.clone(), rec.key.clone());
+        self.by_key.insert(rec.key.clone(), rec);
+    }
+
+    /// Writes the record to disk before anyone is answered, as a real gateway does.
+    fn record(&mut self, rec: Record) -> Result<(), GatewayError> {
+        if let Some(f) = self.file.as_mut() {
+            let mut line =
+                serde_json::to_string(&rec).map_err(|e| GatewayError::Outage(e.to_string()))?;
+            line.push('\n');
+            f.write_all(line.as_bytes())
+                .and_then(|_| f.sync_data())
+                .map_err(|e| GatewayError::Outage(format!("sandbox record: {e}")))?;
+        }
+        self.remember(rec);
+        Ok(())
+    }
+}
+
+fn outcome_for(card: &TestCard, authenticated: bool) -> String {
+    match card.behaviour {
+        Behaviour::Succeed => "succeeded".into(),
+        Behaviour::RequireAuthentication if authenticated => "succeeded".into(),
+        Behaviour::RequireAuthentication => {
+            "declined:authentication_required:authentication_required".into()
+        }
+        Behaviour::Decline(class, code) => format!("declined:{}:{code}", class_name(class)),
+        Behaviour::Pending { .. } => "pending".into(),
+    }
+}
+
+#[async_trait]
+impl Gateway for Sandbox {
+    fn name(&self) -> &'static str {
+        "sandbox"
+    }
+
+    async fn describe_payment_method(&self, token: &str) -> Result<CardDetails, GatewayError> {
+        let c = test_card(token)?;
+        Ok(CardDetails {
+            brand: c.brand.into(),
+            last4: c.last4.into(),
+            exp_month: 12,
+            exp_year: 2034,
+        })
+    }
+
+    async fn charge(&self, req: &ChargeRequest) -> Result<Charge, GatewayError> {
+        if req.amount <= 0 {
+            return Err(GatewayError::Invalid("amount must be positive".into()));
+        }
+        let card = test_card(&req.payment_method)?;
+        let mut inner = self.lock();
+        let fault = inner.faults.pop_front();
+        if fault == Some(Fault::Outage) {
+            return Err(GatewayError::Outage(
+                "sandbox: injected outage (nothing was charged)".into(),
+            ));
+        }
+        if let Some(rec) = inner.by_key.get(&req.idempotency_key) {
+            if rec.amount != req.amount || rec.token != req.payment_method {
+                return Err(GatewayError::Invalid(
+                    "idempotency key reused with other parameters".into(),
+                ));
+            }
+            let rec = rec.clone();
+            drop(inner);
+            return Ok(self.settle(&rec));
+        }
+        let rec = Record {
+            key: req.idempotency_key.clone(),
+            charge_id: format!("ch_sbx_{}", uuid::Uuid::now_v7().simple()),
+            token: req.payment_method.clone(),
+            amount: req.amount,
+            currency: req.currency.clone(),
+            outcome: outcome_for(card, req.authenticated),
+            at: (self.now)(),
+        };
+        inner.record(rec.clone())?;
+        drop(inner);
+        if fault == Some(Fault::TimeoutAfterCharge) {
+            return Err(GatewayError::Outage(
+                "sandbox: injected timeout (the charge was made)".into(),
+            ));
+        }
+        Ok(self.settle(&rec))
+    }
+
+    async fn find_charge(&self, idempotency_key: &str) -> Result<Option<Charge>, GatewayError> {
+        let rec = self.lock().by_key.get(idempotency_key).cloned();
+        Ok(rec.map(|r| self.settle(&r)))
+    }
+
+    async fn retrieve_charge(&self, charge_id: &str) -> Result<Charge, GatewayError> {
+        let inner = self.lock();
+        let rec = inner
+            .by_charge
+            .get(charge_id)
+            .and_then(|k| inner.by_key.get(k))
+            .cloned()
+            .ok_or_else(|| GatewayError::Invalid(format!("no such charge: {charge_id}")))?;
+        drop(inner);
+        Ok(self.settle(&rec))
+    }
+
+    async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
+        let charge = self.retrieve_charge(&req.charge_id).await?;
+        let mut inner = self.lock();
+        if let Some(rec) = inner.by_key.get(&req.idempotency_key) {
+            return Ok(Refund {
+                id: rec.charge_id.clone(),
+                charge_id: req.charge_id.clone(),
+                amount: rec.amount,
+                status: RefundStatus::Succeeded,
+            });
+        }
+        let refunded: i64 = inner
+            .by_key
+            .values()
+            .filter(|r| r.outcome == format!("refund:{}", req.charge_id))
+            .map(|r| r.amount)
+            .sum();
+        if req.amount <= 0 || refunded + req.amount > charge.amount {
+            return Err(GatewayError::Invalid(
+                "refund exceeds what was charged".into(),
+            ));
+        }
+        let rec = Record {
+            key: req.idempotency_key.clone(),
+            charge_id: format!("re_sbx_{}", uuid::Uuid::now_v7().simple()),
+            token: String::new(),
+            amount: req.amount,
+            currency: charge.currency.clone(),
+            outcome: format!("refund:{}", req.charge_id),
+            at: (self.now)(),
+        };
+        inner.record(rec.clone())?;
+        Ok(Refund {
+            id: rec.charge_id,
+            charge_id: req.charge_id.clone(),
+            amount: req.amount,
+            status: RefundStatus::Succeeded,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(key: &str, token: &str, amount: i64) -> ChargeRequest {
+        ChargeRequest {
+            idempotency_key: key.into(),
+            payment_method: token.into(),
+            customer: None,
+            amount,
+            currency: "GBP".into(),
+            description: "test".into(),
+            metadata: vec![],
+            off_session: true,
+            authenticated: false,
+        }
+    }
+
+    fn sandbox() -> Sandbox {
+        Sandbox::in_memory(Arc::new(|| 0))
+    }
+
+    #[tokio::test]
+    async fn r25_same_key_never_charges_twice() {
+        let s = sandbox();
+        let a = s.charge(&req("k1", "pm_card_visa", 1000)).await.unwrap();
+        let b = s.charge(&req("k1", "pm_card_visa", 1000)).await.unwrap();
+        assert_eq!(a, b);
+        assert_eq!(s.charges(), vec![("k1".into(), 1000)]);
+        assert!(s.charge(&req("k1", "pm_card_visa", 999)).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn r23_decline_classes() {
+        let s = sandbox();
+        let class = |c: Charge| match c.status {
+            ChargeStatus::Declined { class, .. } => Some(class),
+            _ => None,
+        };
+        assert_eq!(
+            class(
+                s.charge(&req("a", "pm_card_chargeDeclined", 100))
+                    .await
+                    .unwrap()
+            ),
+            Some(DeclineClass::Soft)
+        );
+        assert_eq!(
+            class(
+                s.charge(&req("b", "pm_card_chargeDeclinedLostCard", 100))
+                    .await
+                    .unwrap()
+            ),
+            Some(DeclineClass::Hard)
+        );
+        assert_eq!(
+            class(
+                s.charge(&req("c", "pm_card_authenticationRequired", 100))
+                    .await
+                    .unwrap()
+            ),
+            Some(DeclineClass::AuthenticationRequired)
+        );
+        let mut authed = req("d", "pm_card_authenticationRequired", 100);
+        authed.authenticated = true;
+        assert_eq!(
+            s.charge(&authed).await.unwrap().status,
+            ChargeStatus::Succeeded
+        );
+    }
+
+    #[tokio::test]
+    async fn r25_timeout_after_charge_is_found_by_key() {
+        let s = sandbox();
+        s.inject(Fault::TimeoutAfterCharge);
+        assert!(matches!(
+            s.charge(&req("k", "pm_card_visa", 500)).await,
+            Err(GatewayError::Outage(_))
+        ));
+        let found = s.find_charge("k").await.unwrap().unwrap();
+        assert_eq!(found.status, ChargeStatus::Succeeded);
+        s.inject(Fault::Outage);
+        assert!(s.charge(&req("k2", "pm_card_visa", 500)).await.is_err());
+        assert_eq!(s.find_charge("k2").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn r11_pending_settles_later() {
+        let now = Arc::new(std::sync::atomic::AtomicI64::new(0));
+        let n = now.clone();
+        let s = Sandbox::in_memory(Arc::new(move || {
+            n.load(std::sync::atomic::Ordering::SeqCst)
+        }))
+        .with_settle_after(1000);
+        let ok = s.charge(&req("p1", "pm_card_pending", 100)).await.unwrap();
+        let bad = s
+            .charge(&req("p2", "pm_card_pendingThenFails", 100))
+            .await
+            .unwrap();
+        assert_eq!(ok.status, ChargeStatus::Pending);
+        now.store(1000, std::sync::atomic::Ordering::SeqCst);
+        assert_eq!(
+            s.retrieve_charge(&ok.id).await.unwrap().status,
+            ChargeStatus::Succeeded
+        );
+        assert!(matches!(
+            s.retrieve_charge(&bad.id).await.unwrap().status,
+            ChargeStatus::Declined { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_record_survives_a_restart() {
+        let dir = std::env::temp_dir().join(format!("refill-sbx-{}", uuid::Uuid::now_v7()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("charges.jsonl");
+        let s = Sandbox::open(&path, Arc::new(|| 0)).unwrap();
+        s.charge(&req("k", "pm_card_visa", 700)).await.unwrap();
+        drop(s);
+        let again = Sandbox::open(&path, Arc::new(|| 0)).unwrap();
+        assert_eq!(again.charges(), vec![("k".into(), 700)]);
+        again.charge(&req("k", "pm_card_visa", 700)).await.unwrap();
+        assert_eq!(Sandbox::charges_in_file(&path).unwrap().len(), 1);
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
