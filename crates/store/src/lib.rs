@@ -1,1 +1,51 @@
+//! refill's storage: one SQL store that runs on an embedded SQLite file or on
+//! PostgreSQL. The SQL is written once; `Dialect` holds the few words that differ.
+//! Functions take an open write transaction (`Tx`), so a use case in the service crate
+//! puts every change it makes, and the events it causes, in one commit (R28).
 
+mod db;
+pub mod queries;
+pub mod work;
+
+pub use db::{Db, Dialect, Tx};
+pub use queries::*;
+pub use work::*;
+
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("bad database url {0:?}: use sqlite://path/refill.db or postgres://user@host/db")]
+    BadUrl(String),
+    #[error("stored data is inconsistent: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// A unique or exclusion constraint refused the write (a lost race).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+
+    /// The database could not be reached or the connection broke.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Db(
+                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+            )
+        )
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A new id: a type prefix and a UUIDv7, so ids sort by creation time.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}

@@ -1,0 +1,580 @@
+//! Stripe, through a thin hand-written client: form-encoded requests, a pinned API
+//! version, an `Idempotency-Key` on every POST. A top-up is a PaymentIntent confirmed
+//! at once; its idempotency key is also written into its metadata so that a charge
+//! whose answer was lost can be found again by searching (R25).
+
+use crate::*;
+use serde::Deserialize;
+use serde_json::Value;
+use std::time::Duration;
+
+/// The API version every request pins, so Stripe's object shapes never shift under us.
+pub const STRIPE_VERSION: &str = "2024-06-20";
+pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
+/// The metadata key that carries refill's idempotency key on every PaymentIntent.
+pub const IDEMPOTENCY_METADATA_KEY: &str = "idempotency_key";
+
+#[derive(Clone)]
+pub struct StripeConfig {
+    /// `sk_test_...` or `sk_live_...` (or a restricted key).
+    pub secret_key: String,
+    /// `https://api.stripe.com`, or a fake server in tests.
+    pub api_base: String,
+    /// The whole request, connect to last byte. Past it the outcome is unknown (R25).
+    pub timeout: Duration,
+}
+
+impl StripeConfig {
+    pub fn new(secret_key: impl Into<String>) -> StripeConfig {
+        StripeConfig {
+            secret_key: secret_key.into(),
+            api_base: DEFAULT_API_BASE.into(),
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Never prints the secret key.
+impl std::fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StripeConfig")
+            .field("secret_key", &"<redacted>")
+            .field("api_base", &self.api_base)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
+}
+
+/// The Stripe gateway. Clones share one connection pool.
+#[derive(Clone, Debug)]
+pub struct Stripe {
+    http: reqwest::Client,
+    config: StripeConfig,
+}
+
+/// A Stripe customer: who saved cards belong to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// A SetupIntent: the browser confirms it with `client_secret` (3-D Secure included),
+/// which makes the card usable off-session (R14).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SetupIntent {
+    pub id: String,
+    pub client_secret: Option<String>,
+    pub status: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+}
+
+/// A payment method as Stripe lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub customer: Option<String>,
+    pub card: Option<CardDetails>,
+}
+
+/// Stripe's error object (`{"error": {...}}`), also found as `last_payment_error`.
+#[derive(Debug, Clone, Default, Deserialize)]
+struct ApiErrorBody {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
+    #[serde(default)]
+    message: Option<String>,
+    #[serde(default)]
+    payment_intent: Option<Value>,
+    #[serde(default)]
+    charge: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorEnvelope {
+    error: ApiErrorBody,
+}
+
+/// Why a request did not return an object.
+#[derive(Debug)]
+enum ApiError {
+    /// No answer: connection refused, timeout, broken body. Outcome unknown.
+    Transport(String),
+    Status { status: u16, error: ApiErrorBody },
+}
+
+impl From<ApiError> for GatewayError {
+    fn from(e: ApiError) -> GatewayError {
+        match e {
+            ApiError::Transport(m) => GatewayError::Outage(format!("stripe: {m}")),
+            ApiError::Status { status, error } => status_error(status, &error),
+        }
+    }
+}
+
+fn status_error(status: u16, e: &ApiErrorBody) -> GatewayError {
+    let what = format!(
+        "stripe {status} {}/{}: {}",
+        e.kind,
+        e.code.as_deref().unwrap_or("-"),
+        e.message.as_deref().unwrap_or("")
+    );
+    match status {
+        // 401/403: a revoked or wrong key is the operator's problem, never the
+        // customer's failure (R23), so it is retried like an outage. 409: the same
+        // idempotency key is still being processed by another request.
+        401 | 403 | 409 | 429 | 500.. => GatewayError::Outage(what),
+        _ => GatewayError::Invalid(what),
+    }
+}
+
+/// R23: Stripe's decline codes sorted into the classes the engine acts on.
+pub fn decline_class(code: Option<&str>, decline_code: Option<&str>) -> DeclineClass {
+    let codes = [decline_code, code];
+    let any = |set: &[&str]| codes.iter().flatten().any(|c| set.contains(c));
+    if any(&["lost_card", "stolen_card", "fraudulent", "pickup_card"]) {
+        DeclineClass::Hard
+    } else if any(&["authentication_required"]) {
+        DeclineClass::AuthenticationRequired
+    } else {
+        DeclineClass::Soft
+    }
+}
+
+fn declined(e: &ApiErrorBody) -> ChargeStatus {
+    let code = e.decline_code.as_deref().or(e.code.as_deref());
+    ChargeStatus::Declined {
+        class: decline_class(e.code.as_deref(), e.decline_code.as_deref()),
+        code: code.unwrap_or("card_declined").to_string(),
+        message: e.message.clone().unwrap_or_else(|| "card declined".into()),
+    }
+}
+
+fn auth_required() -> ChargeStatus {
+    ChargeStatus::Declined {
+        class: DeclineClass::AuthenticationRequired,
+        code: "authentication_required".into(),
+        message: "The card requires authentication (3-D Secure).".into(),
+    }
+}
+
+#[derive(Deserialize)]
+struct IntentBody {
+    id: String,
+    amount: i64,
+    currency: String,
+    status: String,
+    #[serde(default)]
+    last_payment_error: Option<ApiErrorBody>,
+}
+
+fn intent_status(status: &str, last_error: Option<&ApiErrorBody>) -> ChargeStatus {
+    match (status, last_error) {
+        ("succeeded", _) => ChargeStatus::Succeeded,
+        // requires_capture only with manual capture, which refill never asks for.
+        ("processing" | "requires_capture", _) => ChargeStatus::Pending,
+        ("requires_action", _) => auth_required(),
+        // R11: a processing payment that finally failed also lands here.
+        ("requires_payment_method", Some(e)) => declined(e),
+        (other, _) => ChargeStatus::Declined {
+            class: DeclineClass::Soft,
+            code: other.to_string(),
+            message: format!("the payment is {other}"),
+        },
+    }
+}
+
+/// Maps a PaymentIntent object (from a response or a webhook) to a refill charge.
+pub fn charge_from_payment_intent(pi: &Value) -> Result<Charge, GatewayError> {
+    // An unreadable answer to a charge leaves its outcome unknown: resolve by key.
+    let pi = IntentBody::deserialize(pi)
+        .map_err(|e| GatewayError::Outage(format!("stripe: unreadable PaymentIntent: {e}")))?;
+    Ok(Charge {
+        status: intent_status(&pi.status, pi.last_payment_error.as_ref()),
+        id: pi.id,
+        amount: pi.amount,
+        currency: pi.currency.to_uppercase(),
+    })
+}
+
+/// A 402 card error: the PaymentIntent exists, declined. Its id names the charge.
+fn declined_charge(req: &ChargeRequest, e: &ApiErrorBody) -> Charge {
+    let pi_id = e.payment_intent.as_ref().and_then(|pi| pi["id"].as_str());
+    Charge {
+        id: pi_id.or(e.charge.as_deref()).unwrap_or_default().to_string(),
+        amount: req.amount,
+        currency: req.currency.to_uppercase(),
+        status: declined(e),
+    }
+}
+
+fn charge_form(req: &ChargeRequest) -> Vec<(String, String)> {
+    let mut f = vec![
+        ("amount".to_string(), req.amount.to_string()),
+        ("currency".into(), req.currency.to_lowercase()),
+        ("payment_method".into(), req.payment_method.clone()),
+        // Cards only: no redirect-based methods, so no return_url is needed.
+        ("payment_method_types[]".into(), "card".into()),
+        ("confirm".into(), "true".into()),
+        ("description".into(), req.description.clone()),
+    ];
+    if let Some(c) = &req.customer {
+        f.push(("customer".into(), c.clone()));
+    }
+    if req.off_session {
+        f.push(("off_session".into(), "true".into()));
+    }
+    for (k, v) in &req.metadata {
+        f.push((format!("metadata[{k}]"), v.clone()));
+    }
+    f.push((
+        format!("metadata[{IDEMPOTENCY_METADATA_KEY}]"),
+        req.idempotency_key.clone(),
+    ));
+    f
+}
+
+/// Stripe's search language: a quoted string escapes `'` and `\` with a backslash.
+fn search_literal(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// Ids go into URL paths: refuse anything but Stripe's id alphabet.
+fn path_id(id: &str) -> Result<&str, GatewayError> {
+    let ok = !id.is_empty()
+        && id.len() <= 255
+        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(id)
+    } else {
+        Err(GatewayError::Invalid(format!("not a Stripe id: {id:?}")))
+    }
+}
+
+fn card_details(pm: &Value) -> Option<CardDetails> {
+    let card = pm.get("card").filter(|c| c.is_object())?;
+    Some(CardDetails {
+        brand: card["brand"].as_str()?.to_string(),
+        last4: card["last4"].as_str()?.to_string(),
+        exp_month: u32::try_from(card["exp_month"].as_u64()?).ok()?,
+        exp_year: u32::try_from(card["exp_year"].as_u64()?).ok()?,
+    })
+}
+
+fn payment_method(pm: &Value) -> Result<PaymentMethod, GatewayError> {
+    let id = pm["id"]
+        .as_str()
+        .ok_or_else(|| GatewayError::Invalid("stripe: payment method without id".into()))?;
+    Ok(PaymentMethod {
+        id: id.to_string(),
+        customer: pm["customer"].as_str().map(str::to_string),
+        card: card_details(pm),
+    })
+}
+
+fn parse<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, GatewayError> {
+    serde_json::from_value(v).map_err(|e| GatewayError::Invalid(format!("stripe {what}: {e}")))
+}
+
+fn refund_status(s: &str) -> RefundStatus {
+    match s {
+        "succeeded" => RefundStatus::Succeeded,
+        "failed" | "canceled" => RefundStatus::Failed,
+        // pending, requires_action: the bank has not returned the money yet (R31).
+        _ => RefundStatus::Pending,
+    }
+}
+
+/// Builds a reqwest client with rustls on ring (reqwest is built without a provider).
+pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, GatewayError> {
+    // Fails only when a provider is already installed, which is as good.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .build()
+        .map_err(|e| GatewayError::Invalid(format!("stripe client: {e}")))
+}
+
+impl Stripe {
+    pub fn new(config: StripeConfig) -> Result<Stripe, GatewayError> {
+        let http = http_client(config.timeout)?;
+        Ok(Stripe { http, config })
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.config.api_base.trim_end_matches('/'))
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Result<Value, ApiError> {
+        let resp = req
+            .bearer_auth(&self.config.secret_key)
+            .header("Stripe-Version", STRIPE_VERSION)
+            .send()
+            .await
+            .map_err(|e| ApiError::Transport(transport_message(&e)))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| ApiError::Transport(transport_message(&e)))?;
+        if (200..300).contains(&status) {
+            return serde_json::from_slice(&body)
+                .map_err(|e| ApiError::Transport(format!("unreadable answer: {e}")));
+        }
+        let error = serde_json::from_slice::<ErrorEnvelope>(&body)
+            .map(|env| env.error)
+            .unwrap_or_default();
+        Err(ApiError::Status { status, error })
+    }
+
+    async fn get(&self, path: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
+        self.send(self.http.get(self.url(path)).query(query)).await
+    }
+
+    async fn post(
+        &self,
+        path: &str,
+        form: &[(String, String)],
+        idempotency_key: &str,
+    ) -> Result<Value, ApiError> {
+        let req = self
+            .http
+            .post(self.url(path))
+            .header("Idempotency-Key", idempotency_key)
+            .form(form);
+        self.send(req).await
+    }
+
+    pub async fn create_customer(
+        &self,
+        email: &str,
+        name: &str,
+        idempotency_key: &str,
+    ) -> Result<Customer, GatewayError> {
+        let form = [
+            ("email".to_string(), email.to_string()),
+            ("name".to_string(), name.to_string()),
+        ];
+        let v = self.post("/v1/customers", &form, idempotency_key).await?;
+        parse(v, "customer")
+    }
+
+    /// A SetupIntent for saving a card for automatic top-ups (usage=off_session).
+    pub async fn create_setup_intent(
+        &self,
+        customer: &str,
+        idempotency_key: &str,
+    ) -> Result<SetupIntent, GatewayError> {
+        let form = [
+            ("customer".to_string(), customer.to_string()),
+            ("usage".to_string(), "off_session".to_string()),
+            ("payment_method_types[]".to_string(), "card".to_string()),
+        ];
+        let v = self.post("/v1/setup_intents", &form, idempotency_key).await?;
+        parse(v, "setup intent")
+    }
+
+    /// Attaching a test token (`pm_card_visa`) returns a new id: use the returned one.
+    pub async fn attach_payment_method(
+        &self,
+        payment_method: &str,
+        customer: &str,
+        idempotency_key: &str,
+    ) -> Result<PaymentMethod, GatewayError> {
+        let path = format!("/v1/payment_methods/{}/attach", path_id(payment_method)?);
+        let form = [("customer".to_string(), customer.to_string())];
+        payment_method_result(self.post(&path, &form, idempotency_key).await)
+    }
+
+    pub async fn detach_payment_method(
+        &self,
+        payment_method: &str,
+        idempotency_key: &str,
+    ) -> Result<PaymentMethod, GatewayError> {
+        let path = format!("/v1/payment_methods/{}/detach", path_id(payment_method)?);
+        payment_method_result(self.post(&path, &[], idempotency_key).await)
+    }
+
+    /// The customer's saved cards (the first 100, more than anyone saves).
+    pub async fn list_payment_methods(
+        &self,
+        customer: &str,
+    ) -> Result<Vec<PaymentMethod>, GatewayError> {
+        let q = [("customer", customer), ("type", "card"), ("limit", "100")];
+        let v = self.get("/v1/payment_methods", &q).await?;
+        v["data"]
+            .as_array()
+            .map(|a| a.iter().map(payment_method).collect())
+            .unwrap_or_else(|| Err(GatewayError::Invalid("stripe: list without data".into())))
+    }
+}
+
+fn payment_method_result(r: Result<Value, ApiError>) -> Result<PaymentMethod, GatewayError> {
+    payment_method(&r?)
+}
+
+/// Connection refused, timeout, reset: never includes the URL's secrets (there are none
+/// in it), but does say which it was.
+fn transport_message(e: &reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "could not connect"
+    } else {
+        "request failed"
+    };
+    format!("{kind}: {e}")
+}
+
+#[async_trait]
+impl Gateway for Stripe {
+    fn name(&self) -> &'static str {
+        "stripe"
+    }
+
+    async fn describe_payment_method(&self, token: &str) -> Result<CardDetails, GatewayError> {
+        let path = format!("/v1/payment_methods/{}", path_id(token)?);
+        let pm = self.get(&path, &[]).await?;
+        card_details(&pm)
+            .ok_or_else(|| GatewayError::Invalid(format!("stripe: {token} is not a card")))
+    }
+
+    async fn charge(&self, req: &ChargeRequest) -> Result<Charge, GatewayError> {
+        // `authenticated` needs nothing here: with Stripe, 3-D Secure is completed in
+        // the browser on the PaymentIntent or SetupIntent itself.
+        let form = charge_form(req);
+        match self
+            .post("/v1/payment_intents", &form, &req.idempotency_key)
+            .await
+        {
+            Ok(pi) => charge_from_payment_intent(&pi),
+            Err(ApiError::Status { error, .. }) if error.kind == "card_error" => {
+                Ok(declined_charge(req, &error))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Stripe's search is eventually consistent: a PaymentIntent can take up to about a
+    /// minute to appear. A `None` shortly after a lost answer is therefore not proof
+    /// that nothing was charged; the caller retries the same key instead (which Stripe
+    /// answers from its idempotency store) or asks again later.
+    async fn find_charge(&self, idempotency_key: &str) -> Result<Option<Charge>, GatewayError> {
+        let query = format!(
+            "metadata['{IDEMPOTENCY_METADATA_KEY}']:'{}'",
+            search_literal(idempotency_key)
+        );
+        let v = self
+            .get("/v1/payment_intents/search", &[("query", &query)])
+            .await?;
+        match v["data"].as_array().and_then(|d| d.first()) {
+            Some(pi) => charge_from_payment_intent(pi).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    async fn retrieve_charge(&self, charge_id: &str) -> Result<Charge, GatewayError> {
+        let path = format!("/v1/payment_intents/{}", path_id(charge_id)?);
+        charge_from_payment_intent(&self.get(&path, &[]).await?)
+    }
+
+    async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
+        let form = [
+            ("payment_intent".to_string(), path_id(&req.charge_id)?.to_string()),
+            ("amount".to_string(), req.amount.to_string()),
+        ];
+        let v = self.post("/v1/refunds", &form, &req.idempotency_key).await?;
+        Ok(Refund {
+            id: v["id"].as_str().unwrap_or_default().to_string(),
+            charge_id: v["payment_intent"]
+                .as_str()
+                .unwrap_or(&req.charge_id)
+                .to_string(),
+            amount: v["amount"].as_i64().unwrap_or(req.amount),
+            status: refund_status(v["status"].as_str().unwrap_or_default()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn r23_decline_codes_are_classed() {
+        let c = |code, dc| decline_class(Some(code), dc);
+        assert_eq!(c("card_declined", Some("lost_card")), DeclineClass::Hard);
+        assert_eq!(c("card_declined", Some("pickup_card")), DeclineClass::Hard);
+        assert_eq!(c("card_declined", Some("fraudulent")), DeclineClass::Hard);
+        assert_eq!(
+            c("authentication_required", Some("authentication_required")),
+            DeclineClass::AuthenticationRequired
+        );
+        for soft in ["insufficient_funds", "generic_decline", "processing_error"] {
+            assert_eq!(c("card_declined", Some(soft)), DeclineClass::Soft);
+        }
+        assert_eq!(c("expired_card", None), DeclineClass::Soft);
+        assert_eq!(c("incorrect_cvc", None), DeclineClass::Soft);
+    }
+
+    #[test]
+    fn payment_intent_statuses_map_to_charges() {
+        let pi = |status: &str, err: Value| {
+            let v = json!({"id": "pi_1", "amount": 500, "currency": "gbp",
+                "status": status, "last_payment_error": err});
+            charge_from_payment_intent(&v).unwrap()
+        };
+        let ok = pi("succeeded", Value::Null);
+        assert_eq!((ok.status, ok.currency.as_str()), (ChargeStatus::Succeeded, "GBP"));
+        assert_eq!(pi("processing", Value::Null).status, ChargeStatus::Pending);
+        assert_eq!(pi("requires_action", Value::Null).status, auth_required());
+        let failed = pi(
+            "requires_payment_method",
+            json!({"type": "card_error", "code": "card_declined", "decline_code": "stolen_card"}),
+        );
+        assert!(matches!(
+            failed.status,
+            ChargeStatus::Declined { class: DeclineClass::Hard, ref code, .. } if code == "stolen_card"
+        ));
+    }
+
+    #[test]
+    fn the_charge_form_carries_the_key_in_metadata() {
+        let req = ChargeRequest {
+            idempotency_key: "top_1:1".into(),
+            payment_method: "pm_card_visa".into(),
+            customer: Some("cus_1".into()),
+            amount: 1500,
+            currency: "GBP".into(),
+            description: "Top-up".into(),
+            metadata: vec![("refill_top_up".into(), "top_1".into())],
+            off_session: true,
+            authenticated: false,
+        };
+        let f = charge_form(&req);
+        let has = |k: &str, v: &str| f.iter().any(|(a, b)| a == k && b == v);
+        assert!(has("currency", "gbp") && has("off_session", "true") && has("customer", "cus_1"));
+        assert!(has("metadata[refill_top_up]", "top_1"));
+        assert!(has("metadata[idempotency_key]", "top_1:1"));
+    }
+
+    #[test]
+    fn ids_and_search_values_are_escaped() {
+        assert!(path_id("pi_3Nabc").is_ok());
+        assert!(path_id("../v1/charges").is_err());
+        assert_eq!(search_literal(r"a'b\c"), r"a\'b\\c");
+        assert!(!format!("{:?}", StripeConfig::new("sk_test_123")).contains("sk_test"));
+    }
+}

@@ -1,0 +1,80 @@
+//! What the HTTP channels (SMS, webhooks) share: one client setup and one reading of
+//! outcomes as retryable or not.
+
+use crate::{ConfigError, DeliveryError};
+use std::time::Duration;
+
+/// How much of a failed response's body goes into the error, for the operator.
+const BODY_EXCERPT: usize = 300;
+
+/// A client that never follows redirects (a webhook URL that moved must be updated by
+/// its owner) and gives up on a connection after `timeout`.
+pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    ensure_crypto_provider();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("refill-notify/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| ConfigError::Http(chain(&e)))
+}
+
+/// reqwest is built with `rustls-no-provider`: the process needs a default provider
+/// before any client exists. ring, as everywhere in refill; an existing one is kept.
+fn ensure_crypto_provider() {
+    if rustls::crypto::CryptoProvider::get_default().is_none() {
+        // Losing a race to another installer is fine: some provider is then in place.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+/// 5xx, 408 and 429 may pass; other 4xx need a change on one side or the other.
+pub fn status_is_retryable(status: u16) -> bool {
+    status >= 500 || status == 408 || status == 429
+}
+
+/// Reads a sent request's outcome. `what` names the call in the error ("webhook").
+pub(crate) async fn outcome(
+    what: &str,
+    sent: Result<reqwest::Response, reqwest::Error>,
+) -> Result<(), DeliveryError> {
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) => return Err(transport_error(what, e)),
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    let body = resp.text().await.unwrap_or_default();
+    let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
+    let reason = format!("{what}: HTTP {status}: {}", excerpt.trim());
+    if status_is_retryable(status.as_u16()) {
+        Err(DeliveryError::retryable(reason))
+    } else {
+        Err(DeliveryError::permanent(reason))
+    }
+}
+
+/// Connection refused, DNS, TLS, timeouts: worth another try; a malformed request is not.
+fn transport_error(what: &str, e: reqwest::Error) -> DeliveryError {
+    let retryable = !e.is_builder();
+    let kind = if e.is_timeout() { "timed out: " } else { "" };
+    // The URL may carry a receiver's token in its query: keep it out of logs.
+    let reason = format!("{what}: {kind}{}", chain(&e.without_url()));
+    DeliveryError { retryable, reason }
+}
+
+/// An error and its causes on one line.
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    for _ in 0..8 {
+        let Some(s) = cur else { break };
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
