@@ -4,7 +4,11 @@
 //! Every call that moves money carries an idempotency key (R25): the same key never
 //! charges twice, and a charge whose outcome is unknown is found again by its key.
 
+#[cfg(feature = "fake-stripe")]
+pub mod fake_stripe;
 pub mod sandbox;
+pub mod stripe;
+pub mod stripe_webhook;
 
 use async_trait::async_trait;
 use serde::Serialize;

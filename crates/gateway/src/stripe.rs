@@ -110,7 +110,10 @@ struct ErrorEnvelope {
 enum ApiError {
     /// No answer: connection refused, timeout, broken body. Outcome unknown.
     Transport(String),
-    Status { status: u16, error: ApiErrorBody },
+    Status {
+        status: u16,
+        error: ApiErrorBody,
+    },
 }
 
 impl From<ApiError> for GatewayError {
@@ -211,7 +214,10 @@ pub fn charge_from_payment_intent(pi: &Value) -> Result<Charge, GatewayError> {
 fn declined_charge(req: &ChargeRequest, e: &ApiErrorBody) -> Charge {
     let pi_id = e.payment_intent.as_ref().and_then(|pi| pi["id"].as_str());
     Charge {
-        id: pi_id.or(e.charge.as_deref()).unwrap_or_default().to_string(),
+        id: pi_id
+            .or(e.charge.as_deref())
+            .unwrap_or_default()
+            .to_string(),
         amount: req.amount,
         currency: req.currency.to_uppercase(),
         status: declined(e),
@@ -381,7 +387,9 @@ impl Stripe {
             ("usage".to_string(), "off_session".to_string()),
             ("payment_method_types[]".to_string(), "card".to_string()),
         ];
-        let v = self.post("/v1/setup_intents", &form, idempotency_key).await?;
+        let v = self
+            .post("/v1/setup_intents", &form, idempotency_key)
+            .await?;
         parse(v, "setup intent")
     }
 
@@ -491,10 +499,15 @@ impl Gateway for Stripe {
 
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
         let form = [
-            ("payment_intent".to_string(), path_id(&req.charge_id)?.to_string()),
+            (
+                "payment_intent".to_string(),
+                path_id(&req.charge_id)?.to_string(),
+            ),
             ("amount".to_string(), req.amount.to_string()),
         ];
-        let v = self.post("/v1/refunds", &form, &req.idempotency_key).await?;
+        let v = self
+            .post("/v1/refunds", &form, &req.idempotency_key)
+            .await?;
         Ok(Refund {
             id: v["id"].as_str().unwrap_or_default().to_string(),
             charge_id: v["payment_intent"]
@@ -537,7 +550,10 @@ mod tests {
             charge_from_payment_intent(&v).unwrap()
         };
         let ok = pi("succeeded", Value::Null);
-        assert_eq!((ok.status, ok.currency.as_str()), (ChargeStatus::Succeeded, "GBP"));
+        assert_eq!(
+            (ok.status, ok.currency.as_str()),
+            (ChargeStatus::Succeeded, "GBP")
+        );
         assert_eq!(pi("processing", Value::Null).status, ChargeStatus::Pending);
         assert_eq!(pi("requires_action", Value::Null).status, auth_required());
         let failed = pi(

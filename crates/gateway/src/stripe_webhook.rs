@@ -30,7 +30,8 @@ pub enum WebhookError {
 }
 
 fn mac(payload: &[u8], secret: &str, t: i64) -> HmacSha256 {
-    let mut m = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
+    let mut m =
+        HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes keys of any length");
     m.update(t.to_string().as_bytes());
     m.update(b".");
     m.update(payload);
@@ -72,7 +73,10 @@ pub fn verify_signature(
 ) -> Result<(), WebhookError> {
     let (t, sigs) = parse_header(header)?;
     let expected = mac(payload, secret, t);
-    if !sigs.iter().any(|s| expected.clone().verify_slice(s).is_ok()) {
+    if !sigs
+        .iter()
+        .any(|s| expected.clone().verify_slice(s).is_ok())
+    {
         return Err(WebhookError::SignatureMismatch);
     }
     // Both ways: a timestamp far in the future is as suspect as an old one.
@@ -253,15 +257,24 @@ mod tests {
         );
         // Re-stamping the time without re-signing breaks the signature too.
         let restamped = header.replace(&format!("t={NOW}"), &format!("t={}", NOW + 1));
-        assert_eq!(verify(&restamped, NOW), Err(WebhookError::SignatureMismatch));
+        assert_eq!(
+            verify(&restamped, NOW),
+            Err(WebhookError::SignatureMismatch)
+        );
     }
 
     #[test]
     fn an_expired_signature_is_refused() {
         let header = sign(BODY, SECRET, NOW);
         assert_eq!(verify(&header, NOW + 300), Ok(()));
-        assert_eq!(verify(&header, NOW + 301), Err(WebhookError::OutsideTolerance));
-        assert_eq!(verify(&header, NOW - 301), Err(WebhookError::OutsideTolerance));
+        assert_eq!(
+            verify(&header, NOW + 301),
+            Err(WebhookError::OutsideTolerance)
+        );
+        assert_eq!(
+            verify(&header, NOW - 301),
+            Err(WebhookError::OutsideTolerance)
+        );
     }
 
     #[test]
@@ -273,7 +286,10 @@ mod tests {
         let header = format!("t={NOW},v1={old_sig},v0=abc,v1=zz-not-hex,v1={good_sig}");
         assert_eq!(verify(&header, NOW), Ok(()));
         let none_valid = format!("t={NOW},v1={old_sig}");
-        assert_eq!(verify(&none_valid, NOW), Err(WebhookError::SignatureMismatch));
+        assert_eq!(
+            verify(&none_valid, NOW),
+            Err(WebhookError::SignatureMismatch)
+        );
     }
 
     /// A replay inside the tolerance verifies: dropping duplicate event ids is the
@@ -312,40 +328,69 @@ mod tests {
         assert_eq!(e.payment_intent_id(), Some("pi_1"));
         assert_eq!(e.payment_intent_status(), Some("succeeded"));
         assert_eq!(e.idempotency_key(), Some("top_1:1"));
-        assert_eq!(e.charge().unwrap().unwrap().status, crate::ChargeStatus::Succeeded);
+        assert_eq!(
+            e.charge().unwrap().unwrap().status,
+            crate::ChargeStatus::Succeeded
+        );
         let p = event("payment_intent.processing", intent("processing"));
         assert_eq!(p.kind(), EventKind::PaymentIntentProcessing);
-        assert_eq!(p.charge().unwrap().unwrap().status, crate::ChargeStatus::Pending);
+        assert_eq!(
+            p.charge().unwrap().unwrap().status,
+            crate::ChargeStatus::Pending
+        );
         let mut failed = intent("requires_payment_method");
-        failed["last_payment_error"] =
-            json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"});
+        failed["last_payment_error"] = json!({"type": "card_error", "code": "card_declined", "decline_code": "insufficient_funds"});
         let f = event("payment_intent.payment_failed", failed);
         assert_eq!(f.kind(), EventKind::PaymentIntentPaymentFailed);
         assert!(matches!(
             f.charge().unwrap().unwrap().status,
-            crate::ChargeStatus::Declined { class: crate::DeclineClass::Soft, .. }
+            crate::ChargeStatus::Declined {
+                class: crate::DeclineClass::Soft,
+                ..
+            }
         ));
     }
 
     #[test]
     fn other_events_give_their_ids() {
-        let r = event("charge.refunded", json!({"id": "ch_1", "object": "charge",
-            "payment_intent": "pi_1", "amount_refunded": 400, "metadata": {"idempotency_key": "k"}}));
+        let r = event(
+            "charge.refunded",
+            json!({"id": "ch_1", "object": "charge",
+            "payment_intent": "pi_1", "amount_refunded": 400, "metadata": {"idempotency_key": "k"}}),
+        );
         assert_eq!(r.kind(), EventKind::ChargeRefunded);
-        assert_eq!((r.payment_intent_id(), r.amount_refunded()), (Some("pi_1"), Some(400)));
+        assert_eq!(
+            (r.payment_intent_id(), r.amount_refunded()),
+            (Some("pi_1"), Some(400))
+        );
         assert!(r.charge().is_none() && r.payment_intent_status().is_none());
-        let s = event("setup_intent.succeeded", json!({"id": "seti_1", "object": "setup_intent",
-            "status": "succeeded", "customer": "cus_1", "payment_method": "pm_2"}));
+        let s = event(
+            "setup_intent.succeeded",
+            json!({"id": "seti_1", "object": "setup_intent",
+            "status": "succeeded", "customer": "cus_1", "payment_method": "pm_2"}),
+        );
         assert_eq!(s.kind(), EventKind::SetupIntentSucceeded);
-        assert_eq!((s.setup_intent_id(), s.payment_method_id()), (Some("seti_1"), Some("pm_2")));
+        assert_eq!(
+            (s.setup_intent_id(), s.payment_method_id()),
+            (Some("seti_1"), Some("pm_2"))
+        );
         assert_eq!(s.customer_id(), Some("cus_1"));
         let body = json!({"id": "evt_8", "type": "payment_method.detached", "created": NOW,
             "data": {"object": {"id": "pm_2", "object": "payment_method", "customer": null},
                      "previous_attributes": {"customer": "cus_1"}}});
         let d = parse_event(body.to_string().as_bytes()).unwrap();
         assert_eq!(d.customer_id(), Some("cus_1"));
-        assert_eq!((d.kind(), d.payment_method_id()), (EventKind::PaymentMethodDetached, Some("pm_2")));
-        assert_eq!(event("customer.created", json!({})).kind(), EventKind::Other);
-        assert!(matches!(parse_event(b"{}"), Err(WebhookError::InvalidPayload(_))));
+        assert_eq!(
+            (d.kind(), d.payment_method_id()),
+            (EventKind::PaymentMethodDetached, Some("pm_2"))
+        );
+        assert_eq!(
+            event("customer.created", json!({})).kind(),
+            EventKind::Other
+        );
+        assert!(matches!(
+            parse_event(b"{}"),
+            Err(WebhookError::InvalidPayload(_))
+        ));
     }
 }

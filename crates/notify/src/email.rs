@@ -138,7 +138,10 @@ mod tests {
         }
         for url in ["http://x", "smtp://x?tls=maybe", "not a url"] {
             assert!(
-                matches!(EmailChannel::from_url(url, from), Err(ConfigError::SmtpUrl(_))),
+                matches!(
+                    EmailChannel::from_url(url, from),
+                    Err(ConfigError::SmtpUrl(_))
+                ),
                 "{url}"
             );
         }

@@ -52,7 +52,7 @@ fn write_text(d: &Draft, greeting: &str, footer: &str) -> String {
     let mut out = format!("{greeting}\n\n{}\n", d.lead);
     if !d.rows.is_empty() {
         out.push('\n');
-        let width = d.rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        let width = d.rows.iter().map(|(k, _)| k.len() + 1).max().unwrap_or(0);
         for (k, v) in &d.rows {
             out.push_str(&format!("{:<width$}  {v}\n", format!("{k}:")));
         }
@@ -69,7 +69,11 @@ fn write_html(d: &Draft, greeting: &str, footer: &str) -> String {
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"></head>\
          <body style=\"font-family:sans-serif;line-height:1.5\">\n",
     );
-    out.push_str(&format!("<p>{}</p>\n<p>{}</p>\n", esc(greeting), esc(&d.lead)));
+    out.push_str(&format!(
+        "<p>{}</p>\n<p>{}</p>\n",
+        esc(greeting),
+        esc(&d.lead)
+    ));
     if !d.rows.is_empty() {
         out.push_str("<table cellpadding=\"4\" style=\"border-collapse:collapse\">\n");
         for (k, v) in &d.rows {
@@ -158,10 +162,17 @@ fn top_up_failed(n: &Notification, f: &Fields) -> Draft {
     let next = f.int("next_attempt_ms").map(format_utc);
     let mut rows = Vec::new();
     push(&mut rows, "Amount", amount.clone());
-    push(&mut rows, "Reason", f.text("message").or(Some(capitalise(why))));
+    push(
+        &mut rows,
+        "Reason",
+        f.text("message").or(Some(format!("{}.", capitalise(why)))),
+    );
     push(&mut rows, "Reason code", code);
     rows.push(("Date", format_utc(n.created_ms)));
-    rows.push(("Next attempt", next.clone().unwrap_or_else(|| "none planned".into())));
+    rows.push((
+        "Next attempt",
+        next.clone().unwrap_or_else(|| "none planned".into()),
+    ));
     let then = match next {
         Some(t) => format!("We will try again at {t}."),
         None => "No further automatic attempt is planned.".into(),
@@ -176,14 +187,21 @@ fn top_up_failed(n: &Notification, f: &Fields) -> Draft {
 
 /// What a decline code means to a person, and what they can do about it.
 fn failure_words(code: Option<&str>) -> (&'static str, &'static str) {
-    const CARD: &str = "Check your card with your bank or add another card; you can also top up manually.";
+    const CARD: &str =
+        "Check your card with your bank or add another card; you can also top up manually.";
     const NEW_CARD: &str = "Add another card to keep your service running.";
     const WAIT: &str = "There is nothing you need to do: this is not a problem with your card.";
     match code.unwrap_or("") {
         "insufficient_funds" => ("your card has insufficient funds", CARD),
-        "expired_card" => ("your card has expired", "Update your card details or add another card."),
+        "expired_card" => (
+            "your card has expired",
+            "Update your card details or add another card.",
+        ),
         "lost_card" | "stolen_card" => ("the card was reported lost or stolen", NEW_CARD),
-        "fraudulent" => ("the bank blocked the payment as possibly fraudulent", NEW_CARD),
+        "fraudulent" => (
+            "the bank blocked the payment as possibly fraudulent",
+            NEW_CARD,
+        ),
         "authentication_required" => (
             "your bank asks you to confirm the payment (3-D Secure)",
             "Sign in to your account and confirm the payment; until then we will not try again.",
@@ -204,7 +222,11 @@ fn auto_top_up_disabled(n: &Notification, f: &Fields) -> Draft {
     let reason = f.text("reason");
     let why = disabled_words(reason.as_deref(), failures);
     let mut rows = vec![("Reason", capitalise(&why))];
-    push(&mut rows, "Failed attempts in a row", failures.map(|c| c.to_string()));
+    push(
+        &mut rows,
+        "Failed attempts in a row",
+        failures.map(|c| c.to_string()),
+    );
     rows.push(("Date", format_utc(n.created_ms)));
     Draft {
         subject: "Automatic top-up has been turned off".into(),
@@ -262,9 +284,9 @@ fn approaching_threshold(n: &Notification, f: &Fields) -> Draft {
     push(&mut rows, "Automatic top-up threshold", threshold.clone());
     rows.push(("Date", format_utc(n.created_ms)));
     let lead = match (&balance, &threshold) {
-        (Some(b), Some(t)) => format!(
-            "Your balance is {b}, close to your automatic top-up threshold of {t}."
-        ),
+        (Some(b), Some(t)) => {
+            format!("Your balance is {b}, close to your automatic top-up threshold of {t}.")
+        }
         _ => "Your balance is close to your automatic top-up threshold.".into(),
     };
     Draft {
@@ -278,19 +300,19 @@ fn approaching_threshold(n: &Notification, f: &Fields) -> Draft {
 }
 
 fn cap_reached(n: &Notification, f: &Fields) -> Draft {
-    let period = match f.text("cap").as_deref() {
-        Some("daily") => "daily ",
-        Some("monthly") => "monthly ",
-        _ => "",
-    };
+    let period = cap_period(f);
     let until = f.int("until_ms").map(format_utc);
     let mut rows = Vec::new();
-    push(&mut rows, "Limit", f.text("cap"));
+    push(&mut rows, "Limit", f.text("cap").map(|c| capitalise(&c)));
     push(&mut rows, "No automatic top-ups until", until.clone());
     rows.push(("Date", format_utc(n.created_ms)));
     let lead = match &until {
-        Some(u) => format!("Your {period}limit on automatic top-ups has been reached, so no automatic top-up will run until {u}."),
-        None => format!("Your {period}limit on automatic top-ups has been reached, so automatic top-ups are paused."),
+        Some(u) => format!(
+            "Your {period}limit on automatic top-ups has been reached, so no automatic top-up will run until {u}."
+        ),
+        None => format!(
+            "Your {period}limit on automatic top-ups has been reached, so automatic top-ups are paused."
+        ),
     };
     Draft {
         subject: format!("Your {period}automatic top-up limit has been reached"),
@@ -300,6 +322,15 @@ fn cap_reached(n: &Notification, f: &Fields) -> Draft {
             "Top up manually if you need more credit before then, or raise the limit in your settings.".into(),
             "If you did not expect this many top-ups, check your recent usage.".into(),
         ],
+    }
+}
+
+/// "daily " or "monthly " (with its space), or nothing for an unknown cap.
+fn cap_period(f: &Fields) -> &'static str {
+    match f.text("cap").as_deref() {
+        Some("daily") => "daily ",
+        Some("monthly") => "monthly ",
+        _ => "",
     }
 }
 
@@ -369,7 +400,10 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
             let (why, _) = failure_words(code.as_deref());
             (
                 format!("top-up{} failed: {why}.", of(&amount)),
-                vec![f.int("next_attempt_ms").map(|t| format!("Next try {}.", format_utc(t)))],
+                vec![
+                    f.int("next_attempt_ms")
+                        .map(|t| format!("Next try {}.", format_utc(t))),
+                ],
             )
         }
         events::AUTO_TOP_UP_DISABLED => (
@@ -384,19 +418,26 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
             vec![Some("Top up to avoid interruption.".into())],
         ),
         events::BALANCE_APPROACHING_THRESHOLD => (
-            format!("your balance{} is near your top-up threshold.", is(&f.money("balance"))),
+            format!(
+                "your balance{} is near your top-up threshold.",
+                is(&f.money("balance"))
+            ),
             vec![f.money("threshold").map(|t| format!("Threshold {t}."))],
         ),
         events::CAP_REACHED => (
-            "automatic top-up limit reached.".into(),
+            format!("{}automatic top-up limit reached.", cap_period(f)),
             vec![
-                f.int("until_ms").map(|t| format!("Paused until {}.", format_utc(t))),
+                f.int("until_ms")
+                    .map(|t| format!("Paused until {}.", format_utc(t))),
                 Some("Top up manually if needed.".into()),
             ],
         ),
         events::PAYMENT_REVERSED => (
             format!("your bank reversed a payment{}.", of(&amount)),
-            vec![f.money("balance_after").map(|b| format!("Balance now {b}."))],
+            vec![
+                f.money("balance_after")
+                    .map(|b| format!("Balance now {b}.")),
+            ],
         ),
         other => (format!("account update ({other})."), vec![]),
     }
@@ -442,14 +483,21 @@ pub fn format_utc(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
     let s = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", s / 3600, s / 60 % 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        s / 3600,
+        s / 60 % 60
+    )
 }
 
 fn paid_with(f: &Fields) -> Option<String> {
     if f.text("source").as_deref() == Some("transfer") {
         return Some("Transfer from the main account".into());
     }
-    match (f.text("card_brand").map(|b| brand(&b)), f.text("card_last4")) {
+    match (
+        f.text("card_brand").map(|b| brand(&b)),
+        f.text("card_last4"),
+    ) {
         (Some(b), Some(l)) => Some(format!("{b} ending in {l}")),
         (None, Some(l)) => Some(format!("Card ending in {l}")),
         (b, None) => b,
@@ -484,19 +532,31 @@ fn push(rows: &mut Vec<(&'static str, String)>, label: &'static str, value: Opti
 }
 
 fn by(amount: &Option<String>) -> String {
-    amount.as_ref().map(|a| format!(" by {a}")).unwrap_or_default()
+    amount
+        .as_ref()
+        .map(|a| format!(" by {a}"))
+        .unwrap_or_default()
 }
 
 fn of(amount: &Option<String>) -> String {
-    amount.as_ref().map(|a| format!(" of {a}")).unwrap_or_default()
+    amount
+        .as_ref()
+        .map(|a| format!(" of {a}"))
+        .unwrap_or_default()
 }
 
 fn colon(amount: &Option<String>) -> String {
-    amount.as_ref().map(|a| format!(": {a}")).unwrap_or_default()
+    amount
+        .as_ref()
+        .map(|a| format!(": {a}"))
+        .unwrap_or_default()
 }
 
 fn is(amount: &Option<String>) -> String {
-    amount.as_ref().map(|a| format!(" ({a})")).unwrap_or_default()
+    amount
+        .as_ref()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -533,7 +593,10 @@ mod tests {
         let e = render_email(&n, Some("<b>Ada</b>"));
         assert!(!e.html.contains("<script>"), "{}", e.html);
         assert!(!e.html.contains("<b>Ada"));
-        assert!(e.html.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;"));
+        assert!(
+            e.html
+                .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;")
+        );
         assert!(e.text.contains("<script>"), "plain text stays as written");
     }
 
@@ -542,7 +605,11 @@ mod tests {
         for t in events::ALL.iter().chain(&["something.new"]) {
             let e = render_email(&note(t, json!({})), None);
             assert!(!e.subject.is_empty() && e.text.starts_with("Hello,"), "{t}");
-            assert!(!e.text.contains("None") && !e.text.contains("null"), "{t}: {}", e.text);
+            assert!(
+                !e.text.contains("None") && !e.text.contains("null"),
+                "{t}: {}",
+                e.text
+            );
             let s = render_sms(&note(t, Value::Null));
             assert!(s.starts_with("refill: ") && s.len() <= 160, "{t}: {s}");
         }

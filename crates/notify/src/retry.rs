@@ -103,7 +103,10 @@ mod tests {
                 last = d;
             }
         }
-        assert_eq!(backoff_delay_ms(40, 0.0, 30_000, DEFAULT_CAP_MS), DEFAULT_CAP_MS / 2);
+        assert_eq!(
+            backoff_delay_ms(40, 0.0, 30_000, DEFAULT_CAP_MS),
+            DEFAULT_CAP_MS / 2
+        );
     }
 
     #[test]
@@ -120,19 +123,39 @@ mod tests {
     fn r28_give_up_after_max_age() {
         let first = 1_000_000;
         assert!(!give_up(first, first, DEFAULT_MAX_AGE_MS));
-        assert!(!give_up(first, first + DEFAULT_MAX_AGE_MS - 1, DEFAULT_MAX_AGE_MS));
-        assert!(give_up(first, first + DEFAULT_MAX_AGE_MS, DEFAULT_MAX_AGE_MS));
-        assert!(!give_up(first, first - 5, DEFAULT_MAX_AGE_MS), "clock went back");
-        assert!(give_up(i64::MIN, i64::MAX, DEFAULT_MAX_AGE_MS), "no overflow");
+        assert!(!give_up(
+            first,
+            first + DEFAULT_MAX_AGE_MS - 1,
+            DEFAULT_MAX_AGE_MS
+        ));
+        assert!(give_up(
+            first,
+            first + DEFAULT_MAX_AGE_MS,
+            DEFAULT_MAX_AGE_MS
+        ));
+        assert!(
+            !give_up(first, first - 5, DEFAULT_MAX_AGE_MS),
+            "clock went back"
+        );
+        assert!(
+            give_up(i64::MIN, i64::MAX, DEFAULT_MAX_AGE_MS),
+            "no overflow"
+        );
     }
 
     #[test]
     fn r28_policy_schedules_until_the_deadline_then_gives_up() {
         let p = RetryPolicy::default();
         let first = 0;
-        assert_eq!(p.next_attempt_ms(1, first, 0, 0.0), Some(DEFAULT_BASE_MS / 2));
+        assert_eq!(
+            p.next_attempt_ms(1, first, 0, 0.0),
+            Some(DEFAULT_BASE_MS / 2)
+        );
         let near_end = DEFAULT_MAX_AGE_MS - 1000;
-        assert_eq!(p.next_attempt_ms(50, first, near_end, 0.9), Some(DEFAULT_MAX_AGE_MS));
+        assert_eq!(
+            p.next_attempt_ms(50, first, near_end, 0.9),
+            Some(DEFAULT_MAX_AGE_MS)
+        );
         assert_eq!(p.next_attempt_ms(51, first, DEFAULT_MAX_AGE_MS, 0.0), None);
     }
 }

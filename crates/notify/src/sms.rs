@@ -37,7 +37,9 @@ impl SmsChannel {
     ) -> Result<Self, ConfigError> {
         // The sid goes into the URL path: only let through what Twilio issues.
         if account_sid.is_empty() || !account_sid.chars().all(|c| c.is_ascii_alphanumeric()) {
-            return Err(ConfigError::Sms("account sid must be letters and digits".into()));
+            return Err(ConfigError::Sms(
+                "account sid must be letters and digits".into(),
+            ));
         }
         if auth_token.is_empty() || from.trim().is_empty() {
             return Err(ConfigError::Sms("auth token and from are required".into()));
@@ -64,7 +66,11 @@ impl SmsChannel {
         if to_phone.trim().is_empty() {
             return Err(DeliveryError::permanent("sms: no recipient number"));
         }
-        let form = [("To", to_phone.trim()), ("From", &self.from), ("Body", body)];
+        let form = [
+            ("To", to_phone.trim()),
+            ("From", &self.from),
+            ("Body", body),
+        ];
         let sent = self
             .client
             .post(&self.messages_url)

@@ -57,7 +57,10 @@ pub fn envelope(n: &Notification) -> Vec<u8> {
 
 /// The `Refill-Signature` header value for `body` sent at unix time `t`.
 pub fn sign(secret: &str, t: i64, body: &[u8]) -> String {
-    format!("t={t},v1={}", hex::encode(mac(secret, t, body).finalize().into_bytes()))
+    format!(
+        "t={t},v1={}",
+        hex::encode(mac(secret, t, body).finalize().into_bytes())
+    )
 }
 
 fn mac(secret: &str, t: i64, body: &[u8]) -> HmacSha256 {
@@ -170,10 +173,22 @@ mod tests {
         assert!(verify_signature("whsec", &h, body, 1300, 300));
         assert!(verify_signature("whsec", &h, body, 700, 300), "clock skew");
         assert!(!verify_signature("whsec", &h, body, 1301, 300), "stale");
-        assert!(!verify_signature("other", &h, body, 1000, 300), "wrong secret");
-        assert!(!verify_signature("whsec", &h, br#"{"id":"evt_2"}"#, 1000, 300));
+        assert!(
+            !verify_signature("other", &h, body, 1000, 300),
+            "wrong secret"
+        );
+        assert!(!verify_signature(
+            "whsec",
+            &h,
+            br#"{"id":"evt_2"}"#,
+            1000,
+            300
+        ));
         let moved = h.replace("t=1000", "t=1001");
-        assert!(!verify_signature("whsec", &moved, body, 1000, 300), "t is signed");
+        assert!(
+            !verify_signature("whsec", &moved, body, 1000, 300),
+            "t is signed"
+        );
         for bad in ["", "t=1000", "v1=00", "t=x,v1=zz", "garbage"] {
             assert!(!verify_signature("whsec", bad, body, 1000, 300), "{bad}");
         }
@@ -183,7 +198,11 @@ mod tests {
     fn r26_verify_accepts_any_of_several_v1_during_rotation() {
         let body = b"x";
         let new = sign("new", 5, body);
-        let old_sig = sign("old", 5, body).split_once("v1=").unwrap().1.to_string();
+        let old_sig = sign("old", 5, body)
+            .split_once("v1=")
+            .unwrap()
+            .1
+            .to_string();
         let both = format!("{new},v1={old_sig}");
         assert!(verify_signature("old", &both, body, 5, 10));
         assert!(verify_signature("new", &both, body, 5, 10));

@@ -1,1 +1,65 @@
+//! refill's use cases and workers. The HTTP API, the CLI and the tests all call these
+//! functions; each one runs its changes, and the events they cause, in one
+//! transaction (R28), and takes its time from the injected `Clock`.
 
+pub mod accounts;
+pub mod auto_top_up;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod events;
+pub mod idempotency;
+pub mod poster;
+pub mod top_ups;
+pub mod views;
+
+pub use clock::{Clock, SimClock, SystemClock};
+pub use config::Config;
+pub use error::ServiceError;
+pub use idempotency::Idem;
+
+use refill_gateway::Gateway;
+use refill_store::Db;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+pub type Result<T> = std::result::Result<T, ServiceError>;
+
+/// Everything a use case needs: the database, the gateway, the clock, the settings,
+/// and the debit pipeline.
+#[derive(Clone)]
+pub struct Refill {
+    pub db: Db,
+    pub gateway: Arc<dyn Gateway>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<Config>,
+    pub poster: poster::Poster,
+    /// Woken when a top-up is queued, so it runs at once rather than at the next poll.
+    pub work_ready: Arc<Notify>,
+    /// This node's name in leases.
+    pub node_id: String,
+}
+
+impl Refill {
+    /// Connects the pieces and starts the debit pipeline (not the background workers:
+    /// see `engine::spawn_workers`).
+    pub fn new(db: Db, gateway: Arc<dyn Gateway>, clock: Arc<dyn Clock>, config: Config) -> Refill {
+        let config = Arc::new(config);
+        let work_ready = Arc::new(Notify::new());
+        let poster = poster::Poster::start(db.clone(), clock.clone(), config.clone(), work_ready.clone());
+        Refill {
+            db,
+            gateway,
+            clock,
+            config,
+            poster,
+            work_ready,
+            node_id: refill_store::new_id("node"),
+        }
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}

@@ -11,6 +11,7 @@ pub use db::{Db, Dialect, Tx};
 pub use queries::*;
 pub use work::*;
 
+pub use sqlx;
 use thiserror::Error;
 
 #[derive(Debug, Error)]

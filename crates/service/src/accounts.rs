@@ -1,0 +1,338 @@
+//! Accounts and sub-accounts (R2, R4), API keys, the ledger's listings, transfers.
+
+use crate::views::{AccountView, EntryView, Page, TransferView};
+use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
+use refill_domain::debit::{SpendWatch, effects_of_balance_change};
+use refill_domain::{Currency, ledger, money};
+use refill_store::{AccountRow, ApiKeyRow, EntryRow, Tx};
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+/// Who is calling: the operator (everything) or an account key (its own account and
+/// its sub-accounts).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Operator { key_id: String },
+    Account { key_id: String, account_id: String },
+}
+
+impl Caller {
+    pub fn key_id(&self) -> &str {
+        match self {
+            Caller::Operator { key_id } | Caller::Account { key_id, .. } => key_id,
+        }
+    }
+    /// The account tree this caller sees (None: all).
+    pub fn root(&self) -> Option<&str> {
+        match self {
+            Caller::Operator { .. } => None,
+            Caller::Account { account_id, .. } => Some(account_id),
+        }
+    }
+    pub fn is_operator(&self) -> bool {
+        matches!(self, Caller::Operator { .. })
+    }
+}
+
+/// Keys are stored hashed: a leaked table reveals no key.
+pub fn hash_key(key: &str) -> String {
+    hex::encode(Sha256::digest(key.as_bytes()))
+}
+
+fn new_secret(prefix: &str) -> String {
+    use rand::Rng;
+    let bytes: [u8; 24] = rand::rng().random();
+    format!("{prefix}_{}", hex::encode(bytes))
+}
+
+impl Refill {
+    /// Who holds this key, if anyone.
+    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>> {
+        let found = refill_store::find_api_key(&self.db.pool, &hash_key(key)).await?;
+        Ok(found.map(|k| match k.account_id {
+            None => Caller::Operator { key_id: k.id },
+            Some(account_id) => Caller::Account { key_id: k.id, account_id },
+        }))
+    }
+
+    /// First start: creates the operator key (or takes `preset`) if there is none.
+    /// Returns the new key, to print once; None when one existed.
+    pub async fn bootstrap_operator_key(&self, preset: Option<&str>) -> Result<Option<String>> {
+        let mut tx = self.db.begin().await?;
+        if let Some(key) = preset {
+            if refill_store::find_api_key(&mut *tx, &hash_key(key)).await?.is_some() {
+                return Ok(None);
+            }
+        } else if refill_store::count_operator_keys(&mut tx).await? > 0 {
+            return Ok(None);
+        }
+        let key = preset.map(str::to_string).unwrap_or_else(|| new_secret("rk_op"));
+        self.insert_key(&mut tx, &key, None, "operator").await?;
+        tx.commit().await?;
+        Ok(Some(key))
+    }
+
+    /// An API key for one account and its sub-accounts (operator only).
+    pub async fn create_account_key(&self, caller: &Caller, account_id: &str) -> Result<String> {
+        if !caller.is_operator() {
+            return Err(ServiceError::Forbidden("API keys".into()));
+        }
+        self.account(caller, account_id).await?;
+        let key = new_secret("rk_acct");
+        let mut tx = self.db.begin().await?;
+        self.insert_key(&mut tx, &key, Some(account_id), "account").await?;
+        tx.commit().await?;
+        Ok(key)
+    }
+
+    async fn insert_key(&self, tx: &mut Tx, key: &str, account_id: Option<&str>, label: &str) -> Result<()> {
+        let row = ApiKeyRow {
+            id: refill_store::new_id("key"),
+            key_hash: hash_key(key),
+            account_id: account_id.map(str::to_string),
+            label: Some(label.into()),
+            created_at: self.now(),
+        };
+        refill_store::insert_api_key(tx, &row).await?;
+        Ok(())
+    }
+
+    /// An account the caller may see, or NotFound / Forbidden.
+    pub async fn account(&self, caller: &Caller, id: &str) -> Result<AccountRow> {
+        let row = refill_store::get_account(&self.db.pool, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("account", id))?;
+        check_access(caller, &row)?;
+        Ok(row)
+    }
+
+    pub async fn create_account(&self, caller: &Caller, req: NewAccount, idem: Option<&Idem>) -> Result<AccountView> {
+        let currency = Currency::parse(&req.currency)?;
+        let parent = match &req.parent_id {
+            Some(pid) => Some(self.account(caller, pid).await?),
+            None if !caller.is_operator() => return Err(ServiceError::Forbidden("main accounts".into())),
+            None => None,
+        };
+        check_new_account(&req, currency, parent.as_ref())?;
+        let row = AccountRow {
+            id: refill_store::new_id("acct"),
+            parent_id: req.parent_id.clone(),
+            name: req.name.clone(),
+            currency: currency.code().to_string(),
+            balance: 0,
+            credit_limit: req.credit_limit.unwrap_or(0),
+            payer_name: req.payer.as_ref().and_then(|p| p.name.clone()),
+            payer_email: req.payer.as_ref().and_then(|p| p.email.clone()),
+            payer_phone: req.payer.as_ref().and_then(|p| p.phone.clone()),
+            payer_country: req.payer.as_ref().and_then(|p| p.country.clone()),
+            flagged: false,
+            auto_threshold: None,
+            low_balance_threshold: req.low_balance_threshold.unwrap_or(0),
+            low_balance_armed: true,
+            created_at: self.now(),
+        };
+        let view = AccountView::from(&row);
+        let mut tx = self.db.begin().await?;
+        refill_store::insert_account(&mut tx, &row).await?;
+        idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn list_accounts(&self, caller: &Caller, after: Option<&str>, limit: i64) -> Result<Page<AccountView>> {
+        let rows = refill_store::list_accounts(&self.db.pool, caller.root(), after, limit + 1).await?;
+        Ok(Page::from_rows(rows, limit, |r| AccountView::from(r)))
+    }
+
+    pub async fn entries(&self, caller: &Caller, id: &str, after: Option<&str>, limit: i64) -> Result<Page<EntryView>> {
+        self.account(caller, id).await?;
+        let rows = refill_store::list_entries(&self.db.pool, id, after, limit + 1).await?;
+        Ok(Page::from_rows(rows, limit, |r| EntryView::from(r)))
+    }
+
+    /// R27: sets the low-balance notice threshold (0 turns it off).
+    pub async fn set_low_balance_threshold(&self, caller: &Caller, id: &str, threshold: i64) -> Result<AccountView> {
+        if threshold < 0 {
+            return Err(ServiceError::invalid("threshold_negative", "the low-balance threshold must not be negative"));
+        }
+        self.account(caller, id).await?;
+        let mut tx = self.db.begin().await?;
+        let mut row = lock(&mut tx, self, id).await?;
+        let armed = row.balance > threshold;
+        refill_store::set_low_balance_threshold(&mut tx, id, threshold, armed).await?;
+        tx.commit().await?;
+        row.low_balance_threshold = threshold;
+        row.low_balance_armed = armed;
+        Ok(AccountView::from(&row))
+    }
+
+    /// Moves credit between a main account and one of its sub-accounts. Never
+    /// triggers a top-up (R18); it is refused whole if it would take the sender below
+    /// its limit (R6).
+    pub async fn transfer(&self, caller: &Caller, req: NewTransfer, idem: Option<&Idem>) -> Result<TransferView> {
+        let amount = money::positive(req.amount)?;
+        let from = self.account(caller, &req.from_account).await?;
+        let to = self.account(caller, &req.to_account).await?;
+        check_family(&from, &to)?;
+        if req.currency.as_deref().is_some_and(|c| c != from.currency) {
+            return Err(refill_domain::DomainError::CurrencyMismatch {
+                expected: from.currency.clone(),
+                got: req.currency.clone().unwrap_or_default(),
+            }
+            .into());
+        }
+        let mut tx = self.db.begin().await?;
+        let row = refill_store::TransferRow {
+            id: refill_store::new_id("xfr"),
+            from_account: from.id.clone(),
+            to_account: to.id.clone(),
+            currency: from.currency.clone(),
+            amount,
+            reference: req.reference.clone(),
+            created_at: self.now(),
+        };
+        move_credit(self, &mut tx, &row, "transfer").await?;
+        refill_store::insert_transfer(&mut tx, &row).await?;
+        let view = TransferView::from(&row);
+        idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+}
+
+/// Posts a transfer's journal inside `tx`: both accounts locked, the sender checked
+/// against its limit (R6). Used by transfers and by auto top-up from a main account.
+pub async fn move_credit(app: &Refill, tx: &mut Tx, t: &refill_store::TransferRow, reference: &str) -> Result<(i64, i64)> {
+    let rows = refill_store::lock_accounts(tx, app.db.dialect, &[&t.from_account, &t.to_account]).await?;
+    let find = |id: &str| rows.iter().find(|a| a.id == id).cloned().ok_or_else(|| ServiceError::not_found("account", id));
+    let (from, to) = (find(&t.from_account)?, find(&t.to_account)?);
+    let from_after = refill_domain::debit::authorize(
+        refill_domain::debit::BalanceState { balance: from.balance, credit_limit: from.credit_limit, flagged: from.flagged },
+        &[t.amount],
+    )?;
+    let to_after = money::add(to.balance, t.amount)?;
+    let journal = ledger::transfer(&from.id, &to.id, t.amount)?;
+    let journal_id = refill_store::new_id("jnl");
+    let entries: Vec<EntryRow> = journal
+        .postings
+        .iter()
+        .map(|p| EntryRow {
+            id: refill_store::new_id("ent"),
+            journal_id: journal_id.clone(),
+            account_id: p.ledger_account.clone(),
+            currency: from.currency.clone(),
+            kind: p.kind.as_str().to_string(),
+            amount: p.amount,
+            balance_after: Some(if p.ledger_account == from.id { from_after } else { to_after }),
+            reference: Some(t.reference.clone().unwrap_or_else(|| format!("{reference} {}", t.id))),
+            created_at: t.created_at,
+        })
+        .collect();
+    refill_store::insert_entries(tx, &entries).await?;
+    let now = t.created_at;
+    for (acct, after) in [(&from, from_after), (&to, to_after)] {
+        let watch = watch_of(acct);
+        let fx = effects_of_balance_change(watch, acct.balance, after);
+        refill_store::set_balance(tx, &acct.id, after, fx.low_balance_armed).await?;
+        if fx.low_balance {
+            let data = json!({"balance": after, "currency": acct.currency, "low_balance_threshold": acct.low_balance_threshold});
+            events::emit(tx, &acct.id, events::BALANCE_LOW, data, now).await?;
+        }
+    }
+    Ok((from_after, to_after))
+}
+
+/// What the notices of an account are measured against.
+pub fn watch_of(a: &AccountRow) -> SpendWatch {
+    SpendWatch {
+        auto_threshold: a.auto_threshold,
+        trigger_on: Default::default(),
+        low_balance_threshold: a.low_balance_threshold,
+        low_balance_armed: a.low_balance_armed,
+    }
+}
+
+pub async fn lock(tx: &mut Tx, app: &Refill, id: &str) -> Result<AccountRow> {
+    refill_store::lock_account(tx, app.db.dialect, id)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("account", id))
+}
+
+fn check_access(caller: &Caller, row: &AccountRow) -> Result<()> {
+    match caller.root() {
+        None => Ok(()),
+        Some(root) if row.id == root || row.parent_id.as_deref() == Some(root) => Ok(()),
+        Some(_) => Err(ServiceError::Forbidden(format!("account {}", row.id))),
+    }
+}
+
+/// R4: a transfer is between a main account and its own sub-account.
+fn check_family(from: &AccountRow, to: &AccountRow) -> Result<()> {
+    let related = from.parent_id.as_deref() == Some(to.id.as_str()) || to.parent_id.as_deref() == Some(from.id.as_str());
+    if !related {
+        return Err(ServiceError::invalid(
+            "accounts_not_related",
+            "a transfer moves credit between a main account and one of its sub-accounts",
+        ));
+    }
+    Ok(())
+}
+
+fn check_new_account(req: &NewAccount, currency: Currency, parent: Option<&AccountRow>) -> Result<()> {
+    if req.name.trim().is_empty() || req.name.len() > 200 {
+        return Err(ServiceError::invalid("invalid_name", "name must be 1 to 200 characters"));
+    }
+    if let Some(p) = parent {
+        if p.parent_id.is_some() {
+            return Err(ServiceError::invalid("parent_is_sub_account", "a sub-account cannot have sub-accounts (R4)"));
+        }
+        if p.currency != currency.code() {
+            return Err(ServiceError::invalid("currency_mismatch", format!("a sub-account uses its main account's currency {}", p.currency)));
+        }
+    }
+    if req.credit_limit.is_some_and(|l| l > 0) {
+        return Err(ServiceError::invalid("invalid_credit_limit", "credit_limit is the lowest balance allowed: 0 or negative"));
+    }
+    if let Some(c) = req.payer.as_ref().and_then(|p| p.country.as_ref())
+        && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
+    {
+        return Err(ServiceError::invalid("invalid_country", "payer.country is an ISO 3166 alpha-2 code such as GB"));
+    }
+    if let Some(e) = req.payer.as_ref().and_then(|p| p.email.as_ref())
+        && !e.contains('@')
+    {
+        return Err(ServiceError::invalid("invalid_email", "payer.email is not an email address"));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NewPayer {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NewAccount {
+    pub name: String,
+    pub currency: String,
+    pub parent_id: Option<String>,
+    pub credit_limit: Option<i64>,
+    pub low_balance_threshold: Option<i64>,
+    pub payer: Option<NewPayer>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransfer {
+    pub from_account: String,
+    pub to_account: String,
+    pub amount: i64,
+    pub currency: Option<String>,
+    pub reference: Option<String>,
+}

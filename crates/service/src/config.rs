@@ -1,0 +1,48 @@
+//! The settings of a deployment. Defaults run as is; the binary reads `refill.toml`
+//! and `REFILL_*` variables over them.
+
+use refill_domain::auto_top_up::Limits;
+use refill_domain::checkout::TaxRates;
+use refill_domain::debit::TriggerOn;
+use refill_domain::{MINUTE, Millis};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// R8, R13, R21, R23: minimum top-up, intervals, retries, caps.
+    pub limits: Limits,
+    /// R9: tax by the payer's country.
+    pub tax: TaxRates,
+    /// R18: what counts as spending for triggering.
+    pub trigger_on: TriggerOn,
+    /// R14: the verification charge made once when a card is set up for auto top-up.
+    pub verification_amount: i64,
+    /// R14: the version of the auto top-up terms the customer accepts.
+    pub terms_version: String,
+    /// R22: how often the periodic check runs.
+    pub periodic_check_every: Millis,
+    /// How long a worker's claim on a top-up lasts before another node may take it.
+    pub lease_ms: Millis,
+    /// How often the executor looks for due work when nothing wakes it.
+    pub poll_every: Millis,
+    /// How many debit requests the pipeline commits together at most.
+    pub max_batch: usize,
+    /// Parallel debit pipelines (PostgreSQL: separate transactions for separate accounts).
+    pub pipelines: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            limits: Limits::default(),
+            tax: TaxRates::default(),
+            trigger_on: TriggerOn::Usage,
+            verification_amount: 100,
+            terms_version: "2026-01".into(),
+            periodic_check_every: 5 * MINUTE,
+            lease_ms: MINUTE,
+            poll_every: 1_000,
+            max_batch: 512,
+            pipelines: 1,
+        }
+    }
+}

@@ -1,0 +1,703 @@
+//! The auto top-up engine (R18-R25): queued top-ups are claimed with a lease, decided
+//! by the pure policy, charged with an idempotency key derived from the top-up's own
+//! id and attempt, and their outcome recorded, with recovery points in between
+//! (queued -> charging -> succeeded | pending | failed), so a crash anywhere resumes
+//! and never charges twice. Also the periodic check (R22) and the settlement of
+//! pending payments (R11).
+
+use crate::accounts::{lock, move_credit};
+use crate::views::rfc3339;
+use crate::{Refill, Result, ServiceError, events};
+use refill_domain::auto_top_up::{
+    AfterFailure, AmountRule, AttemptContext, CapUsage, Decision, FailureClass, SourceKind, State, WhyNot,
+    after_failure, decide_attempt, start_of_day, start_of_month, window_after_attempt,
+};
+use refill_domain::debit::effects_of_balance_change;
+use refill_domain::{checkout, ledger, money};
+use refill_gateway::{Charge, ChargeRequest, ChargeStatus, DeclineClass, GatewayError};
+use refill_store::{AutoTopUpRow, EntryRow, PaymentMethodRow, TopUpRow, TransferRow, Tx};
+use serde_json::json;
+use std::time::Duration;
+
+/// R18, R19: queues an automatic top-up for an account, unless one is in flight
+/// already (the unique index decides, whatever races). True if queued.
+pub async fn queue_auto_top_up(tx: &mut Tx, account_id: &str, currency: &str, not_before: i64, now: i64) -> Result<bool> {
+    let row = TopUpRow {
+        id: refill_store::new_id("top"),
+        account_id: account_id.into(),
+        origin: "auto".into(),
+        source: "card".into(),
+        currency: currency.into(),
+        status: "queued".into(),
+        in_flight: true,
+        not_before: Some(not_before),
+        created_at: now,
+        updated_at: now,
+        ..TopUpRow::default()
+    };
+    Ok(refill_store::insert_top_up(tx, &row).await?)
+}
+
+/// The gateway's idempotency key for one attempt of a top-up (R25).
+pub fn charge_key(t: &TopUpRow) -> String {
+    format!("{}:{}", t.id, t.attempt)
+}
+
+fn parse_amount_rule(s: &AutoTopUpRow) -> AmountRule {
+    if s.amount_mode == "target" { AmountRule::UpToTarget(s.amount) } else { AmountRule::Fixed(s.amount) }
+}
+
+fn parse_source(s: &str) -> SourceKind {
+    if s == "transfer" { SourceKind::Transfer } else { SourceKind::Card }
+}
+
+fn class_of(c: DeclineClass) -> FailureClass {
+    match c {
+        DeclineClass::Soft => FailureClass::Soft,
+        DeclineClass::Hard => FailureClass::Hard,
+        DeclineClass::AuthenticationRequired => FailureClass::AuthenticationRequired,
+    }
+}
+
+/// What to do after the decision transaction.
+enum Next {
+    Done,
+    Charge(TopUpRow, PaymentMethodRow),
+}
+
+impl Refill {
+    /// Runs the top-ups that are due now (and resolves abandoned charges). Returns how
+    /// many were worked on.
+    pub async fn run_due_top_ups(&self) -> Result<usize> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let claimed = refill_store::claim_top_ups(&mut tx, self.db.dialect, &self.node_id, now, self.config.lease_ms, 32).await?;
+        tx.commit().await?;
+        let n = claimed.len();
+        for t in claimed {
+            if let Err(e) = self.work_on(t).await {
+                eprintln!("refill: top-up work failed, will retry after its lease: {e}");
+            }
+        }
+        Ok(n)
+    }
+
+    /// Runs due work until none is left (tests and the demo drive time this way).
+    pub async fn run_until_idle(&self) -> Result<usize> {
+        let mut total = 0;
+        for _ in 0..1_000 {
+            let n = self.run_due_top_ups().await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+        Ok(total)
+    }
+
+    async fn work_on(&self, t: TopUpRow) -> Result<()> {
+        if t.status == "charging" {
+            return self.resolve_unknown(t).await;
+        }
+        match self.decide(&t).await? {
+            Next::Done => Ok(()),
+            Next::Charge(t, pm) => self.charge_and_record(t, pm).await,
+        }
+    }
+
+    /// Decides a queued top-up in one transaction: cancel, wait, transfer, or mark it
+    /// `charging` (the recovery point before the gateway is called).
+    async fn decide(&self, claimed: &TopUpRow) -> Result<Next> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let account = lock(&mut tx, self, &claimed.account_id).await?;
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, &claimed.id).await? else {
+            return Ok(Next::Done);
+        };
+        if t.status != "queued" || t.lease_owner.as_deref() != Some(self.node_id.as_str()) {
+            return Ok(Next::Done);
+        }
+        if t.origin != "auto" {
+            return self.start_manual_retry(tx, t, now).await;
+        }
+        let Some(mut settings) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await? else {
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now).await?;
+            tx.commit().await?;
+            return Ok(Next::Done);
+        };
+        let ctx = AttemptContext {
+            now,
+            state: State::parse(&settings.state),
+            balance: account.balance,
+            threshold: settings.threshold,
+            amount: parse_amount_rule(&settings),
+            source: parse_source(&settings.source),
+            window_until: settings.window_until,
+            usage: self.cap_usage(&mut tx, &t.account_id, now).await?,
+        };
+        let next = match decide_attempt(ctx, &self.config.limits)? {
+            Decision::Cancel { why } => {
+                self.finish_without_charge(&mut tx, &mut t, why, now).await?;
+                settings.why_not = Some(why.as_str().into());
+                settings.next_attempt_at = None;
+                Next::Done
+            }
+            Decision::Wait { until, why } => {
+                self.wait(&mut tx, &mut t, &mut settings, until, why, now).await?;
+                Next::Done
+            }
+            Decision::Charge { amount } if ctx.source == SourceKind::Transfer => {
+                self.top_up_by_transfer(&mut tx, &mut t, &mut settings, &account, amount, now).await?;
+                Next::Done
+            }
+            Decision::Charge { amount } => self.start_card_attempt(&mut tx, t, &mut settings, &account, amount, now).await?,
+        };
+        if State::parse(&settings.state) == State::Active || settings.why_not.is_some() {
+            settings.updated_at = now;
+            refill_store::put_auto_top_up(&mut tx, &settings).await?;
+        }
+        tx.commit().await?;
+        Ok(next)
+    }
+
+    async fn cap_usage(&self, tx: &mut Tx, account_id: &str, now: i64) -> Result<CapUsage> {
+        let (day_count, day_amount) = refill_store::auto_top_up_usage(tx, account_id, start_of_day(now)).await?;
+        let (month_count, month_amount) = refill_store::auto_top_up_usage(tx, account_id, start_of_month(now)).await?;
+        Ok(CapUsage { day_count: day_count as u32, day_amount, month_count: month_count as u32, month_amount })
+    }
+
+    async fn finish_without_charge(&self, tx: &mut Tx, t: &mut TopUpRow, why: WhyNot, now: i64) -> Result<()> {
+        t.status = "canceled".into();
+        t.in_flight = false;
+        t.why_waiting = Some(why.as_str().into());
+        t.completed_at = Some(now);
+        t.updated_at = now;
+        t.lease_owner = None;
+        t.lease_until = None;
+        refill_store::update_top_up(tx, t).await?;
+        Ok(())
+    }
+
+    /// R20, R21: the top-up stays queued until `until`; a cap reached is told once.
+    async fn wait(&self, tx: &mut Tx, t: &mut TopUpRow, s: &mut AutoTopUpRow, until: i64, why: WhyNot, now: i64) -> Result<()> {
+        let first_time = t.why_waiting.as_deref() != Some(why.as_str());
+        if first_time && matches!(why, WhyNot::DailyCapReached | WhyNot::MonthlyCapReached) {
+            let cap = if why == WhyNot::DailyCapReached { "daily" } else { "monthly" };
+            let data = json!({"cap": cap, "until": rfc3339(until), "top_up_id": t.id});
+            events::emit(tx, &t.account_id, events::CAP_REACHED, data, now).await?;
+        }
+        t.not_before = Some(until);
+        t.why_waiting = Some(why.as_str().into());
+        t.lease_owner = None;
+        t.lease_until = None;
+        t.updated_at = now;
+        refill_store::update_top_up(tx, t).await?;
+        s.next_attempt_at = Some(until);
+        s.why_not = Some(why.as_str().into());
+        Ok(())
+    }
+
+    /// R12, R15, R23: a sub-account's top-up from its main account, atomically; it
+    /// fails cleanly when the main account cannot cover it.
+    async fn top_up_by_transfer(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        s: &mut AutoTopUpRow,
+        account: &refill_store::AccountRow,
+        amount: i64,
+        now: i64,
+    ) -> Result<()> {
+        let main = account.parent_id.clone().ok_or(refill_domain::DomainError::TransferSourceNeedsSubAccount)?;
+        t.source = "transfer".into();
+        t.amount = amount;
+        t.total = amount;
+        t.attempt += 1;
+        s.last_attempt_at = Some(now);
+        s.last_attempt_top_up_id = Some(t.id.clone());
+        let transfer = TransferRow {
+            id: refill_store::new_id("xfr"),
+            from_account: main,
+            to_account: account.id.clone(),
+            currency: account.currency.clone(),
+            amount,
+            reference: Some(format!("auto top-up {}", t.id)),
+            created_at: now,
+        };
+        match move_credit(self, tx, &transfer, "auto top-up").await {
+            Ok((_, balance_after)) => {
+                refill_store::insert_transfer(tx, &transfer).await?;
+                t.gateway_charge_id = Some(transfer.id.clone());
+                self.succeeded(tx, t, s, "succeeded", balance_after, now).await
+            }
+            Err(ServiceError::Domain(refill_domain::DomainError::InsufficientBalance { .. } | refill_domain::DomainError::AccountBlocked { .. })) => {
+                let msg = "the main account's balance cannot cover the transfer";
+                self.failed(tx, t, Some(s), FailureClass::SourceInsufficient, "main_account_insufficient", msg, now).await
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The recovery point before a card charge: amount, tax and attempt are fixed
+    /// and committed, so a crash after it resumes with the same idempotency key.
+    async fn start_card_attempt(
+        &self,
+        tx: &mut Tx,
+        mut t: TopUpRow,
+        s: &mut AutoTopUpRow,
+        account: &refill_store::AccountRow,
+        amount: i64,
+        now: i64,
+    ) -> Result<Next> {
+        let pm = match &s.payment_method_id {
+            Some(id) => refill_store::get_payment_method(&mut **tx, id).await?.filter(|p| p.removed_at.is_none()),
+            None => None,
+        };
+        let Some(pm) = pm else {
+            self.disable(tx, s, "payment_method_removed", now).await?;
+            self.finish_without_charge(tx, &mut t, WhyNot::NotActive, now).await?;
+            return Ok(Next::Done);
+        };
+        let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
+        let summary = checkout::summary(amount, rate)?;
+        t.source = "card".into();
+        t.payment_method_id = Some(pm.id.clone());
+        t.amount = summary.amount;
+        t.tax = summary.tax;
+        t.total = summary.total;
+        t.attempt += 1;
+        t.status = "charging".into();
+        t.lease_until = Some(now + self.config.lease_ms);
+        t.updated_at = now;
+        refill_store::update_top_up(tx, &t).await?;
+        // R20, R23: an attempt, failed or not, uses the window.
+        s.window_until = window_after_attempt(SourceKind::Card, now, &self.config.limits);
+        s.last_attempt_at = Some(now);
+        s.last_attempt_top_up_id = Some(t.id.clone());
+        s.last_attempt_outcome = Some("charging".into());
+        s.why_not = None;
+        s.next_attempt_at = None;
+        Ok(Next::Charge(t, pm))
+    }
+
+    /// Calls the gateway and records what it said. An outage leaves the top-up
+    /// `charging`: it is resolved later by asking the gateway (R25).
+    pub(crate) async fn charge_and_record(&self, t: TopUpRow, pm: PaymentMethodRow) -> Result<()> {
+        let req = ChargeRequest {
+            idempotency_key: charge_key(&t),
+            payment_method: pm.gateway_token.clone(),
+            customer: None,
+            amount: t.total,
+            currency: t.currency.clone(),
+            description: format!("refill {} top-up {}", t.origin, t.id),
+            metadata: vec![("refill_top_up".into(), t.id.clone()), ("refill_account".into(), t.account_id.clone())],
+            off_session: t.origin == "auto",
+            authenticated: t.authenticated,
+        };
+        match self.gateway.charge(&req).await {
+            Ok(charge) => self.record_charge(&t.id, t.attempt, &charge).await,
+            Err(GatewayError::Outage(msg)) => self.record_outage(&t.id, t.attempt, &msg).await,
+            Err(GatewayError::Invalid(msg)) => {
+                let charge = Charge {
+                    id: String::new(),
+                    amount: t.total,
+                    currency: t.currency.clone(),
+                    status: ChargeStatus::Declined { class: DeclineClass::Soft, code: "invalid_request".into(), message: msg },
+                };
+                self.record_charge(&t.id, t.attempt, &charge).await
+            }
+        }
+    }
+
+    /// R25: a charge whose outcome is unknown is found by its key, never guessed; if
+    /// the gateway never saw it, it is sent again with the same key.
+    async fn resolve_unknown(&self, t: TopUpRow) -> Result<()> {
+        match self.gateway.find_charge(&charge_key(&t)).await {
+            Ok(Some(charge)) => self.record_charge(&t.id, t.attempt, &charge).await,
+            Ok(None) => {
+                let pm = match &t.payment_method_id {
+                    Some(id) => refill_store::get_payment_method(&self.db.pool, id).await?,
+                    None => None,
+                };
+                match pm {
+                    Some(pm) => self.charge_and_record(t, pm).await,
+                    None => Err(ServiceError::not_found("payment method", t.payment_method_id.as_deref().unwrap_or("?"))),
+                }
+            }
+            Err(GatewayError::Outage(msg)) => self.record_outage(&t.id, t.attempt, &msg).await,
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a gateway outage: not the customer's failure (R23); the attempt is
+    /// resolved after the outage retry delay.
+    async fn record_outage(&self, id: &str, attempt: i64, msg: &str) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else { return Ok(()) };
+        if t.status != "charging" || t.attempt != attempt {
+            return Ok(());
+        }
+        t.lease_owner = None;
+        t.lease_until = Some(now + self.config.limits.outage_retry_delay);
+        t.why_waiting = Some("gateway_unavailable".into());
+        t.failure_message = Some(msg.chars().take(500).collect());
+        t.updated_at = now;
+        refill_store::update_top_up(&mut tx, &t).await?;
+        if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?
+            && t.origin == "auto"
+        {
+            s.why_not = Some("gateway_unavailable".into());
+            s.next_attempt_at = t.lease_until;
+            refill_store::put_auto_top_up(&mut tx, &s).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records a charge's outcome, once: a top-up that is no longer `charging` at this
+    /// attempt was recorded already (by another node, or before a crash).
+    pub(crate) async fn record_charge(&self, id: &str, attempt: i64, charge: &Charge) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let account_id = match refill_store::get_top_up(&mut *tx, id).await? {
+            Some(t) => t.account_id,
+            None => return Ok(()),
+        };
+        // Lock order everywhere: account, then top-up.
+        let account = lock(&mut tx, self, &account_id).await?;
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else { return Ok(()) };
+        if t.status != "charging" || t.attempt != attempt {
+            return Ok(());
+        }
+        if !charge.id.is_empty() {
+            t.gateway_charge_id = Some(charge.id.clone());
+        }
+        let mut settings = match t.origin.as_str() {
+            "auto" => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
+            _ => None,
+        };
+        match &charge.status {
+            ChargeStatus::Succeeded | ChargeStatus::Pending => {
+                let status = if charge.status == ChargeStatus::Pending { "pending" } else { "succeeded" };
+                let after = self.credit(&mut tx, &t, &account, now).await?;
+                self.succeeded_opt(&mut tx, &mut t, settings.as_mut(), status, after, now).await?;
+            }
+            ChargeStatus::Declined { class, code, message } => {
+                self.failed(&mut tx, &mut t, settings.as_mut(), class_of(*class), code, message, now).await?;
+            }
+        }
+        if let Some(s) = &settings {
+            refill_store::put_auto_top_up(&mut tx, s).await?;
+        }
+        tx.commit().await?;
+        self.work_ready.notify_waiters();
+        Ok(())
+    }
+
+    /// Credits a paid top-up to the balance (R10, R11: a pending one is usable at once).
+    async fn credit(&self, tx: &mut Tx, t: &TopUpRow, account: &refill_store::AccountRow, now: i64) -> Result<i64> {
+        let journal = ledger::top_up(&t.account_id, t.amount, t.tax)?;
+        let after = money::add(account.balance, t.amount)?;
+        post(tx, &journal, &account.currency, &t.account_id, after, &format!("top-up {}", t.id), now).await?;
+        let fx = effects_of_balance_change(crate::accounts::watch_of(account), account.balance, after);
+        refill_store::set_balance(tx, &t.account_id, after, fx.low_balance_armed).await?;
+        Ok(after)
+    }
+
+    async fn succeeded_opt(&self, tx: &mut Tx, t: &mut TopUpRow, s: Option<&mut AutoTopUpRow>, status: &str, after: i64, now: i64) -> Result<()> {
+        match s {
+            Some(s) => self.succeeded(tx, t, s, status, after, now).await,
+            None => {
+                let pm = self.card_of(tx, t).await?;
+                self.close_success(tx, t, status, after, pm.as_ref(), now).await
+            }
+        }
+    }
+
+    async fn card_of(&self, tx: &mut Tx, t: &TopUpRow) -> Result<Option<PaymentMethodRow>> {
+        Ok(match &t.payment_method_id {
+            Some(id) => refill_store::get_payment_method(&mut **tx, id).await?,
+            None => None,
+        })
+    }
+
+    /// A top-up succeeded: the receipt event, and R21's follow-up when the balance
+    /// is still at or below the threshold.
+    async fn succeeded(&self, tx: &mut Tx, t: &mut TopUpRow, s: &mut AutoTopUpRow, status: &str, after: i64, now: i64) -> Result<()> {
+        let pm = self.card_of(tx, t).await?;
+        self.close_success(tx, t, status, after, pm.as_ref(), now).await?;
+        s.consecutive_failures = 0;
+        s.last_attempt_outcome = Some(status.into());
+        s.why_not = None;
+        s.next_attempt_at = None;
+        if State::parse(&s.state) == State::Active && after <= s.threshold {
+            let not_before = if t.source == "card" { s.window_until.unwrap_or(now) } else { now };
+            queue_auto_top_up(tx, &t.account_id, &t.currency, not_before, now).await?;
+            s.next_attempt_at = Some(not_before);
+        }
+        Ok(())
+    }
+
+    async fn close_success(&self, tx: &mut Tx, t: &mut TopUpRow, status: &str, after: i64, pm: Option<&PaymentMethodRow>, now: i64) -> Result<()> {
+        t.status = status.into();
+        t.in_flight = false;
+        t.completed_at = Some(now);
+        t.updated_at = now;
+        t.lease_owner = None;
+        t.lease_until = None;
+        t.why_waiting = None;
+        t.failure_code = None;
+        t.failure_message = None;
+        refill_store::update_top_up(tx, t).await?;
+        let data = json!({
+            "top_up_id": t.id, "origin": t.origin, "source": t.source, "status": status,
+            "amount": t.amount, "tax": t.tax, "total": t.total, "currency": t.currency,
+            "transaction_id": t.gateway_charge_id, "balance_after": after,
+            "card_brand": pm.map(|p| p.brand.clone()), "card_last4": pm.map(|p| p.last4.clone()),
+            "paid_at": rfc3339(now),
+        });
+        events::emit(tx, &t.account_id, events::TOP_UP_SUCCEEDED, data, now).await
+    }
+
+    /// R23: a failed attempt: retried later, waiting for the customer, or disabling.
+    #[allow(clippy::too_many_arguments)]
+    async fn failed(&self, tx: &mut Tx, t: &mut TopUpRow, s: Option<&mut AutoTopUpRow>, class: FailureClass, code: &str, message: &str, now: i64) -> Result<()> {
+        t.failure_code = Some(code.into());
+        t.failure_message = Some(message.into());
+        t.lease_owner = None;
+        t.lease_until = None;
+        t.updated_at = now;
+        let mut next_attempt = None;
+        match s {
+            None => {
+                t.status = if class == FailureClass::AuthenticationRequired { "requires_action" } else { "failed" }.into();
+                t.completed_at = Some(now);
+                t.in_flight = false;
+            }
+            Some(s) => {
+                let after = after_failure(class, s.consecutive_failures as u32, now, &self.config.limits);
+                s.last_attempt_outcome = Some(format!("failed: {code}"));
+                next_attempt = self.apply_failure(tx, t, s, after, code, now).await?;
+            }
+        }
+        refill_store::update_top_up(tx, t).await?;
+        let data = json!({
+            "top_up_id": t.id, "origin": t.origin, "amount": t.amount, "currency": t.currency,
+            "reason": code, "message": message, "next_attempt": next_attempt.map(rfc3339),
+            "action_required": (t.status == "requires_action").then(|| format!("POST /v1/top-ups/{}/confirm", t.id)),
+        });
+        events::emit(tx, &t.account_id, events::TOP_UP_FAILED, data, now).await
+    }
+
+    async fn apply_failure(&self, tx: &mut Tx, t: &mut TopUpRow, s: &mut AutoTopUpRow, after: AfterFailure, code: &str, now: i64) -> Result<Option<i64>> {
+        match after {
+            AfterFailure::Retry { at, failures } => {
+                t.status = "queued".into();
+                t.not_before = Some(at);
+                t.why_waiting = Some(WhyNot::RetryScheduled.as_str().into());
+                s.consecutive_failures = failures as i64;
+                s.next_attempt_at = Some(at);
+                s.why_not = Some(WhyNot::RetryScheduled.as_str().into());
+                Ok(Some(at))
+            }
+            AfterFailure::WaitForCustomer { failures } => {
+                t.status = "requires_action".into();
+                t.not_before = None;
+                t.why_waiting = Some(WhyNot::WaitingForCustomer.as_str().into());
+                s.consecutive_failures = failures as i64;
+                s.why_not = Some(WhyNot::WaitingForCustomer.as_str().into());
+                s.next_attempt_at = None;
+                Ok(None)
+            }
+            AfterFailure::Disable { failures } => {
+                t.status = "failed".into();
+                t.in_flight = false;
+                t.completed_at = Some(now);
+                s.consecutive_failures = failures as i64;
+                let reason = if failures >= self.config.limits.max_consecutive_failures as u32 && code != "lost_card" {
+                    format!("{failures} consecutive failed attempts (last: {code})")
+                } else {
+                    format!("card declined: {code}")
+                };
+                self.disable(tx, s, &reason, now).await?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// R24: the engine turns auto top-up off, with its reason; the settings
+    /// themselves are kept as they were (R16).
+    pub(crate) async fn disable(&self, tx: &mut Tx, s: &mut AutoTopUpRow, reason: &str, now: i64) -> Result<()> {
+        s.state = State::Disabled.as_str().into();
+        s.state_reason = Some(reason.into());
+        s.state_changed_at = now;
+        s.next_attempt_at = None;
+        s.why_not = Some(WhyNot::NotActive.as_str().into());
+        s.version += 1;
+        s.updated_at = now;
+        refill_store::put_auto_top_up(tx, s).await?;
+        refill_store::set_auto_threshold(tx, &s.account_id, None).await?;
+        refill_store::record_state_change(tx, &s.account_id, "disabled", reason, now).await?;
+        let data = json!({"reason": reason, "failures": s.consecutive_failures});
+        events::emit(tx, &s.account_id, events::AUTO_TOP_UP_DISABLED, data, now).await
+    }
+
+    /// A manual top-up queued again after the customer authenticated (3-D Secure).
+    async fn start_manual_retry(&self, mut tx: Tx, mut t: TopUpRow, now: i64) -> Result<Next> {
+        let pm = self.card_of(&mut tx, &t).await?;
+        let Some(pm) = pm else {
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now).await?;
+            tx.commit().await?;
+            return Ok(Next::Done);
+        };
+        t.attempt += 1;
+        t.status = "charging".into();
+        t.lease_until = Some(now + self.config.lease_ms);
+        t.updated_at = now;
+        refill_store::update_top_up(&mut tx, &t).await?;
+        tx.commit().await?;
+        Ok(Next::Charge(t, pm))
+    }
+
+    /// R22: the periodic check. Queues a top-up for every active account at or below
+    /// its threshold with nothing in flight (by index), and disables settings whose
+    /// payment method or payer is gone. Returns (queued, disabled).
+    pub async fn periodic_check(&self) -> Result<(usize, usize)> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let mut queued = 0;
+        for id in refill_store::accounts_due(&mut *tx, 10_000).await? {
+            let currency = refill_store::get_account(&mut *tx, &id).await?.map(|a| a.currency).unwrap_or_default();
+            queued += queue_auto_top_up(&mut tx, &id, &currency, now, now).await? as usize;
+        }
+        let gone = refill_store::active_settings_without_means(&mut *tx).await?;
+        for (account_id, reason) in &gone {
+            if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, account_id).await? {
+                self.disable(&mut tx, &mut s, reason, now).await?;
+            }
+        }
+        refill_store::expire_idempotent(&mut *tx, now - 2 * refill_domain::DAY).await?;
+        tx.commit().await?;
+        if queued > 0 {
+            self.work_ready.notify_waiters();
+        }
+        Ok((queued, gone.len()))
+    }
+
+    /// R11: asks the gateway about pending payments; a finally failed one is reversed
+    /// by a new entry, the account flagged, and the customer told.
+    pub async fn settle_pending(&self) -> Result<usize> {
+        let pending = refill_store::pending_top_ups(&self.db.pool, self.now(), 100).await?;
+        let mut settled = 0;
+        for t in pending {
+            let Some(charge_id) = t.gateway_charge_id.clone() else { continue };
+            let charge = match self.gateway.retrieve_charge(&charge_id).await {
+                Ok(c) => c,
+                Err(_) => continue,
+            };
+            match charge.status {
+                ChargeStatus::Pending => {}
+                ChargeStatus::Succeeded => settled += self.mark_settled(&t.id, true).await? as usize,
+                ChargeStatus::Declined { .. } => settled += self.mark_settled(&t.id, false).await? as usize,
+            }
+        }
+        Ok(settled)
+    }
+
+    async fn mark_settled(&self, id: &str, ok: bool) -> Result<bool> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let Some(peek) = refill_store::get_top_up(&mut *tx, id).await? else { return Ok(false) };
+        let account = lock(&mut tx, self, &peek.account_id).await?;
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else { return Ok(false) };
+        if t.status != "pending" {
+            return Ok(false);
+        }
+        t.updated_at = now;
+        if ok {
+            t.status = "succeeded".into();
+        } else {
+            t.status = "failed".into();
+            t.failure_code = Some("payment_failed".into());
+            t.failure_message = Some("the pending card payment failed at the bank; its credit was reversed".into());
+            let journal = ledger::reverse_top_up(&t.account_id, ledger::EntryKind::TopUpReversal, t.amount, t.tax)?;
+            let after = money::sub(account.balance, t.amount)?;
+            post(&mut tx, &journal, &account.currency, &t.account_id, after, &format!("reversal of top-up {}", t.id), now).await?;
+            refill_store::set_balance(&mut tx, &t.account_id, after, account.low_balance_armed).await?;
+            refill_store::set_flagged(&mut tx, &t.account_id, true).await?;
+            let data = json!({"top_up_id": t.id, "amount": t.amount, "currency": t.currency, "balance_after": after,
+                "message": "A pending card payment failed; its credit was reversed. Usage is blocked while the balance is below zero."});
+            events::emit(&mut tx, &t.account_id, events::PAYMENT_REVERSED, data, now).await?;
+        }
+        refill_store::update_top_up(&mut tx, &t).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}
+
+/// Writes a journal: the customer's entry carries its new balance.
+pub(crate) async fn post(tx: &mut Tx, journal: &ledger::Journal, currency: &str, account_id: &str, after: i64, reference: &str, now: i64) -> Result<()> {
+    debug_assert!(journal.is_balanced());
+    let journal_id = refill_store::new_id("jnl");
+    let entries: Vec<EntryRow> = journal
+        .postings
+        .iter()
+        .map(|p| EntryRow {
+            id: refill_store::new_id("ent"),
+            journal_id: journal_id.clone(),
+            account_id: p.ledger_account.clone(),
+            currency: currency.into(),
+            kind: p.kind.as_str().into(),
+            amount: p.amount,
+            balance_after: (p.ledger_account == account_id).then_some(after),
+            reference: Some(reference.into()),
+            created_at: now,
+        })
+        .collect();
+    refill_store::insert_entries(tx, &entries).await?;
+    Ok(())
+}
+
+/// Starts the background workers: the top-up executor (woken at once when work is
+/// queued, else polling) and the periodic jobs (R22, R11), one node at a time.
+pub fn spawn_workers(app: Refill) -> Vec<tokio::task::JoinHandle<()>> {
+    let executor = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                let notified = app.work_ready.notified();
+                match app.run_due_top_ups().await {
+                    Ok(n) if n > 0 => continue,
+                    Ok(_) => {}
+                    Err(e) => eprintln!("refill: executor: {e}"),
+                }
+                let _ = tokio::time::timeout(Duration::from_millis(app.config.poll_every as u64), notified).await;
+            }
+        })
+    };
+    let periodic = tokio::spawn(async move {
+        loop {
+            if let Err(e) = app.periodic_jobs().await {
+                eprintln!("refill: periodic check: {e}");
+            }
+            tokio::time::sleep(Duration::from_millis(app.config.periodic_check_every.max(1_000) as u64)).await;
+        }
+    });
+    vec![executor, periodic]
+}
+
+impl Refill {
+    /// The periodic jobs, under a lease so that one node runs them at a time.
+    pub async fn periodic_jobs(&self) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let mine = refill_store::try_lease(&mut tx, "periodic_check", &self.node_id, now, now + self.config.periodic_check_every).await?;
+        tx.commit().await?;
+        if mine {
+            self.periodic_check().await?;
+            self.settle_pending().await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,293 @@
+//! The debit path (R6, R18, R19, R26, R27): every debit goes through here. Concurrent
+//! requests are coalesced into one transaction per batch (group commit): each account
+//! row is locked once, all entries are written in multi-row statements, each balance
+//! is updated once, triggers and events are written in the same commit, and each
+//! request is answered with its own result, in arrival order, after the commit.
+//! Batches form by themselves under load; an idle pipeline commits a lone request at
+//! once.
+
+use crate::accounts::watch_of;
+use crate::{Config, Clock, Idem, Result, ServiceError, events, idempotency};
+use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
+use refill_domain::{Currency, DomainError, ledger};
+use refill_store::{AccountRow, Db, EntryRow, EventRow, Tx};
+use serde::Serialize;
+use serde_json::json;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::{Notify, mpsc, oneshot};
+
+/// One line of usage to debit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DebitItem {
+    pub amount: i64,
+    pub kind: DebitKind,
+    pub reference: Option<String>,
+}
+
+/// A debit or an all-or-nothing batch of debits on one account.
+#[derive(Debug, Clone)]
+pub struct DebitRequest {
+    pub account_id: String,
+    /// When given, must match the account's currency.
+    pub currency: Option<Currency>,
+    pub items: Vec<DebitItem>,
+    pub idem: Option<Idem>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DebitLine {
+    pub entry_id: String,
+    pub amount: i64,
+    pub kind: &'static str,
+    pub reference: Option<String>,
+    pub balance_after: i64,
+}
+
+/// What an accepted debit (or batch) did.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DebitResult {
+    pub object: &'static str,
+    pub account_id: String,
+    pub currency: String,
+    pub total: i64,
+    pub balance_after: i64,
+    pub items: Vec<DebitLine>,
+    pub created: String,
+}
+
+struct Job {
+    req: DebitRequest,
+    reply: oneshot::Sender<Result<DebitResult>>,
+}
+
+/// The handle to the pipelines. Cheap to clone.
+#[derive(Clone)]
+pub struct Poster {
+    lanes: Arc<Vec<mpsc::Sender<Job>>>,
+}
+
+struct Lane {
+    db: Db,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    work_ready: Arc<Notify>,
+}
+
+impl Poster {
+    pub fn start(db: Db, clock: Arc<dyn Clock>, config: Arc<Config>, work_ready: Arc<Notify>) -> Poster {
+        let lanes = (0..config.pipelines.max(1))
+            .map(|_| {
+                let (tx, rx) = mpsc::channel(config.max_batch * 4);
+                let lane = Lane { db: db.clone(), clock: clock.clone(), config: config.clone(), work_ready: work_ready.clone() };
+                tokio::spawn(lane.run(rx));
+                tx
+            })
+            .collect();
+        Poster { lanes: Arc::new(lanes) }
+    }
+
+    /// Posts a debit and waits for its commit.
+    pub async fn post(&self, req: DebitRequest) -> Result<DebitResult> {
+        // One account always goes down the same lane, so its debits keep their order.
+        let lane = fxhash(&req.account_id) % self.lanes.len();
+        let (reply, answer) = oneshot::channel();
+        self.lanes[lane]
+            .send(Job { req, reply })
+            .await
+            .map_err(|_| ServiceError::invalid("shutting_down", "refill is shutting down"))?;
+        answer.await.map_err(|_| ServiceError::invalid("shutting_down", "refill is shutting down"))?
+    }
+}
+
+fn fxhash(s: &str) -> usize {
+    s.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+}
+
+impl Lane {
+    async fn run(self, mut rx: mpsc::Receiver<Job>) {
+        let mut jobs = Vec::with_capacity(self.config.max_batch);
+        while rx.recv_many(&mut jobs, self.config.max_batch).await > 0 {
+            self.commit_batch(std::mem::take(&mut jobs)).await;
+        }
+    }
+
+    async fn commit_batch(&self, jobs: Vec<Job>) {
+        let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
+        match self.apply(&reqs).await {
+            Ok((results, triggered)) => {
+                if triggered {
+                    self.work_ready.notify_waiters();
+                }
+                for (reply, result) in replies.into_iter().zip(results) {
+                    let _ = reply.send(result);
+                }
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                for reply in replies {
+                    let _ = reply.send(Err(ServiceError::Store(refill_store::StoreError::Corrupt(format!("debit not recorded: {msg}")))));
+                }
+            }
+        }
+    }
+
+    /// The whole batch in one transaction. Returns each request's result and whether
+    /// a top-up was queued.
+    async fn apply(&self, reqs: &[DebitRequest]) -> Result<(Vec<Result<DebitResult>>, bool)> {
+        let now = self.clock.now_ms();
+        let mut tx = self.db.begin().await?;
+        let mut ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let rows = refill_store::lock_accounts(&mut tx, self.db.dialect, &ids).await?;
+        let mut book = Book::new(rows, now, self.config.trigger_on);
+        let mut results = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            results.push(book.debit(&mut tx, req).await);
+        }
+        let triggered = book.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok((results, triggered))
+    }
+}
+
+/// The batch's working state: the locked accounts and what the batch writes.
+struct Book {
+    accounts: HashMap<String, AccountRow>,
+    touched: Vec<String>,
+    entries: Vec<EntryRow>,
+    events: Vec<EventRow>,
+    triggers: Vec<String>,
+    now: i64,
+    trigger_on: refill_domain::debit::TriggerOn,
+}
+
+impl Book {
+    fn new(rows: Vec<AccountRow>, now: i64, trigger_on: refill_domain::debit::TriggerOn) -> Book {
+        Book {
+            accounts: rows.into_iter().map(|a| (a.id.clone(), a)).collect(),
+            touched: vec![],
+            entries: vec![],
+            events: vec![],
+            triggers: vec![],
+            now,
+            trigger_on,
+        }
+    }
+
+    /// Applies one request to the in-memory state; nothing is written if it is refused.
+    async fn debit(&mut self, tx: &mut Tx, req: &DebitRequest) -> Result<DebitResult> {
+        let account = self
+            .accounts
+            .get(&req.account_id)
+            .cloned()
+            .ok_or_else(|| ServiceError::not_found("account", &req.account_id))?;
+        if let Some(c) = req.currency
+            && c.code() != account.currency
+        {
+            return Err(DomainError::CurrencyMismatch { expected: account.currency.clone(), got: c.code().into() }.into());
+        }
+        let amounts: Vec<i64> = req.items.iter().map(|i| i.amount).collect();
+        let state = BalanceState { balance: account.balance, credit_limit: account.credit_limit, flagged: account.flagged };
+        let after = authorize(state, &amounts)?;
+        let (lines, entries) = self.lines(&account, req)?;
+        let result = DebitResult {
+            object: "debit",
+            account_id: account.id.clone(),
+            currency: account.currency.clone(),
+            total: account.balance - after,
+            balance_after: after,
+            items: lines,
+            created: crate::views::rfc3339(self.now),
+        };
+        let status = 201;
+        idempotency::remember(tx, req.idem.as_ref(), status, &result, self.now).await?;
+        self.entries.extend(entries);
+        self.settle(account, req, after);
+        Ok(result)
+    }
+
+    /// The entries of a request: per item, the customer's debit and the revenue.
+    fn lines(&self, account: &AccountRow, req: &DebitRequest) -> Result<(Vec<DebitLine>, Vec<EntryRow>)> {
+        let mut balance = account.balance;
+        let mut lines = Vec::with_capacity(req.items.len());
+        let mut entries = Vec::with_capacity(req.items.len() * 2);
+        for item in &req.items {
+            let kind = match item.kind {
+                DebitKind::Usage => ledger::EntryKind::Usage,
+                DebitKind::Fee => ledger::EntryKind::Fee,
+            };
+            let journal = ledger::debit(&account.id, kind, item.amount)?;
+            balance = refill_domain::money::sub(balance, item.amount)?;
+            let journal_id = refill_store::new_id("jnl");
+            let entry_id = refill_store::new_id("ent");
+            for p in &journal.postings {
+                let mine = p.ledger_account == account.id;
+                entries.push(EntryRow {
+                    id: if mine { entry_id.clone() } else { refill_store::new_id("ent") },
+                    journal_id: journal_id.clone(),
+                    account_id: p.ledger_account.clone(),
+                    currency: account.currency.clone(),
+                    kind: p.kind.as_str().into(),
+                    amount: p.amount,
+                    balance_after: mine.then_some(balance),
+                    reference: item.reference.clone(),
+                    created_at: self.now,
+                });
+            }
+            lines.push(DebitLine { entry_id, amount: item.amount, kind: item.kind.as_str(), reference: item.reference.clone(), balance_after: balance });
+        }
+        Ok((lines, entries))
+    }
+
+    /// Moves the account to its new balance and notes what that sets off.
+    fn settle(&mut self, mut account: AccountRow, req: &DebitRequest, after: i64) {
+        let mut watch = watch_of(&account);
+        watch.trigger_on = self.trigger_on;
+        let kind = req.items.first().map_or(DebitKind::Usage, |i| i.kind);
+        let fx = effects_of_spending(watch, kind, account.balance, after);
+        let data = |extra: serde_json::Value| {
+            let mut d = json!({"balance": after, "currency": account.currency});
+            if let (Some(m), Some(e)) = (d.as_object_mut(), extra.as_object()) {
+                m.extend(e.clone());
+            }
+            d
+        };
+        if fx.low_balance {
+            let d = data(json!({"low_balance_threshold": account.low_balance_threshold}));
+            self.events.push(events::event(&account.id, events::BALANCE_LOW, d, self.now));
+        }
+        if fx.approaching_threshold {
+            let d = data(json!({"threshold": account.auto_threshold}));
+            self.events.push(events::event(&account.id, events::APPROACHING_THRESHOLD, d, self.now));
+        }
+        if fx.trigger_top_up && !self.triggers.contains(&account.id) {
+            self.triggers.push(account.id.clone());
+        }
+        account.balance = after;
+        account.low_balance_armed = fx.low_balance_armed;
+        if !self.touched.contains(&account.id) {
+            self.touched.push(account.id.clone());
+        }
+        self.accounts.insert(account.id.clone(), account);
+    }
+
+    /// Writes the batch: entries, balances, top-up triggers, events.
+    async fn write(self, tx: &mut Tx) -> Result<bool> {
+        refill_store::insert_entries(tx, &self.entries).await?;
+        for id in &self.touched {
+            let a = &self.accounts[id];
+            refill_store::set_balance(tx, id, a.balance, a.low_balance_armed).await?;
+        }
+        let mut queued = false;
+        for id in &self.triggers {
+            let a = &self.accounts[id];
+            queued |= crate::engine::queue_auto_top_up(tx, id, &a.currency, self.now, self.now).await?;
+        }
+        for e in &self.events {
+            refill_store::insert_event(tx, e).await?;
+        }
+        Ok(queued)
+    }
+}

@@ -1,0 +1,245 @@
+//! Payment methods (R5), the checkout summary (R9) and manual top-ups (R8, R10).
+
+use crate::accounts::Caller;
+use crate::views::{PaymentMethodView, TopUpView};
+use crate::{Idem, Refill, Result, ServiceError, idempotency};
+use refill_domain::checkout::{self, CheckoutSummary};
+use refill_domain::money;
+use refill_gateway::GatewayError;
+use refill_store::{PaymentMethodRow, TopUpRow};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NewPaymentMethod {
+    /// The gateway's token for the card (the sandbox takes Stripe's test tokens).
+    pub token: String,
+    /// Saved for later (default) or used once.
+    pub save: Option<bool>,
+    /// Make it the primary method (the first saved one is primary anyway).
+    pub primary: Option<bool>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct NewTopUp {
+    pub amount: i64,
+    pub currency: Option<String>,
+    /// A saved payment method id; default: the primary one.
+    pub payment_method: Option<String>,
+}
+
+impl Refill {
+    /// R5: saves a tokenised card (refill never sees card numbers).
+    pub async fn add_payment_method(&self, caller: &Caller, account_id: &str, req: NewPaymentMethod, idem: Option<&Idem>) -> Result<PaymentMethodView> {
+        self.account(caller, account_id).await?;
+        if req.token.is_empty() || req.token.len() > 200 {
+            return Err(ServiceError::invalid("invalid_token", "token must be a payment method token from the gateway"));
+        }
+        let card = self.gateway.describe_payment_method(&req.token).await.map_err(|e| match e {
+            GatewayError::Invalid(m) => ServiceError::invalid("invalid_payment_method", m),
+            other => ServiceError::Gateway(other),
+        })?;
+        let saved = req.save.unwrap_or(true);
+        let mut tx = self.db.begin().await?;
+        let existing = refill_store::list_payment_methods(&mut *tx, account_id).await?;
+        let primary = saved && (existing.is_empty() || req.primary.unwrap_or(false));
+        let row = PaymentMethodRow {
+            id: refill_store::new_id("pm"),
+            account_id: account_id.into(),
+            gateway_token: req.token.clone(),
+            brand: card.brand,
+            last4: card.last4,
+            exp_month: card.exp_month as i64,
+            exp_year: card.exp_year as i64,
+            saved,
+            is_primary: false,
+            verified_at: None,
+            removed_at: None,
+            created_at: self.now(),
+        };
+        refill_store::insert_payment_method(&mut tx, &row).await?;
+        if primary {
+            refill_store::set_primary_payment_method(&mut tx, account_id, &row.id).await?;
+        }
+        let view = PaymentMethodView::from(&PaymentMethodRow { is_primary: primary, ..row });
+        idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
+        tx.commit().await?;
+        Ok(view)
+    }
+
+    pub async fn payment_methods(&self, caller: &Caller, account_id: &str) -> Result<Vec<PaymentMethodView>> {
+        self.account(caller, account_id).await?;
+        let rows = refill_store::list_payment_methods(&self.db.pool, account_id).await?;
+        Ok(rows.iter().map(PaymentMethodView::from).collect())
+    }
+
+    /// A payment method of this account, not removed.
+    pub async fn payment_method(&self, account_id: &str, pm_id: &str) -> Result<PaymentMethodRow> {
+        refill_store::get_payment_method(&self.db.pool, pm_id)
+            .await?
+            .filter(|p| p.account_id == account_id && p.removed_at.is_none())
+            .ok_or_else(|| ServiceError::not_found("payment method", pm_id))
+    }
+
+    /// R5: removes a saved card. Auto top-up that used it is disabled by the periodic
+    /// check (R22), or at once here.
+    pub async fn remove_payment_method(&self, caller: &Caller, account_id: &str, pm_id: &str) -> Result<PaymentMethodView> {
+        self.account(caller, account_id).await?;
+        let pm = self.payment_method(account_id, pm_id).await?;
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        refill_store::remove_payment_method(&mut tx, pm_id, now).await?;
+        if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, account_id).await?
+            && s.state == "active"
+            && s.payment_method_id.as_deref() == Some(pm_id)
+        {
+            self.disable(&mut tx, &mut s, "payment_method_removed", now).await?;
+        }
+        tx.commit().await?;
+        Ok(PaymentMethodView::from(&PaymentMethodRow { removed_at: Some(now), is_primary: false, ..pm }))
+    }
+
+    /// R9: what a top-up of `amount` would cost: amount, tax by the payer's country, total.
+    pub async fn checkout(&self, caller: &Caller, account_id: &str, amount: i64) -> Result<CheckoutSummary> {
+        let account = self.account(caller, account_id).await?;
+        let amount = checkout::check_minimum(amount, self.config.limits.minimum_top_up)?;
+        let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
+        Ok(checkout::summary(amount, rate)?)
+    }
+
+    /// R8, R10: a manual top-up, charged at once. A replay with the same
+    /// Idempotency-Key finds the same top-up and never charges again.
+    pub async fn top_up(&self, caller: &Caller, account_id: &str, req: NewTopUp, idem: Option<&Idem>) -> Result<TopUpView> {
+        let account = self.account(caller, account_id).await?;
+        if let Some(c) = &req.currency
+            && c != &account.currency
+        {
+            let got = money::Currency::parse(c).map(|c| c.code().to_string())?;
+            return Err(refill_domain::DomainError::CurrencyMismatch { expected: account.currency.clone(), got }.into());
+        }
+        if let Some(i) = idem
+            && let Some(existing) = refill_store::top_up_by_request_key(&self.db.pool, &i.request_key()).await?
+        {
+            return self.top_up_view(&existing).await;
+        }
+        let summary = self.checkout(caller, account_id, req.amount).await?;
+        let pm = match &req.payment_method {
+            Some(id) => self.payment_method(account_id, id).await?,
+            None => refill_store::list_payment_methods(&self.db.pool, account_id)
+                .await?
+                .into_iter()
+                .find(|p| p.is_primary)
+                .ok_or_else(|| ServiceError::invalid("payment_method_required", "the account has no saved payment method: add one first (R5)"))?,
+        };
+        let t = self.open_manual_top_up(&account, &pm, summary, idem).await?;
+        self.charge_and_record(t.clone(), pm).await?;
+        let done = refill_store::get_top_up(&self.db.pool, &t.id).await?.unwrap_or(t);
+        self.answer_top_up(done, idem).await
+    }
+
+    /// The recovery point of a manual top-up: committed before the gateway is called.
+    async fn open_manual_top_up(&self, account: &refill_store::AccountRow, pm: &PaymentMethodRow, s: CheckoutSummary, idem: Option<&Idem>) -> Result<TopUpRow> {
+        let now = self.now();
+        let t = TopUpRow {
+            id: refill_store::new_id("top"),
+            account_id: account.id.clone(),
+            origin: "manual".into(),
+            source: "card".into(),
+            payment_method_id: Some(pm.id.clone()),
+            currency: account.currency.clone(),
+            amount: s.amount,
+            tax: s.tax,
+            total: s.total,
+            status: "charging".into(),
+            attempt: 1,
+            lease_until: Some(now + self.config.lease_ms),
+            request_key: idem.map(Idem::request_key),
+            created_at: now,
+            updated_at: now,
+            ..TopUpRow::default()
+        };
+        let mut tx = self.db.begin().await?;
+        if !refill_store::insert_top_up(&mut tx, &t).await? {
+            return Err(ServiceError::IdempotentReplay);
+        }
+        tx.commit().await?;
+        Ok(t)
+    }
+
+    /// Turns the recorded outcome into the answer: the receipt, or a clear error.
+    async fn answer_top_up(&self, t: TopUpRow, idem: Option<&Idem>) -> Result<TopUpView> {
+        match t.status.as_str() {
+            "failed" => Err(ServiceError::CardDeclined {
+                code: t.failure_code.clone().unwrap_or_default(),
+                message: t.failure_message.clone().unwrap_or_default(),
+                top_up_id: t.id.clone(),
+            }),
+            "requires_action" => Err(ServiceError::AuthenticationRequired { confirm_path: format!("/v1/top-ups/{}/confirm", t.id), top_up_id: t.id }),
+            "charging" => Err(ServiceError::Gateway(GatewayError::Outage(format!(
+                "the payment gateway did not answer; top-up {} will be resolved automatically, retry with the same Idempotency-Key to see its outcome",
+                t.id
+            )))),
+            _ => {
+                let view = self.top_up_view(&t).await?;
+                if let Some(i) = idem {
+                    let mut tx = self.db.begin().await?;
+                    let _ = idempotency::remember(&mut tx, Some(i), 201, &view, self.now()).await;
+                    tx.commit().await?;
+                }
+                Ok(view)
+            }
+        }
+    }
+
+    pub async fn top_up_view(&self, t: &TopUpRow) -> Result<TopUpView> {
+        let pm = match &t.payment_method_id {
+            Some(id) => refill_store::get_payment_method(&self.db.pool, id).await?,
+            None => None,
+        };
+        Ok(TopUpView::new(t, pm.as_ref()))
+    }
+
+    /// R10: a top-up's receipt.
+    pub async fn get_top_up(&self, caller: &Caller, id: &str) -> Result<TopUpView> {
+        let t = refill_store::get_top_up(&self.db.pool, id).await?.ok_or_else(|| ServiceError::not_found("top-up", id))?;
+        self.account(caller, &t.account_id).await.map_err(|_| ServiceError::not_found("top-up", id))?;
+        self.top_up_view(&t).await
+    }
+
+    pub async fn list_top_ups(&self, caller: &Caller, account_id: &str, after: Option<&str>, limit: i64) -> Result<crate::views::Page<TopUpView>> {
+        self.account(caller, account_id).await?;
+        let rows = refill_store::list_top_ups(&self.db.pool, account_id, after, limit + 1).await?;
+        let mut views = Vec::with_capacity(rows.len());
+        for r in &rows {
+            views.push(self.top_up_view(r).await?);
+        }
+        Ok(crate::views::Page::from_rows(views, limit, Clone::clone))
+    }
+
+    /// R23: the customer completed 3-D Secure for a top-up that asked for it; it is
+    /// charged again, authenticated.
+    pub async fn confirm_top_up(&self, caller: &Caller, id: &str) -> Result<TopUpView> {
+        let view = self.get_top_up(caller, id).await?;
+        if view.status != "requires_action" {
+            return Err(ServiceError::conflict("top_up_not_awaiting_authentication", format!("top-up {id} is {}, not waiting for authentication", view.status)));
+        }
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        crate::accounts::lock(&mut tx, self, &view.account_id).await?;
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
+            return Err(ServiceError::not_found("top-up", id));
+        };
+        t.status = "queued".into();
+        t.authenticated = true;
+        t.not_before = Some(now);
+        t.why_waiting = None;
+        t.completed_at = None;
+        t.updated_at = now;
+        refill_store::update_top_up(&mut tx, &t).await?;
+        tx.commit().await?;
+        self.run_until_idle().await?;
+        let t = refill_store::get_top_up(&self.db.pool, id).await?.ok_or_else(|| ServiceError::not_found("top-up", id))?;
+        self.top_up_view(&t).await
+    }
+}

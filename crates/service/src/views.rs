@@ -1,0 +1,271 @@
+//! What the API shows: the JSON objects of refill, built from stored rows. Amounts are
+//! minor units with their currency; times are RFC 3339 UTC.
+
+use refill_domain::auto_top_up::civil_from_days;
+use refill_domain::DAY;
+use refill_store::{AccountRow, EntryRow, EventRow, PaymentMethodRow, TopUpRow, TransferRow};
+use serde::Serialize;
+use serde_json::Value;
+
+/// Unix milliseconds as RFC 3339, UTC: 2026-11-21T17:46:04.123Z.
+pub fn rfc3339(ms: i64) -> String {
+    let (y, mo, d) = civil_from_days(ms.div_euclid(DAY));
+    let in_day = ms.rem_euclid(DAY);
+    let (h, mi, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
+}
+
+fn opt_time(ms: Option<i64>) -> Option<String> {
+    ms.map(rfc3339)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Payer {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AccountView {
+    pub id: String,
+    pub object: &'static str,
+    pub parent_id: Option<String>,
+    pub name: String,
+    pub currency: String,
+    pub balance: i64,
+    pub credit_limit: i64,
+    pub flagged: bool,
+    pub low_balance_threshold: i64,
+    pub payer: Payer,
+    pub created: String,
+}
+
+impl From<&AccountRow> for AccountView {
+    fn from(a: &AccountRow) -> Self {
+        AccountView {
+            id: a.id.clone(),
+            object: "account",
+            parent_id: a.parent_id.clone(),
+            name: a.name.clone(),
+            currency: a.currency.clone(),
+            balance: a.balance,
+            credit_limit: a.credit_limit,
+            flagged: a.flagged,
+            low_balance_threshold: a.low_balance_threshold,
+            payer: Payer {
+                name: a.payer_name.clone(),
+                email: a.payer_email.clone(),
+                phone: a.payer_phone.clone(),
+                country: a.payer_country.clone(),
+            },
+            created: rfc3339(a.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EntryView {
+    pub id: String,
+    pub object: &'static str,
+    pub journal_id: String,
+    pub account_id: String,
+    pub kind: String,
+    pub amount: i64,
+    pub currency: String,
+    pub balance_after: Option<i64>,
+    pub reference: Option<String>,
+    pub created: String,
+}
+
+impl From<&EntryRow> for EntryView {
+    fn from(e: &EntryRow) -> Self {
+        EntryView {
+            id: e.id.clone(),
+            object: "entry",
+            journal_id: e.journal_id.clone(),
+            account_id: e.account_id.clone(),
+            kind: e.kind.clone(),
+            amount: e.amount,
+            currency: e.currency.clone(),
+            balance_after: e.balance_after,
+            reference: e.reference.clone(),
+            created: rfc3339(e.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PaymentMethodView {
+    pub id: String,
+    pub object: &'static str,
+    pub account_id: String,
+    pub brand: String,
+    pub last4: String,
+    pub exp_month: i64,
+    pub exp_year: i64,
+    pub saved: bool,
+    pub primary: bool,
+    pub verified: bool,
+    pub removed: bool,
+    pub created: String,
+}
+
+impl From<&PaymentMethodRow> for PaymentMethodView {
+    fn from(p: &PaymentMethodRow) -> Self {
+        PaymentMethodView {
+            id: p.id.clone(),
+            object: "payment_method",
+            account_id: p.account_id.clone(),
+            brand: p.brand.clone(),
+            last4: p.last4.clone(),
+            exp_month: p.exp_month,
+            exp_year: p.exp_year,
+            saved: p.saved,
+            primary: p.is_primary,
+            verified: p.verified_at.is_some(),
+            removed: p.removed_at.is_some(),
+            created: rfc3339(p.created_at),
+        }
+    }
+}
+
+/// R10: the receipt of a top-up.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TopUpView {
+    pub id: String,
+    pub object: &'static str,
+    pub account_id: String,
+    /// manual | auto
+    pub origin: String,
+    /// card | transfer
+    pub source: String,
+    pub status: String,
+    pub amount: i64,
+    pub tax: i64,
+    pub total: i64,
+    pub currency: String,
+    pub payment_method: Option<CardSummary>,
+    /// The id the customer can quote: the gateway's charge id.
+    pub transaction_id: Option<String>,
+    pub attempt: i64,
+    pub failure_code: Option<String>,
+    pub failure_message: Option<String>,
+    pub waiting_for: Option<String>,
+    pub next_attempt: Option<String>,
+    pub refunded: i64,
+    pub created: String,
+    pub completed: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CardSummary {
+    pub id: String,
+    pub brand: String,
+    pub last4: String,
+}
+
+impl TopUpView {
+    pub fn new(t: &TopUpRow, pm: Option<&PaymentMethodRow>) -> TopUpView {
+        TopUpView {
+            id: t.id.clone(),
+            object: "top_up",
+            account_id: t.account_id.clone(),
+            origin: t.origin.clone(),
+            source: t.source.clone(),
+            status: t.status.clone(),
+            amount: t.amount,
+            tax: t.tax,
+            total: t.total,
+            currency: t.currency.clone(),
+            payment_method: pm.map(|p| CardSummary { id: p.id.clone(), brand: p.brand.clone(), last4: p.last4.clone() }),
+            transaction_id: t.gateway_charge_id.clone(),
+            attempt: t.attempt,
+            failure_code: t.failure_code.clone(),
+            failure_message: t.failure_message.clone(),
+            waiting_for: t.why_waiting.clone(),
+            next_attempt: if t.status == "queued" { opt_time(t.not_before) } else { None },
+            refunded: t.refunded,
+            created: rfc3339(t.created_at),
+            completed: opt_time(t.completed_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TransferView {
+    pub id: String,
+    pub object: &'static str,
+    pub from_account: String,
+    pub to_account: String,
+    pub amount: i64,
+    pub currency: String,
+    pub reference: Option<String>,
+    pub created: String,
+}
+
+impl From<&TransferRow> for TransferView {
+    fn from(t: &TransferRow) -> Self {
+        TransferView {
+            id: t.id.clone(),
+            object: "transfer",
+            from_account: t.from_account.clone(),
+            to_account: t.to_account.clone(),
+            amount: t.amount,
+            currency: t.currency.clone(),
+            reference: t.reference.clone(),
+            created: rfc3339(t.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventView {
+    pub id: String,
+    pub object: &'static str,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub account_id: String,
+    pub data: Value,
+    pub created: String,
+}
+
+impl From<&EventRow> for EventView {
+    fn from(e: &EventRow) -> Self {
+        EventView {
+            id: e.id.clone(),
+            object: "event",
+            event_type: e.event_type.clone(),
+            account_id: e.account_id.clone(),
+            data: serde_json::from_str(&e.data).unwrap_or(Value::Null),
+            created: rfc3339(e.created_at),
+        }
+    }
+}
+
+/// A list page: `{"data": [...], "has_more": bool}`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Page<T> {
+    pub object: &'static str,
+    pub data: Vec<T>,
+    pub has_more: bool,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows.
+    pub fn from_rows<R>(mut rows: Vec<R>, limit: i64, view: impl Fn(&R) -> T) -> Page<T> {
+        let has_more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Page { object: "list", data: rows.iter().map(view).collect(), has_more }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn rfc3339_formats_utc() {
+        assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(super::rfc3339(1_795_283_164_123), "2026-11-21T17:46:04.123Z");
+    }
+}
