@@ -59,9 +59,78 @@ pub fn check_minimum(amount: i64, minimum: i64) -> Result<i64, DomainError> {
     Ok(amount)
 }
 
+/// R7: what planned usage would cost and leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Estimate {
+    pub cost: i64,
+    pub balance_after: i64,
+    /// The top-up needed first (at least the minimum), 0 if the balance covers it.
+    pub top_up_needed: i64,
+}
+
+/// R7: prices `(quantity, unit price)` lines against a balance.
+pub fn estimate(
+    lines: &[(i64, i64)],
+    balance: i64,
+    credit_limit: i64,
+    minimum: i64,
+) -> Result<Estimate, DomainError> {
+    let mut cost: i64 = 0;
+    for &(quantity, unit_price) in lines {
+        if quantity <= 0 || unit_price < 0 {
+            return Err(DomainError::AmountNotPositive);
+        }
+        let line = quantity
+            .checked_mul(unit_price)
+            .ok_or(DomainError::AmountOverflow)?;
+        cost = add(cost, line)?;
+    }
+    let balance_after = crate::money::sub(balance, cost)?;
+    let shortfall = crate::money::sub(credit_limit, balance_after)?;
+    let top_up_needed = if shortfall > 0 {
+        shortfall.max(minimum)
+    } else {
+        0
+    };
+    Ok(Estimate {
+        cost,
+        balance_after,
+        top_up_needed,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r7_estimate_prices_usage_and_the_top_up_it_needs() {
+        let e = estimate(&[(100, 4), (2, 50)], 1_000, 0, 1_000).unwrap();
+        assert_eq!(
+            e,
+            Estimate {
+                cost: 500,
+                balance_after: 500,
+                top_up_needed: 0
+            }
+        );
+        let e = estimate(&[(300, 4)], 1_000, 0, 1_000).unwrap();
+        assert_eq!(
+            e,
+            Estimate {
+                cost: 1_200,
+                balance_after: -200,
+                top_up_needed: 1_000
+            }
+        );
+        let e = estimate(&[(3_000, 4)], 1_000, 0, 1_000).unwrap();
+        assert_eq!(e.top_up_needed, 11_000);
+        assert!(estimate(&[(0, 4)], 0, 0, 0).is_err());
+        assert_eq!(
+            estimate(&[(i64::MAX, 2)], 0, 0, 0),
+            Err(DomainError::AmountOverflow)
+        );
+    }
 
     #[test]
     fn r8_minimum_top_up() {

@@ -47,14 +47,27 @@ pub(crate) async fn outcome(
     if status.is_success() {
         return Ok(());
     }
-    let body = resp.text().await.unwrap_or_default();
-    let excerpt: String = body.chars().take(BODY_EXCERPT).collect();
-    let reason = format!("{what}: HTTP {status}: {}", excerpt.trim());
+    let reason = format!("{what}: HTTP {status}: {}", excerpt(resp).await.trim());
     if status_is_retryable(status.as_u16()) {
         Err(DeliveryError::retryable(reason))
     } else {
         Err(DeliveryError::permanent(reason))
     }
+}
+
+/// The start of the body only: a receiver's error page can be any size.
+async fn excerpt(mut resp: reqwest::Response) -> String {
+    let mut buf = Vec::new();
+    while buf.len() < BODY_EXCERPT {
+        match resp.chunk().await {
+            Ok(Some(c)) => buf.extend_from_slice(&c),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&buf)
+        .chars()
+        .take(BODY_EXCERPT)
+        .collect()
 }
 
 /// Connection refused, DNS, TLS, timeouts: worth another try; a malformed request is not.

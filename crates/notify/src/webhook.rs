@@ -1,6 +1,9 @@
 //! Signed webhooks (R26): a JSON envelope POSTed to the account's endpoint, with
 //! `Refill-Signature: t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` so the receiver can
-//! check that refill sent it and that it is fresh. See `WEBHOOKS.md`.
+//! check that refill sent it and that it is fresh. The receiver's guide follows; its
+//! Rust example runs as a doctest.
+//!
+#![doc = include_str!("../WEBHOOKS.md")]
 
 use crate::{ConfigError, DeliveryError, Notification, http};
 use hmac::{Hmac, Mac};

@@ -1,1 +1,94 @@
-fn main() {}
+//! The refill binary: serve, migrate, verify, demo, bench.
+
+use anyhow::Context;
+use refill::Settings;
+use refill_service::SystemClock;
+use std::sync::Arc;
+
+const USAGE: &str = "refill: prepaid balances with automatic top-up
+
+usage: refill <command>
+
+commands:
+  serve     run the HTTP API and the auto top-up engine (REFILL_LISTEN, default 127.0.0.1:8080)
+  migrate   apply the database schema and exit
+  verify    check the ledger: every balance equals its entries, every journal sums to zero
+  demo      walk through refill on a temporary database, in the terminal
+  help      this text
+
+configuration: refill.toml in the working directory (or REFILL_CONFIG), then REFILL_* variables.
+See the README for every setting.";
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("serve") => serve().await,
+        Some("migrate") => migrate().await,
+        Some("verify") => verify().await,
+        Some("demo") => refill::demo::run().await,
+        None | Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(anyhow::anyhow!("unknown command {other:?}\n\n{USAGE}")),
+    };
+    if let Err(e) = result {
+        eprintln!("refill: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+async fn serve() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let running = refill::start(&settings, Arc::new(SystemClock), None, true).await?;
+    if let Some(key) = &running.new_operator_key
+        && settings.bootstrap_key.is_none()
+    {
+        println!("refill: created the operator API key (shown once, keep it safe):\n\n    {key}\n");
+    }
+    println!(
+        "refill: serving on {} (database {}, gateway {})",
+        running.url(),
+        refill::server::redact(&settings.database_url),
+        settings.gateway
+    );
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    println!("refill: stopping");
+    running.stop();
+    Ok(())
+}
+
+async fn migrate() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let db = refill_store::Db::connect(&settings.database_url).await?;
+    let applied = db.migrate().await?;
+    println!(
+        "refill: schema {}",
+        if applied {
+            "applied"
+        } else {
+            "already up to date"
+        }
+    );
+    Ok(())
+}
+
+async fn verify() -> anyhow::Result<()> {
+    let settings = Settings::load()?;
+    let db = refill_store::Db::connect(&settings.database_url).await?;
+    let report = refill::verify::verify(&db).await?;
+    if report.problems.is_empty() {
+        println!(
+            "refill verify: OK ({} entries checked; every balance equals its entries, every journal sums to zero)",
+            report.entries
+        );
+        return Ok(());
+    }
+    for p in &report.problems {
+        eprintln!("refill verify: {p}");
+    }
+    anyhow::bail!("{} problems found in the ledger", report.problems.len())
+}

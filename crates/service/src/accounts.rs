@@ -52,7 +52,10 @@ impl Refill {
         let found = refill_store::find_api_key(&self.db.pool, &hash_key(key)).await?;
         Ok(found.map(|k| match k.account_id {
             None => Caller::Operator { key_id: k.id },
-            Some(account_id) => Caller::Account { key_id: k.id, account_id },
+            Some(account_id) => Caller::Account {
+                key_id: k.id,
+                account_id,
+            },
         }))
     }
 
@@ -61,13 +64,18 @@ impl Refill {
     pub async fn bootstrap_operator_key(&self, preset: Option<&str>) -> Result<Option<String>> {
         let mut tx = self.db.begin().await?;
         if let Some(key) = preset {
-            if refill_store::find_api_key(&mut *tx, &hash_key(key)).await?.is_some() {
+            if refill_store::find_api_key(&mut *tx, &hash_key(key))
+                .await?
+                .is_some()
+            {
                 return Ok(None);
             }
         } else if refill_store::count_operator_keys(&mut tx).await? > 0 {
             return Ok(None);
         }
-        let key = preset.map(str::to_string).unwrap_or_else(|| new_secret("rk_op"));
+        let key = preset
+            .map(str::to_string)
+            .unwrap_or_else(|| new_secret("rk_op"));
         self.insert_key(&mut tx, &key, None, "operator").await?;
         tx.commit().await?;
         Ok(Some(key))
@@ -81,12 +89,19 @@ impl Refill {
         self.account(caller, account_id).await?;
         let key = new_secret("rk_acct");
         let mut tx = self.db.begin().await?;
-        self.insert_key(&mut tx, &key, Some(account_id), "account").await?;
+        self.insert_key(&mut tx, &key, Some(account_id), "account")
+            .await?;
         tx.commit().await?;
         Ok(key)
     }
 
-    async fn insert_key(&self, tx: &mut Tx, key: &str, account_id: Option<&str>, label: &str) -> Result<()> {
+    async fn insert_key(
+        &self,
+        tx: &mut Tx,
+        key: &str,
+        account_id: Option<&str>,
+        label: &str,
+    ) -> Result<()> {
         let row = ApiKeyRow {
             id: refill_store::new_id("key"),
             key_hash: hash_key(key),
@@ -107,11 +122,18 @@ impl Refill {
         Ok(row)
     }
 
-    pub async fn create_account(&self, caller: &Caller, req: NewAccount, idem: Option<&Idem>) -> Result<AccountView> {
+    pub async fn create_account(
+        &self,
+        caller: &Caller,
+        req: NewAccount,
+        idem: Option<&Idem>,
+    ) -> Result<AccountView> {
         let currency = Currency::parse(&req.currency)?;
         let parent = match &req.parent_id {
             Some(pid) => Some(self.account(caller, pid).await?),
-            None if !caller.is_operator() => return Err(ServiceError::Forbidden("main accounts".into())),
+            None if !caller.is_operator() => {
+                return Err(ServiceError::Forbidden("main accounts".into()));
+            }
             None => None,
         };
         check_new_account(&req, currency, parent.as_ref())?;
@@ -140,21 +162,41 @@ impl Refill {
         Ok(view)
     }
 
-    pub async fn list_accounts(&self, caller: &Caller, after: Option<&str>, limit: i64) -> Result<Page<AccountView>> {
-        let rows = refill_store::list_accounts(&self.db.pool, caller.root(), after, limit + 1).await?;
+    pub async fn list_accounts(
+        &self,
+        caller: &Caller,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<AccountView>> {
+        let rows =
+            refill_store::list_accounts(&self.db.pool, caller.root(), after, limit + 1).await?;
         Ok(Page::from_rows(rows, limit, |r| AccountView::from(r)))
     }
 
-    pub async fn entries(&self, caller: &Caller, id: &str, after: Option<&str>, limit: i64) -> Result<Page<EntryView>> {
+    pub async fn entries(
+        &self,
+        caller: &Caller,
+        id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<Page<EntryView>> {
         self.account(caller, id).await?;
         let rows = refill_store::list_entries(&self.db.pool, id, after, limit + 1).await?;
         Ok(Page::from_rows(rows, limit, |r| EntryView::from(r)))
     }
 
     /// R27: sets the low-balance notice threshold (0 turns it off).
-    pub async fn set_low_balance_threshold(&self, caller: &Caller, id: &str, threshold: i64) -> Result<AccountView> {
+    pub async fn set_low_balance_threshold(
+        &self,
+        caller: &Caller,
+        id: &str,
+        threshold: i64,
+    ) -> Result<AccountView> {
         if threshold < 0 {
-            return Err(ServiceError::invalid("threshold_negative", "the low-balance threshold must not be negative"));
+            return Err(ServiceError::invalid(
+                "threshold_negative",
+                "the low-balance threshold must not be negative",
+            ));
         }
         self.account(caller, id).await?;
         let mut tx = self.db.begin().await?;
@@ -170,7 +212,12 @@ impl Refill {
     /// Moves credit between a main account and one of its sub-accounts. Never
     /// triggers a top-up (R18); it is refused whole if it would take the sender below
     /// its limit (R6).
-    pub async fn transfer(&self, caller: &Caller, req: NewTransfer, idem: Option<&Idem>) -> Result<TransferView> {
+    pub async fn transfer(
+        &self,
+        caller: &Caller,
+        req: NewTransfer,
+        idem: Option<&Idem>,
+    ) -> Result<TransferView> {
         let amount = money::positive(req.amount)?;
         let from = self.account(caller, &req.from_account).await?;
         let to = self.account(caller, &req.to_account).await?;
@@ -203,12 +250,27 @@ impl Refill {
 
 /// Posts a transfer's journal inside `tx`: both accounts locked, the sender checked
 /// against its limit (R6). Used by transfers and by auto top-up from a main account.
-pub async fn move_credit(app: &Refill, tx: &mut Tx, t: &refill_store::TransferRow, reference: &str) -> Result<(i64, i64)> {
-    let rows = refill_store::lock_accounts(tx, app.db.dialect, &[&t.from_account, &t.to_account]).await?;
-    let find = |id: &str| rows.iter().find(|a| a.id == id).cloned().ok_or_else(|| ServiceError::not_found("account", id));
+pub async fn move_credit(
+    app: &Refill,
+    tx: &mut Tx,
+    t: &refill_store::TransferRow,
+    reference: &str,
+) -> Result<(i64, i64)> {
+    let rows =
+        refill_store::lock_accounts(tx, app.db.dialect, &[&t.from_account, &t.to_account]).await?;
+    let find = |id: &str| {
+        rows.iter()
+            .find(|a| a.id == id)
+            .cloned()
+            .ok_or_else(|| ServiceError::not_found("account", id))
+    };
     let (from, to) = (find(&t.from_account)?, find(&t.to_account)?);
     let from_after = refill_domain::debit::authorize(
-        refill_domain::debit::BalanceState { balance: from.balance, credit_limit: from.credit_limit, flagged: from.flagged },
+        refill_domain::debit::BalanceState {
+            balance: from.balance,
+            credit_limit: from.credit_limit,
+            flagged: from.flagged,
+        },
         &[t.amount],
     )?;
     let to_after = money::add(to.balance, t.amount)?;
@@ -224,8 +286,16 @@ pub async fn move_credit(app: &Refill, tx: &mut Tx, t: &refill_store::TransferRo
             currency: from.currency.clone(),
             kind: p.kind.as_str().to_string(),
             amount: p.amount,
-            balance_after: Some(if p.ledger_account == from.id { from_after } else { to_after }),
-            reference: Some(t.reference.clone().unwrap_or_else(|| format!("{reference} {}", t.id))),
+            balance_after: Some(if p.ledger_account == from.id {
+                from_after
+            } else {
+                to_after
+            }),
+            reference: Some(
+                t.reference
+                    .clone()
+                    .unwrap_or_else(|| format!("{reference} {}", t.id)),
+            ),
             created_at: t.created_at,
         })
         .collect();
@@ -269,7 +339,8 @@ fn check_access(caller: &Caller, row: &AccountRow) -> Result<()> {
 
 /// R4: a transfer is between a main account and its own sub-account.
 fn check_family(from: &AccountRow, to: &AccountRow) -> Result<()> {
-    let related = from.parent_id.as_deref() == Some(to.id.as_str()) || to.parent_id.as_deref() == Some(from.id.as_str());
+    let related = from.parent_id.as_deref() == Some(to.id.as_str())
+        || to.parent_id.as_deref() == Some(from.id.as_str());
     if !related {
         return Err(ServiceError::invalid(
             "accounts_not_related",
@@ -279,30 +350,55 @@ fn check_family(from: &AccountRow, to: &AccountRow) -> Result<()> {
     Ok(())
 }
 
-fn check_new_account(req: &NewAccount, currency: Currency, parent: Option<&AccountRow>) -> Result<()> {
+fn check_new_account(
+    req: &NewAccount,
+    currency: Currency,
+    parent: Option<&AccountRow>,
+) -> Result<()> {
     if req.name.trim().is_empty() || req.name.len() > 200 {
-        return Err(ServiceError::invalid("invalid_name", "name must be 1 to 200 characters"));
+        return Err(ServiceError::invalid(
+            "invalid_name",
+            "name must be 1 to 200 characters",
+        ));
     }
     if let Some(p) = parent {
         if p.parent_id.is_some() {
-            return Err(ServiceError::invalid("parent_is_sub_account", "a sub-account cannot have sub-accounts (R4)"));
+            return Err(ServiceError::invalid(
+                "parent_is_sub_account",
+                "a sub-account cannot have sub-accounts (R4)",
+            ));
         }
         if p.currency != currency.code() {
-            return Err(ServiceError::invalid("currency_mismatch", format!("a sub-account uses its main account's currency {}", p.currency)));
+            return Err(ServiceError::invalid(
+                "currency_mismatch",
+                format!(
+                    "a sub-account uses its main account's currency {}",
+                    p.currency
+                ),
+            ));
         }
     }
     if req.credit_limit.is_some_and(|l| l > 0) {
-        return Err(ServiceError::invalid("invalid_credit_limit", "credit_limit is the lowest balance allowed: 0 or negative"));
+        return Err(ServiceError::invalid(
+            "invalid_credit_limit",
+            "credit_limit is the lowest balance allowed: 0 or negative",
+        ));
     }
     if let Some(c) = req.payer.as_ref().and_then(|p| p.country.as_ref())
         && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
     {
-        return Err(ServiceError::invalid("invalid_country", "payer.country is an ISO 3166 alpha-2 code such as GB"));
+        return Err(ServiceError::invalid(
+            "invalid_country",
+            "payer.country is an ISO 3166 alpha-2 code such as GB",
+        ));
     }
     if let Some(e) = req.payer.as_ref().and_then(|p| p.email.as_ref())
         && !e.contains('@')
     {
-        return Err(ServiceError::invalid("invalid_email", "payer.email is not an email address"));
+        return Err(ServiceError::invalid(
+            "invalid_email",
+            "payer.email is not an email address",
+        ));
     }
     Ok(())
 }

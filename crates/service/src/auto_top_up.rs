@@ -4,7 +4,9 @@
 use crate::accounts::{Caller, lock};
 use crate::views::rfc3339;
 use crate::{Refill, Result, ServiceError};
-use refill_domain::auto_top_up::{AmountRule, SettingsContext, SourceKind, State, validate_settings};
+use refill_domain::auto_top_up::{
+    AmountRule, SettingsContext, SourceKind, State, validate_settings,
+};
 use refill_gateway::{ChargeRequest, ChargeStatus, DeclineClass, RefundRequest};
 use refill_store::{AutoTopUpRow, PaymentMethodRow};
 use serde::{Deserialize, Serialize};
@@ -76,7 +78,11 @@ pub struct StateChange {
 }
 
 impl Refill {
-    pub async fn get_auto_top_up(&self, caller: &Caller, account_id: &str) -> Result<AutoTopUpView> {
+    pub async fn get_auto_top_up(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<AutoTopUpView> {
         self.account(caller, account_id).await?;
         self.auto_top_up_view(account_id).await
     }
@@ -89,35 +95,70 @@ impl Refill {
     }
 
     /// R12-R16: turns auto top-up on, changes it, or turns it off.
-    pub async fn put_auto_top_up(&self, caller: &Caller, account_id: &str, req: AutoTopUpRequest, if_match: Option<i64>) -> Result<AutoTopUpView> {
+    pub async fn put_auto_top_up(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        req: AutoTopUpRequest,
+        if_match: Option<i64>,
+    ) -> Result<AutoTopUpView> {
         let account = self.account(caller, account_id).await?;
         let current = refill_store::get_auto_top_up(&self.db.pool, account_id).await?;
         check_version(current.as_ref(), if_match)?;
-        let mut next = current.clone().unwrap_or_else(|| AutoTopUpRow { account_id: account_id.into(), state: "off".into(), ..Default::default() });
+        let mut next = current.clone().unwrap_or_else(|| AutoTopUpRow {
+            account_id: account_id.into(),
+            state: "off".into(),
+            ..Default::default()
+        });
         let was_active = current.as_ref().is_some_and(|s| s.state == "active");
         let now = self.now();
         if !req.enabled {
-            return self.turn_off(&account.id, next, was_active, if_match, now).await;
+            return self
+                .turn_off(&account.id, next, was_active, if_match, now)
+                .await;
         }
         let (threshold, rule, source) = parse_request(&req)?;
-        if source == SourceKind::Transfer && matches!(caller, Caller::Account { account_id: a, .. } if a == account_id) {
-            return Err(ServiceError::Forbidden("a transfer source: it is set up by the main account (R15)".into()));
+        if source == SourceKind::Transfer
+            && matches!(caller, Caller::Account { account_id: a, .. } if a == account_id)
+        {
+            return Err(ServiceError::Forbidden(
+                "a transfer source: it is set up by the main account (R15)".into(),
+            ));
         }
         let pm = self.chosen_card(account_id, &req, source).await?;
         let ctx = SettingsContext {
             balance: account.balance,
             is_sub_account: account.parent_id.is_some(),
             has_payment_method: pm.is_some(),
-            has_payer: account.payer_email.as_deref().is_some_and(|e| !e.is_empty()),
-            terms_accepted: req.terms_version.as_deref() == Some(self.config.terms_version.as_str()),
+            has_payer: account
+                .payer_email
+                .as_deref()
+                .is_some_and(|e| !e.is_empty()),
+            terms_accepted: req.terms_version.as_deref()
+                == Some(self.config.terms_version.as_str()),
             turning_on: !was_active,
         };
-        if source == SourceKind::Card && !was_active && req.terms_version.is_some() && !ctx.terms_accepted {
-            return Err(ServiceError::invalid("terms_version_unknown", format!("the current terms are version {}", self.config.terms_version)));
+        if source == SourceKind::Card
+            && !was_active
+            && req.terms_version.is_some()
+            && !ctx.terms_accepted
+        {
+            return Err(ServiceError::invalid(
+                "terms_version_unknown",
+                format!(
+                    "the current terms are version {}",
+                    self.config.terms_version
+                ),
+            ));
         }
         validate_settings(threshold, rule, source, ctx, &self.config.limits)?;
         if let (Some(pm), true) = (&pm, !was_active) {
-            self.verify_card(pm, next.version + 1, req.three_d_secure.as_deref() == Some("completed")).await?;
+            self.verify_card(
+                pm,
+                next.version + 1,
+                req.three_d_secure.as_deref() == Some("completed"),
+            )
+            .await?;
         }
         (next.threshold, next.source) = (threshold, source.as_str().into());
         (next.amount_mode, next.amount) = match rule {
@@ -131,29 +172,48 @@ impl Refill {
         self.save_active(next, was_active, if_match, now).await
     }
 
-    async fn chosen_card(&self, account_id: &str, req: &AutoTopUpRequest, source: SourceKind) -> Result<Option<PaymentMethodRow>> {
+    async fn chosen_card(
+        &self,
+        account_id: &str,
+        req: &AutoTopUpRequest,
+        source: SourceKind,
+    ) -> Result<Option<PaymentMethodRow>> {
         if source == SourceKind::Transfer {
             if req.payment_method.is_some() {
-                return Err(ServiceError::invalid("source_conflict", "a transfer source takes no payment method: never both (R12)"));
+                return Err(ServiceError::invalid(
+                    "source_conflict",
+                    "a transfer source takes no payment method: never both (R12)",
+                ));
             }
             return Ok(None);
         }
         Ok(match &req.payment_method {
             Some(id) => Some(self.payment_method(account_id, id).await?).filter(|p| p.saved),
-            None => refill_store::list_payment_methods(&self.db.pool, account_id).await?.into_iter().find(|p| p.is_primary),
+            None => refill_store::list_payment_methods(&self.db.pool, account_id)
+                .await?
+                .into_iter()
+                .find(|p| p.is_primary),
         })
     }
 
     /// R14: the one-time verification of a card for automatic payments: a small
     /// charge (with 3-D Secure where the card asks for it), refunded at once.
-    async fn verify_card(&self, pm: &PaymentMethodRow, round: i64, authenticated: bool) -> Result<()> {
+    async fn verify_card(
+        &self,
+        pm: &PaymentMethodRow,
+        round: i64,
+        authenticated: bool,
+    ) -> Result<()> {
         let key = format!("verify_{}_{round}", pm.id);
         let req = ChargeRequest {
             idempotency_key: key.clone(),
             payment_method: pm.gateway_token.clone(),
             customer: None,
             amount: self.config.verification_amount,
-            currency: refill_store::get_account(&self.db.pool, &pm.account_id).await?.map(|a| a.currency).unwrap_or_default(),
+            currency: refill_store::get_account(&self.db.pool, &pm.account_id)
+                .await?
+                .map(|a| a.currency)
+                .unwrap_or_default(),
             description: "refill card verification for automatic top-up".into(),
             metadata: vec![("refill_verification".into(), pm.id.clone())],
             off_session: false,
@@ -162,24 +222,39 @@ impl Refill {
         let charge = self.gateway.charge(&req).await?;
         match charge.status {
             ChargeStatus::Succeeded | ChargeStatus::Pending => {
-                let refund = RefundRequest { idempotency_key: format!("{key}_refund"), charge_id: charge.id, amount: charge.amount };
+                let refund = RefundRequest {
+                    idempotency_key: format!("{key}_refund"),
+                    charge_id: charge.id,
+                    amount: charge.amount,
+                };
                 self.gateway.refund(&refund).await?;
                 let mut tx = self.db.begin().await?;
                 refill_store::set_payment_method_verified(&mut tx, &pm.id, self.now()).await?;
                 tx.commit().await?;
                 Ok(())
             }
-            ChargeStatus::Declined { class: DeclineClass::AuthenticationRequired, .. } => Err(ServiceError::invalid(
+            ChargeStatus::Declined {
+                class: DeclineClass::AuthenticationRequired,
+                ..
+            } => Err(ServiceError::invalid(
                 "authentication_required",
                 "the card needs 3-D Secure: complete it, then repeat this request with \"three_d_secure\": \"completed\" (R14)",
             )),
-            ChargeStatus::Declined { code, message, .. } => {
-                Err(ServiceError::CardDeclined { code, message: format!("the verification charge was declined: {message}"), top_up_id: String::new() })
-            }
+            ChargeStatus::Declined { code, message, .. } => Err(ServiceError::CardDeclined {
+                code,
+                message: format!("the verification charge was declined: {message}"),
+                top_up_id: String::new(),
+            }),
         }
     }
 
-    async fn save_active(&self, mut s: AutoTopUpRow, was_active: bool, if_match: Option<i64>, now: i64) -> Result<AutoTopUpView> {
+    async fn save_active(
+        &self,
+        mut s: AutoTopUpRow,
+        was_active: bool,
+        if_match: Option<i64>,
+        now: i64,
+    ) -> Result<AutoTopUpView> {
         let mut tx = self.db.begin().await?;
         lock(&mut tx, self, &s.account_id).await?;
         let fresh = refill_store::get_auto_top_up(&mut *tx, &s.account_id).await?;
@@ -190,7 +265,14 @@ impl Refill {
             s.state_changed_at = now;
             s.consecutive_failures = 0;
             s.why_not = None;
-            refill_store::record_state_change(&mut tx, &s.account_id, "active", "turned on by the customer", now).await?;
+            refill_store::record_state_change(
+                &mut tx,
+                &s.account_id,
+                "active",
+                "turned on by the customer",
+                now,
+            )
+            .await?;
         }
         s.version += 1;
         s.updated_at = now;
@@ -200,7 +282,14 @@ impl Refill {
         self.auto_top_up_view(&s.account_id).await
     }
 
-    async fn turn_off(&self, account_id: &str, mut s: AutoTopUpRow, was_active: bool, if_match: Option<i64>, now: i64) -> Result<AutoTopUpView> {
+    async fn turn_off(
+        &self,
+        account_id: &str,
+        mut s: AutoTopUpRow,
+        was_active: bool,
+        if_match: Option<i64>,
+        now: i64,
+    ) -> Result<AutoTopUpView> {
         let mut tx = self.db.begin().await?;
         lock(&mut tx, self, account_id).await?;
         let fresh = refill_store::get_auto_top_up(&mut *tx, account_id).await?;
@@ -214,7 +303,14 @@ impl Refill {
             s.updated_at = now;
             refill_store::put_auto_top_up(&mut tx, &s).await?;
             refill_store::set_auto_threshold(&mut tx, account_id, None).await?;
-            refill_store::record_state_change(&mut tx, account_id, "off", "turned off by the customer", now).await?;
+            refill_store::record_state_change(
+                &mut tx,
+                account_id,
+                "off",
+                "turned off by the customer",
+                now,
+            )
+            .await?;
         }
         tx.commit().await?;
         self.auto_top_up_view(account_id).await
@@ -231,21 +327,41 @@ fn check_version(current: Option<&AutoTopUpRow>, if_match: Option<i64>) -> Resul
 }
 
 fn parse_request(req: &AutoTopUpRequest) -> Result<(i64, AmountRule, SourceKind)> {
-    let threshold = req.threshold.ok_or_else(|| ServiceError::invalid("threshold_required", "threshold is required to turn auto top-up on"))?;
+    let threshold = req.threshold.ok_or_else(|| {
+        ServiceError::invalid(
+            "threshold_required",
+            "threshold is required to turn auto top-up on",
+        )
+    })?;
     let rule = match (req.amount, req.target_balance) {
         (Some(a), None) => AmountRule::Fixed(refill_domain::money::positive(a)?),
         (None, Some(t)) => AmountRule::UpToTarget(refill_domain::money::positive(t)?),
-        _ => return Err(ServiceError::invalid("amount_required", "give exactly one of amount (fixed) or target_balance (R12)")),
+        _ => {
+            return Err(ServiceError::invalid(
+                "amount_required",
+                "give exactly one of amount (fixed) or target_balance (R12)",
+            ));
+        }
     };
     let source = match req.source.as_deref().unwrap_or("card") {
         "card" => SourceKind::Card,
         "transfer" => SourceKind::Transfer,
-        other => return Err(ServiceError::invalid("invalid_source", format!("source {other:?} is not card or transfer"))),
+        other => {
+            return Err(ServiceError::invalid(
+                "invalid_source",
+                format!("source {other:?} is not card or transfer"),
+            ));
+        }
     };
     Ok((threshold, rule, source))
 }
 
-fn view(account_id: &str, s: Option<&AutoTopUpRow>, flight: Option<refill_store::TopUpRow>, history: Vec<(String, String, i64)>) -> AutoTopUpView {
+fn view(
+    account_id: &str,
+    s: Option<&AutoTopUpRow>,
+    flight: Option<refill_store::TopUpRow>,
+    history: Vec<(String, String, i64)>,
+) -> AutoTopUpView {
     let target = s.is_some_and(|s| s.amount_mode == "target");
     AutoTopUpView {
         object: "auto_top_up",
@@ -262,12 +378,28 @@ fn view(account_id: &str, s: Option<&AutoTopUpRow>, flight: Option<refill_store:
         terms_accepted: s.and_then(|s| s.terms_accepted_at).map(rfc3339),
         consecutive_failures: s.map_or(0, |s| s.consecutive_failures),
         last_attempt: s.and_then(|s| {
-            s.last_attempt_at.map(|at| LastAttempt { top_up_id: s.last_attempt_top_up_id.clone(), at: rfc3339(at), outcome: s.last_attempt_outcome.clone() })
+            s.last_attempt_at.map(|at| LastAttempt {
+                top_up_id: s.last_attempt_top_up_id.clone(),
+                at: rfc3339(at),
+                outcome: s.last_attempt_outcome.clone(),
+            })
         }),
         next_attempt: s.and_then(|s| s.next_attempt_at).map(rfc3339),
         why_not: s.and_then(|s| s.why_not.clone()),
-        in_flight: flight.map(|t| InFlight { top_up_id: t.id, status: t.status, not_before: t.not_before.map(rfc3339), waiting_for: t.why_waiting }),
-        history: history.into_iter().map(|(state, reason, at)| StateChange { state, reason, at: rfc3339(at) }).collect(),
+        in_flight: flight.map(|t| InFlight {
+            top_up_id: t.id,
+            status: t.status,
+            not_before: t.not_before.map(rfc3339),
+            waiting_for: t.why_waiting,
+        }),
+        history: history
+            .into_iter()
+            .map(|(state, reason, at)| StateChange {
+                state,
+                reason,
+                at: rfc3339(at),
+            })
+            .collect(),
         version: s.map_or(0, |s| s.version),
     }
 }

@@ -9,8 +9,8 @@ use crate::accounts::{lock, move_credit};
 use crate::views::rfc3339;
 use crate::{Refill, Result, ServiceError, events};
 use refill_domain::auto_top_up::{
-    AfterFailure, AmountRule, AttemptContext, CapUsage, Decision, FailureClass, SourceKind, State, WhyNot,
-    after_failure, decide_attempt, start_of_day, start_of_month, window_after_attempt,
+    AfterFailure, AmountRule, AttemptContext, CapUsage, Decision, FailureClass, SourceKind, State,
+    WhyNot, after_failure, decide_attempt, start_of_day, start_of_month, window_after_attempt,
 };
 use refill_domain::debit::effects_of_balance_change;
 use refill_domain::{checkout, ledger, money};
@@ -21,7 +21,13 @@ use std::time::Duration;
 
 /// R18, R19: queues an automatic top-up for an account, unless one is in flight
 /// already (the unique index decides, whatever races). True if queued.
-pub async fn queue_auto_top_up(tx: &mut Tx, account_id: &str, currency: &str, not_before: i64, now: i64) -> Result<bool> {
+pub async fn queue_auto_top_up(
+    tx: &mut Tx,
+    account_id: &str,
+    currency: &str,
+    not_before: i64,
+    now: i64,
+) -> Result<bool> {
     let row = TopUpRow {
         id: refill_store::new_id("top"),
         account_id: account_id.into(),
@@ -44,11 +50,19 @@ pub fn charge_key(t: &TopUpRow) -> String {
 }
 
 fn parse_amount_rule(s: &AutoTopUpRow) -> AmountRule {
-    if s.amount_mode == "target" { AmountRule::UpToTarget(s.amount) } else { AmountRule::Fixed(s.amount) }
+    if s.amount_mode == "target" {
+        AmountRule::UpToTarget(s.amount)
+    } else {
+        AmountRule::Fixed(s.amount)
+    }
 }
 
 fn parse_source(s: &str) -> SourceKind {
-    if s == "transfer" { SourceKind::Transfer } else { SourceKind::Card }
+    if s == "transfer" {
+        SourceKind::Transfer
+    } else {
+        SourceKind::Card
+    }
 }
 
 fn class_of(c: DeclineClass) -> FailureClass {
@@ -71,7 +85,15 @@ impl Refill {
     pub async fn run_due_top_ups(&self) -> Result<usize> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let claimed = refill_store::claim_top_ups(&mut tx, self.db.dialect, &self.node_id, now, self.config.lease_ms, 32).await?;
+        let claimed = refill_store::claim_top_ups(
+            &mut tx,
+            self.db.dialect,
+            &self.node_id,
+            now,
+            self.config.lease_ms,
+            32,
+        )
+        .await?;
         tx.commit().await?;
         let n = claimed.len();
         for t in claimed {
@@ -111,7 +133,8 @@ impl Refill {
         let now = self.now();
         let mut tx = self.db.begin().await?;
         let account = lock(&mut tx, self, &claimed.account_id).await?;
-        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, &claimed.id).await? else {
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, &claimed.id).await?
+        else {
             return Ok(Next::Done);
         };
         if t.status != "queued" || t.lease_owner.as_deref() != Some(self.node_id.as_str()) {
@@ -120,8 +143,10 @@ impl Refill {
         if t.origin != "auto" {
             return self.start_manual_retry(tx, t, now).await;
         }
-        let Some(mut settings) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await? else {
-            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now).await?;
+        let Some(mut settings) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?
+        else {
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)
+                .await?;
             tx.commit().await?;
             return Ok(Next::Done);
         };
@@ -137,20 +162,26 @@ impl Refill {
         };
         let next = match decide_attempt(ctx, &self.config.limits)? {
             Decision::Cancel { why } => {
-                self.finish_without_charge(&mut tx, &mut t, why, now).await?;
+                self.finish_without_charge(&mut tx, &mut t, why, now)
+                    .await?;
                 settings.why_not = Some(why.as_str().into());
                 settings.next_attempt_at = None;
                 Next::Done
             }
             Decision::Wait { until, why } => {
-                self.wait(&mut tx, &mut t, &mut settings, until, why, now).await?;
+                self.wait(&mut tx, &mut t, &mut settings, until, why, now)
+                    .await?;
                 Next::Done
             }
             Decision::Charge { amount } if ctx.source == SourceKind::Transfer => {
-                self.top_up_by_transfer(&mut tx, &mut t, &mut settings, &account, amount, now).await?;
+                self.top_up_by_transfer(&mut tx, &mut t, &mut settings, &account, amount, now)
+                    .await?;
                 Next::Done
             }
-            Decision::Charge { amount } => self.start_card_attempt(&mut tx, t, &mut settings, &account, amount, now).await?,
+            Decision::Charge { amount } => {
+                self.start_card_attempt(&mut tx, t, &mut settings, &account, amount, now)
+                    .await?
+            }
         };
         if State::parse(&settings.state) == State::Active || settings.why_not.is_some() {
             settings.updated_at = now;
@@ -161,12 +192,25 @@ impl Refill {
     }
 
     async fn cap_usage(&self, tx: &mut Tx, account_id: &str, now: i64) -> Result<CapUsage> {
-        let (day_count, day_amount) = refill_store::auto_top_up_usage(tx, account_id, start_of_day(now)).await?;
-        let (month_count, month_amount) = refill_store::auto_top_up_usage(tx, account_id, start_of_month(now)).await?;
-        Ok(CapUsage { day_count: day_count as u32, day_amount, month_count: month_count as u32, month_amount })
+        let (day_count, day_amount) =
+            refill_store::auto_top_up_usage(tx, account_id, start_of_day(now)).await?;
+        let (month_count, month_amount) =
+            refill_store::auto_top_up_usage(tx, account_id, start_of_month(now)).await?;
+        Ok(CapUsage {
+            day_count: day_count as u32,
+            day_amount,
+            month_count: month_count as u32,
+            month_amount,
+        })
     }
 
-    async fn finish_without_charge(&self, tx: &mut Tx, t: &mut TopUpRow, why: WhyNot, now: i64) -> Result<()> {
+    async fn finish_without_charge(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        why: WhyNot,
+        now: i64,
+    ) -> Result<()> {
         t.status = "canceled".into();
         t.in_flight = false;
         t.why_waiting = Some(why.as_str().into());
@@ -179,10 +223,22 @@ impl Refill {
     }
 
     /// R20, R21: the top-up stays queued until `until`; a cap reached is told once.
-    async fn wait(&self, tx: &mut Tx, t: &mut TopUpRow, s: &mut AutoTopUpRow, until: i64, why: WhyNot, now: i64) -> Result<()> {
+    async fn wait(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        s: &mut AutoTopUpRow,
+        until: i64,
+        why: WhyNot,
+        now: i64,
+    ) -> Result<()> {
         let first_time = t.why_waiting.as_deref() != Some(why.as_str());
         if first_time && matches!(why, WhyNot::DailyCapReached | WhyNot::MonthlyCapReached) {
-            let cap = if why == WhyNot::DailyCapReached { "daily" } else { "monthly" };
+            let cap = if why == WhyNot::DailyCapReached {
+                "daily"
+            } else {
+                "monthly"
+            };
             let data = json!({"cap": cap, "until": rfc3339(until), "top_up_id": t.id});
             events::emit(tx, &t.account_id, events::CAP_REACHED, data, now).await?;
         }
@@ -208,7 +264,10 @@ impl Refill {
         amount: i64,
         now: i64,
     ) -> Result<()> {
-        let main = account.parent_id.clone().ok_or(refill_domain::DomainError::TransferSourceNeedsSubAccount)?;
+        let main = account
+            .parent_id
+            .clone()
+            .ok_or(refill_domain::DomainError::TransferSourceNeedsSubAccount)?;
         t.source = "transfer".into();
         t.amount = amount;
         t.total = amount;
@@ -228,11 +287,24 @@ impl Refill {
             Ok((_, balance_after)) => {
                 refill_store::insert_transfer(tx, &transfer).await?;
                 t.gateway_charge_id = Some(transfer.id.clone());
-                self.succeeded(tx, t, s, "succeeded", balance_after, now).await
+                self.succeeded(tx, t, s, "succeeded", balance_after, now)
+                    .await
             }
-            Err(ServiceError::Domain(refill_domain::DomainError::InsufficientBalance { .. } | refill_domain::DomainError::AccountBlocked { .. })) => {
+            Err(ServiceError::Domain(
+                refill_domain::DomainError::InsufficientBalance { .. }
+                | refill_domain::DomainError::AccountBlocked { .. },
+            )) => {
                 let msg = "the main account's balance cannot cover the transfer";
-                self.failed(tx, t, Some(s), FailureClass::SourceInsufficient, "main_account_insufficient", msg, now).await
+                self.failed(
+                    tx,
+                    t,
+                    Some(s),
+                    FailureClass::SourceInsufficient,
+                    "main_account_insufficient",
+                    msg,
+                    now,
+                )
+                .await
             }
             Err(e) => Err(e),
         }
@@ -250,12 +322,15 @@ impl Refill {
         now: i64,
     ) -> Result<Next> {
         let pm = match &s.payment_method_id {
-            Some(id) => refill_store::get_payment_method(&mut **tx, id).await?.filter(|p| p.removed_at.is_none()),
+            Some(id) => refill_store::get_payment_method(&mut **tx, id)
+                .await?
+                .filter(|p| p.removed_at.is_none()),
             None => None,
         };
         let Some(pm) = pm else {
             self.disable(tx, s, "payment_method_removed", now).await?;
-            self.finish_without_charge(tx, &mut t, WhyNot::NotActive, now).await?;
+            self.finish_without_charge(tx, &mut t, WhyNot::NotActive, now)
+                .await?;
             return Ok(Next::Done);
         };
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
@@ -290,7 +365,10 @@ impl Refill {
             amount: t.total,
             currency: t.currency.clone(),
             description: format!("refill {} top-up {}", t.origin, t.id),
-            metadata: vec![("refill_top_up".into(), t.id.clone()), ("refill_account".into(), t.account_id.clone())],
+            metadata: vec![
+                ("refill_top_up".into(), t.id.clone()),
+                ("refill_account".into(), t.account_id.clone()),
+            ],
             off_session: t.origin == "auto",
             authenticated: t.authenticated,
         };
@@ -302,7 +380,11 @@ impl Refill {
                     id: String::new(),
                     amount: t.total,
                     currency: t.currency.clone(),
-                    status: ChargeStatus::Declined { class: DeclineClass::Soft, code: "invalid_request".into(), message: msg },
+                    status: ChargeStatus::Declined {
+                        class: DeclineClass::Soft,
+                        code: "invalid_request".into(),
+                        message: msg,
+                    },
                 };
                 self.record_charge(&t.id, t.attempt, &charge).await
             }
@@ -321,7 +403,10 @@ impl Refill {
                 };
                 match pm {
                     Some(pm) => self.charge_and_record(t, pm).await,
-                    None => Err(ServiceError::not_found("payment method", t.payment_method_id.as_deref().unwrap_or("?"))),
+                    None => Err(ServiceError::not_found(
+                        "payment method",
+                        t.payment_method_id.as_deref().unwrap_or("?"),
+                    )),
                 }
             }
             Err(GatewayError::Outage(msg)) => self.record_outage(&t.id, t.attempt, &msg).await,
@@ -334,7 +419,9 @@ impl Refill {
     async fn record_outage(&self, id: &str, attempt: i64, msg: &str) -> Result<()> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else { return Ok(()) };
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
+            return Ok(());
+        };
         if t.status != "charging" || t.attempt != attempt {
             return Ok(());
         }
@@ -357,7 +444,12 @@ impl Refill {
 
     /// Records a charge's outcome, once: a top-up that is no longer `charging` at this
     /// attempt was recorded already (by another node, or before a crash).
-    pub(crate) async fn record_charge(&self, id: &str, attempt: i64, charge: &Charge) -> Result<()> {
+    pub(crate) async fn record_charge(
+        &self,
+        id: &str,
+        attempt: i64,
+        charge: &Charge,
+    ) -> Result<()> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
         let account_id = match refill_store::get_top_up(&mut *tx, id).await? {
@@ -366,7 +458,9 @@ impl Refill {
         };
         // Lock order everywhere: account, then top-up.
         let account = lock(&mut tx, self, &account_id).await?;
-        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else { return Ok(()) };
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
+            return Ok(());
+        };
         if t.status != "charging" || t.attempt != attempt {
             return Ok(());
         }
@@ -379,12 +473,30 @@ impl Refill {
         };
         match &charge.status {
             ChargeStatus::Succeeded | ChargeStatus::Pending => {
-                let status = if charge.status == ChargeStatus::Pending { "pending" } else { "succeeded" };
+                let status = if charge.status == ChargeStatus::Pending {
+                    "pending"
+                } else {
+                    "succeeded"
+                };
                 let after = self.credit(&mut tx, &t, &account, now).await?;
-                self.succeeded_opt(&mut tx, &mut t, settings.as_mut(), status, after, now).await?;
+                self.succeeded_opt(&mut tx, &mut t, settings.as_mut(), status, after, now)
+                    .await?;
             }
-            ChargeStatus::Declined { class, code, message } => {
-                self.failed(&mut tx, &mut t, settings.as_mut(), class_of(*class), code, message, now).await?;
+            ChargeStatus::Declined {
+                class,
+                code,
+                message,
+            } => {
+                self.failed(
+                    &mut tx,
+                    &mut t,
+                    settings.as_mut(),
+                    class_of(*class),
+                    code,
+                    message,
+                    now,
+                )
+                .await?;
             }
         }
         if let Some(s) = &settings {
@@ -396,21 +508,46 @@ impl Refill {
     }
 
     /// Credits a paid top-up to the balance (R10, R11: a pending one is usable at once).
-    async fn credit(&self, tx: &mut Tx, t: &TopUpRow, account: &refill_store::AccountRow, now: i64) -> Result<i64> {
+    async fn credit(
+        &self,
+        tx: &mut Tx,
+        t: &TopUpRow,
+        account: &refill_store::AccountRow,
+        now: i64,
+    ) -> Result<i64> {
         let journal = ledger::top_up(&t.account_id, t.amount, t.tax)?;
         let after = money::add(account.balance, t.amount)?;
-        post(tx, &journal, &account.currency, &t.account_id, after, &format!("top-up {}", t.id), now).await?;
-        let fx = effects_of_balance_change(crate::accounts::watch_of(account), account.balance, after);
+        post(
+            tx,
+            &journal,
+            &account.currency,
+            &t.account_id,
+            after,
+            &format!("top-up {}", t.id),
+            now,
+        )
+        .await?;
+        let fx =
+            effects_of_balance_change(crate::accounts::watch_of(account), account.balance, after);
         refill_store::set_balance(tx, &t.account_id, after, fx.low_balance_armed).await?;
         Ok(after)
     }
 
-    async fn succeeded_opt(&self, tx: &mut Tx, t: &mut TopUpRow, s: Option<&mut AutoTopUpRow>, status: &str, after: i64, now: i64) -> Result<()> {
+    async fn succeeded_opt(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        s: Option<&mut AutoTopUpRow>,
+        status: &str,
+        after: i64,
+        now: i64,
+    ) -> Result<()> {
         match s {
             Some(s) => self.succeeded(tx, t, s, status, after, now).await,
             None => {
                 let pm = self.card_of(tx, t).await?;
-                self.close_success(tx, t, status, after, pm.as_ref(), now).await
+                self.close_success(tx, t, status, after, pm.as_ref(), now)
+                    .await
             }
         }
     }
@@ -424,22 +561,43 @@ impl Refill {
 
     /// A top-up succeeded: the receipt event, and R21's follow-up when the balance
     /// is still at or below the threshold.
-    async fn succeeded(&self, tx: &mut Tx, t: &mut TopUpRow, s: &mut AutoTopUpRow, status: &str, after: i64, now: i64) -> Result<()> {
+    async fn succeeded(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        s: &mut AutoTopUpRow,
+        status: &str,
+        after: i64,
+        now: i64,
+    ) -> Result<()> {
         let pm = self.card_of(tx, t).await?;
-        self.close_success(tx, t, status, after, pm.as_ref(), now).await?;
+        self.close_success(tx, t, status, after, pm.as_ref(), now)
+            .await?;
         s.consecutive_failures = 0;
         s.last_attempt_outcome = Some(status.into());
         s.why_not = None;
         s.next_attempt_at = None;
         if State::parse(&s.state) == State::Active && after <= s.threshold {
-            let not_before = if t.source == "card" { s.window_until.unwrap_or(now) } else { now };
+            let not_before = if t.source == "card" {
+                s.window_until.unwrap_or(now)
+            } else {
+                now
+            };
             queue_auto_top_up(tx, &t.account_id, &t.currency, not_before, now).await?;
             s.next_attempt_at = Some(not_before);
         }
         Ok(())
     }
 
-    async fn close_success(&self, tx: &mut Tx, t: &mut TopUpRow, status: &str, after: i64, pm: Option<&PaymentMethodRow>, now: i64) -> Result<()> {
+    async fn close_success(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        status: &str,
+        after: i64,
+        pm: Option<&PaymentMethodRow>,
+        now: i64,
+    ) -> Result<()> {
         t.status = status.into();
         t.in_flight = false;
         t.completed_at = Some(now);
@@ -462,7 +620,16 @@ impl Refill {
 
     /// R23: a failed attempt: retried later, waiting for the customer, or disabling.
     #[allow(clippy::too_many_arguments)]
-    async fn failed(&self, tx: &mut Tx, t: &mut TopUpRow, s: Option<&mut AutoTopUpRow>, class: FailureClass, code: &str, message: &str, now: i64) -> Result<()> {
+    async fn failed(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        s: Option<&mut AutoTopUpRow>,
+        class: FailureClass,
+        code: &str,
+        message: &str,
+        now: i64,
+    ) -> Result<()> {
         t.failure_code = Some(code.into());
         t.failure_message = Some(message.into());
         t.lease_owner = None;
@@ -471,12 +638,22 @@ impl Refill {
         let mut next_attempt = None;
         match s {
             None => {
-                t.status = if class == FailureClass::AuthenticationRequired { "requires_action" } else { "failed" }.into();
+                t.status = if class == FailureClass::AuthenticationRequired {
+                    "requires_action"
+                } else {
+                    "failed"
+                }
+                .into();
                 t.completed_at = Some(now);
                 t.in_flight = false;
             }
             Some(s) => {
-                let after = after_failure(class, s.consecutive_failures as u32, now, &self.config.limits);
+                let after = after_failure(
+                    class,
+                    s.consecutive_failures as u32,
+                    now,
+                    &self.config.limits,
+                );
                 s.last_attempt_outcome = Some(format!("failed: {code}"));
                 next_attempt = self.apply_failure(tx, t, s, after, code, now).await?;
             }
@@ -490,7 +667,15 @@ impl Refill {
         events::emit(tx, &t.account_id, events::TOP_UP_FAILED, data, now).await
     }
 
-    async fn apply_failure(&self, tx: &mut Tx, t: &mut TopUpRow, s: &mut AutoTopUpRow, after: AfterFailure, code: &str, now: i64) -> Result<Option<i64>> {
+    async fn apply_failure(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        s: &mut AutoTopUpRow,
+        after: AfterFailure,
+        code: &str,
+        now: i64,
+    ) -> Result<Option<i64>> {
         match after {
             AfterFailure::Retry { at, failures } => {
                 t.status = "queued".into();
@@ -515,7 +700,9 @@ impl Refill {
                 t.in_flight = false;
                 t.completed_at = Some(now);
                 s.consecutive_failures = failures as i64;
-                let reason = if failures >= self.config.limits.max_consecutive_failures as u32 && code != "lost_card" {
+                let reason = if failures >= self.config.limits.max_consecutive_failures as u32
+                    && code != "lost_card"
+                {
                     format!("{failures} consecutive failed attempts (last: {code})")
                 } else {
                     format!("card declined: {code}")
@@ -528,7 +715,13 @@ impl Refill {
 
     /// R24: the engine turns auto top-up off, with its reason; the settings
     /// themselves are kept as they were (R16).
-    pub(crate) async fn disable(&self, tx: &mut Tx, s: &mut AutoTopUpRow, reason: &str, now: i64) -> Result<()> {
+    pub(crate) async fn disable(
+        &self,
+        tx: &mut Tx,
+        s: &mut AutoTopUpRow,
+        reason: &str,
+        now: i64,
+    ) -> Result<()> {
         s.state = State::Disabled.as_str().into();
         s.state_reason = Some(reason.into());
         s.state_changed_at = now;
@@ -547,7 +740,8 @@ impl Refill {
     async fn start_manual_retry(&self, mut tx: Tx, mut t: TopUpRow, now: i64) -> Result<Next> {
         let pm = self.card_of(&mut tx, &t).await?;
         let Some(pm) = pm else {
-            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now).await?;
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)
+                .await?;
             tx.commit().await?;
             return Ok(Next::Done);
         };
@@ -568,7 +762,10 @@ impl Refill {
         let mut tx = self.db.begin().await?;
         let mut queued = 0;
         for id in refill_store::accounts_due(&mut *tx, 10_000).await? {
-            let currency = refill_store::get_account(&mut *tx, &id).await?.map(|a| a.currency).unwrap_or_default();
+            let currency = refill_store::get_account(&mut *tx, &id)
+                .await?
+                .map(|a| a.currency)
+                .unwrap_or_default();
             queued += queue_auto_top_up(&mut tx, &id, &currency, now, now).await? as usize;
         }
         let gone = refill_store::active_settings_without_means(&mut *tx).await?;
@@ -591,15 +788,21 @@ impl Refill {
         let pending = refill_store::pending_top_ups(&self.db.pool, self.now(), 100).await?;
         let mut settled = 0;
         for t in pending {
-            let Some(charge_id) = t.gateway_charge_id.clone() else { continue };
+            let Some(charge_id) = t.gateway_charge_id.clone() else {
+                continue;
+            };
             let charge = match self.gateway.retrieve_charge(&charge_id).await {
                 Ok(c) => c,
                 Err(_) => continue,
             };
             match charge.status {
                 ChargeStatus::Pending => {}
-                ChargeStatus::Succeeded => settled += self.mark_settled(&t.id, true).await? as usize,
-                ChargeStatus::Declined { .. } => settled += self.mark_settled(&t.id, false).await? as usize,
+                ChargeStatus::Succeeded => {
+                    settled += self.mark_settled(&t.id, true).await? as usize
+                }
+                ChargeStatus::Declined { .. } => {
+                    settled += self.mark_settled(&t.id, false).await? as usize
+                }
             }
         }
         Ok(settled)
@@ -608,9 +811,13 @@ impl Refill {
     async fn mark_settled(&self, id: &str, ok: bool) -> Result<bool> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let Some(peek) = refill_store::get_top_up(&mut *tx, id).await? else { return Ok(false) };
+        let Some(peek) = refill_store::get_top_up(&mut *tx, id).await? else {
+            return Ok(false);
+        };
         let account = lock(&mut tx, self, &peek.account_id).await?;
-        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else { return Ok(false) };
+        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
+            return Ok(false);
+        };
         if t.status != "pending" {
             return Ok(false);
         }
@@ -620,11 +827,27 @@ impl Refill {
         } else {
             t.status = "failed".into();
             t.failure_code = Some("payment_failed".into());
-            t.failure_message = Some("the pending card payment failed at the bank; its credit was reversed".into());
-            let journal = ledger::reverse_top_up(&t.account_id, ledger::EntryKind::TopUpReversal, t.amount, t.tax)?;
+            t.failure_message =
+                Some("the pending card payment failed at the bank; its credit was reversed".into());
+            let journal = ledger::reverse_top_up(
+                &t.account_id,
+                ledger::EntryKind::TopUpReversal,
+                t.amount,
+                t.tax,
+            )?;
             let after = money::sub(account.balance, t.amount)?;
-            post(&mut tx, &journal, &account.currency, &t.account_id, after, &format!("reversal of top-up {}", t.id), now).await?;
-            refill_store::set_balance(&mut tx, &t.account_id, after, account.low_balance_armed).await?;
+            post(
+                &mut tx,
+                &journal,
+                &account.currency,
+                &t.account_id,
+                after,
+                &format!("reversal of top-up {}", t.id),
+                now,
+            )
+            .await?;
+            refill_store::set_balance(&mut tx, &t.account_id, after, account.low_balance_armed)
+                .await?;
             refill_store::set_flagged(&mut tx, &t.account_id, true).await?;
             let data = json!({"top_up_id": t.id, "amount": t.amount, "currency": t.currency, "balance_after": after,
                 "message": "A pending card payment failed; its credit was reversed. Usage is blocked while the balance is below zero."});
@@ -637,7 +860,15 @@ impl Refill {
 }
 
 /// Writes a journal: the customer's entry carries its new balance.
-pub(crate) async fn post(tx: &mut Tx, journal: &ledger::Journal, currency: &str, account_id: &str, after: i64, reference: &str, now: i64) -> Result<()> {
+pub(crate) async fn post(
+    tx: &mut Tx,
+    journal: &ledger::Journal,
+    currency: &str,
+    account_id: &str,
+    after: i64,
+    reference: &str,
+    now: i64,
+) -> Result<()> {
     debug_assert!(journal.is_balanced());
     let journal_id = refill_store::new_id("jnl");
     let entries: Vec<EntryRow> = journal
@@ -672,7 +903,11 @@ pub fn spawn_workers(app: Refill) -> Vec<tokio::task::JoinHandle<()>> {
                     Ok(_) => {}
                     Err(e) => eprintln!("refill: executor: {e}"),
                 }
-                let _ = tokio::time::timeout(Duration::from_millis(app.config.poll_every as u64), notified).await;
+                let _ = tokio::time::timeout(
+                    Duration::from_millis(app.config.poll_every as u64),
+                    notified,
+                )
+                .await;
             }
         })
     };
@@ -681,7 +916,10 @@ pub fn spawn_workers(app: Refill) -> Vec<tokio::task::JoinHandle<()>> {
             if let Err(e) = app.periodic_jobs().await {
                 eprintln!("refill: periodic check: {e}");
             }
-            tokio::time::sleep(Duration::from_millis(app.config.periodic_check_every.max(1_000) as u64)).await;
+            tokio::time::sleep(Duration::from_millis(
+                app.config.periodic_check_every.max(1_000) as u64,
+            ))
+            .await;
         }
     });
     vec![executor, periodic]
@@ -692,7 +930,14 @@ impl Refill {
     pub async fn periodic_jobs(&self) -> Result<()> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let mine = refill_store::try_lease(&mut tx, "periodic_check", &self.node_id, now, now + self.config.periodic_check_every).await?;
+        let mine = refill_store::try_lease(
+            &mut tx,
+            "periodic_check",
+            &self.node_id,
+            now,
+            now + self.config.periodic_check_every,
+        )
+        .await?;
         tx.commit().await?;
         if mine {
             self.periodic_check().await?;

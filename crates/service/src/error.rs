@@ -20,9 +20,16 @@ pub enum ServiceError {
     #[error("the settings changed since version {expected}: read them again and retry")]
     VersionMismatch { expected: i64 },
     #[error("the card was declined: {message}")]
-    CardDeclined { code: String, message: String, top_up_id: String },
+    CardDeclined {
+        code: String,
+        message: String,
+        top_up_id: String,
+    },
     #[error("the card needs 3-D Secure authentication: confirm it with POST {confirm_path}")]
-    AuthenticationRequired { top_up_id: String, confirm_path: String },
+    AuthenticationRequired {
+        top_up_id: String,
+        confirm_path: String,
+    },
     #[error("{0}")]
     Gateway(#[from] GatewayError),
     #[error("{0}")]
@@ -34,13 +41,22 @@ pub enum ServiceError {
 
 impl ServiceError {
     pub fn invalid(code: &'static str, message: impl Into<String>) -> ServiceError {
-        ServiceError::Invalid { code, message: message.into() }
+        ServiceError::Invalid {
+            code,
+            message: message.into(),
+        }
     }
     pub fn conflict(code: &'static str, message: impl Into<String>) -> ServiceError {
-        ServiceError::Conflict { code, message: message.into() }
+        ServiceError::Conflict {
+            code,
+            message: message.into(),
+        }
     }
     pub fn not_found(what: &'static str, id: &str) -> ServiceError {
-        ServiceError::NotFound { what, id: id.chars().take(64).collect() }
+        ServiceError::NotFound {
+            what,
+            id: id.chars().take(64).collect(),
+        }
     }
 }
 

@@ -22,7 +22,13 @@ pub fn event(account_id: &str, event_type: &str, data: Value, now: i64) -> Event
     }
 }
 
-pub async fn emit(tx: &mut Tx, account_id: &str, event_type: &str, data: Value, now: i64) -> Result<()> {
+pub async fn emit(
+    tx: &mut Tx,
+    account_id: &str,
+    event_type: &str,
+    data: Value,
+    now: i64,
+) -> Result<()> {
     refill_store::insert_event(tx, &event(account_id, event_type, data, now)).await?;
     Ok(())
 }

@@ -25,12 +25,19 @@ impl Idem {
 /// Stores `value` as the response to `idem` inside `tx`. Fails with
 /// `IdempotentReplay` when a concurrent request with the same key got there first;
 /// the caller must then roll back and replay the stored response.
-pub async fn remember<T: Serialize>(tx: &mut Tx, idem: Option<&Idem>, status: u16, value: &T, now: i64) -> Result<()> {
+pub async fn remember<T: Serialize>(
+    tx: &mut Tx,
+    idem: Option<&Idem>,
+    status: u16,
+    value: &T,
+    now: i64,
+) -> Result<()> {
     let Some(idem) = idem else { return Ok(()) };
     let resp = StoredResponse {
         request_hash: idem.request_hash.clone(),
         status,
-        body: serde_json::to_string(value).map_err(|e| ServiceError::invalid("internal", e.to_string()))?,
+        body: serde_json::to_string(value)
+            .map_err(|e| ServiceError::invalid("internal", e.to_string()))?,
     };
     if refill_store::put_idempotent(tx, &idem.scope, &idem.key, &resp, now).await? {
         Ok(())

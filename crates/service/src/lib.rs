@@ -47,7 +47,12 @@ impl Refill {
     pub fn new(db: Db, gateway: Arc<dyn Gateway>, clock: Arc<dyn Clock>, config: Config) -> Refill {
         let config = Arc::new(config);
         let work_ready = Arc::new(Notify::new());
-        let poster = poster::Poster::start(db.clone(), clock.clone(), config.clone(), work_ready.clone());
+        let poster = poster::Poster::start(
+            db.clone(),
+            clock.clone(),
+            config.clone(),
+            work_ready.clone(),
+        );
         Refill {
             db,
             gateway,

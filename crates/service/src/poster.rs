@@ -7,7 +7,7 @@
 //! once.
 
 use crate::accounts::watch_of;
-use crate::{Config, Clock, Idem, Result, ServiceError, events, idempotency};
+use crate::{Clock, Config, Idem, Result, ServiceError, events, idempotency};
 use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
 use refill_domain::{Currency, DomainError, ledger};
 use refill_store::{AccountRow, Db, EntryRow, EventRow, Tx};
@@ -75,16 +75,28 @@ struct Lane {
 }
 
 impl Poster {
-    pub fn start(db: Db, clock: Arc<dyn Clock>, config: Arc<Config>, work_ready: Arc<Notify>) -> Poster {
+    pub fn start(
+        db: Db,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+        work_ready: Arc<Notify>,
+    ) -> Poster {
         let lanes = (0..config.pipelines.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(config.max_batch * 4);
-                let lane = Lane { db: db.clone(), clock: clock.clone(), config: config.clone(), work_ready: work_ready.clone() };
+                let lane = Lane {
+                    db: db.clone(),
+                    clock: clock.clone(),
+                    config: config.clone(),
+                    work_ready: work_ready.clone(),
+                };
                 tokio::spawn(lane.run(rx));
                 tx
             })
             .collect();
-        Poster { lanes: Arc::new(lanes) }
+        Poster {
+            lanes: Arc::new(lanes),
+        }
     }
 
     /// Posts a debit and waits for its commit.
@@ -96,12 +108,15 @@ impl Poster {
             .send(Job { req, reply })
             .await
             .map_err(|_| ServiceError::invalid("shutting_down", "refill is shutting down"))?;
-        answer.await.map_err(|_| ServiceError::invalid("shutting_down", "refill is shutting down"))?
+        answer
+            .await
+            .map_err(|_| ServiceError::invalid("shutting_down", "refill is shutting down"))?
     }
 }
 
 fn fxhash(s: &str) -> usize {
-    s.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
+    s.bytes()
+        .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
 }
 
 impl Lane {
@@ -126,7 +141,9 @@ impl Lane {
             Err(e) => {
                 let msg = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(ServiceError::Store(refill_store::StoreError::Corrupt(format!("debit not recorded: {msg}")))));
+                    let _ = reply.send(Err(ServiceError::Store(
+                        refill_store::StoreError::Corrupt(format!("debit not recorded: {msg}")),
+                    )));
                 }
             }
         }
@@ -186,10 +203,18 @@ impl Book {
         if let Some(c) = req.currency
             && c.code() != account.currency
         {
-            return Err(DomainError::CurrencyMismatch { expected: account.currency.clone(), got: c.code().into() }.into());
+            return Err(DomainError::CurrencyMismatch {
+                expected: account.currency.clone(),
+                got: c.code().into(),
+            }
+            .into());
         }
         let amounts: Vec<i64> = req.items.iter().map(|i| i.amount).collect();
-        let state = BalanceState { balance: account.balance, credit_limit: account.credit_limit, flagged: account.flagged };
+        let state = BalanceState {
+            balance: account.balance,
+            credit_limit: account.credit_limit,
+            flagged: account.flagged,
+        };
         let after = authorize(state, &amounts)?;
         let (lines, entries) = self.lines(&account, req)?;
         let result = DebitResult {
@@ -209,7 +234,11 @@ impl Book {
     }
 
     /// The entries of a request: per item, the customer's debit and the revenue.
-    fn lines(&self, account: &AccountRow, req: &DebitRequest) -> Result<(Vec<DebitLine>, Vec<EntryRow>)> {
+    fn lines(
+        &self,
+        account: &AccountRow,
+        req: &DebitRequest,
+    ) -> Result<(Vec<DebitLine>, Vec<EntryRow>)> {
         let mut balance = account.balance;
         let mut lines = Vec::with_capacity(req.items.len());
         let mut entries = Vec::with_capacity(req.items.len() * 2);
@@ -225,7 +254,11 @@ impl Book {
             for p in &journal.postings {
                 let mine = p.ledger_account == account.id;
                 entries.push(EntryRow {
-                    id: if mine { entry_id.clone() } else { refill_store::new_id("ent") },
+                    id: if mine {
+                        entry_id.clone()
+                    } else {
+                        refill_store::new_id("ent")
+                    },
                     journal_id: journal_id.clone(),
                     account_id: p.ledger_account.clone(),
                     currency: account.currency.clone(),
@@ -236,7 +269,13 @@ impl Book {
                     created_at: self.now,
                 });
             }
-            lines.push(DebitLine { entry_id, amount: item.amount, kind: item.kind.as_str(), reference: item.reference.clone(), balance_after: balance });
+            lines.push(DebitLine {
+                entry_id,
+                amount: item.amount,
+                kind: item.kind.as_str(),
+                reference: item.reference.clone(),
+                balance_after: balance,
+            });
         }
         Ok((lines, entries))
     }
@@ -256,11 +295,17 @@ impl Book {
         };
         if fx.low_balance {
             let d = data(json!({"low_balance_threshold": account.low_balance_threshold}));
-            self.events.push(events::event(&account.id, events::BALANCE_LOW, d, self.now));
+            self.events
+                .push(events::event(&account.id, events::BALANCE_LOW, d, self.now));
         }
         if fx.approaching_threshold {
             let d = data(json!({"threshold": account.auto_threshold}));
-            self.events.push(events::event(&account.id, events::APPROACHING_THRESHOLD, d, self.now));
+            self.events.push(events::event(
+                &account.id,
+                events::APPROACHING_THRESHOLD,
+                d,
+                self.now,
+            ));
         }
         if fx.trigger_top_up && !self.triggers.contains(&account.id) {
             self.triggers.push(account.id.clone());
@@ -283,7 +328,8 @@ impl Book {
         let mut queued = false;
         for id in &self.triggers {
             let a = &self.accounts[id];
-            queued |= crate::engine::queue_auto_top_up(tx, id, &a.currency, self.now, self.now).await?;
+            queued |=
+                crate::engine::queue_auto_top_up(tx, id, &a.currency, self.now, self.now).await?;
         }
         for e in &self.events {
             refill_store::insert_event(tx, e).await?;

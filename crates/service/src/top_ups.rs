@@ -31,15 +31,28 @@ pub struct NewTopUp {
 
 impl Refill {
     /// R5: saves a tokenised card (refill never sees card numbers).
-    pub async fn add_payment_method(&self, caller: &Caller, account_id: &str, req: NewPaymentMethod, idem: Option<&Idem>) -> Result<PaymentMethodView> {
+    pub async fn add_payment_method(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        req: NewPaymentMethod,
+        idem: Option<&Idem>,
+    ) -> Result<PaymentMethodView> {
         self.account(caller, account_id).await?;
         if req.token.is_empty() || req.token.len() > 200 {
-            return Err(ServiceError::invalid("invalid_token", "token must be a payment method token from the gateway"));
+            return Err(ServiceError::invalid(
+                "invalid_token",
+                "token must be a payment method token from the gateway",
+            ));
         }
-        let card = self.gateway.describe_payment_method(&req.token).await.map_err(|e| match e {
-            GatewayError::Invalid(m) => ServiceError::invalid("invalid_payment_method", m),
-            other => ServiceError::Gateway(other),
-        })?;
+        let card = self
+            .gateway
+            .describe_payment_method(&req.token)
+            .await
+            .map_err(|e| match e {
+                GatewayError::Invalid(m) => ServiceError::invalid("invalid_payment_method", m),
+                other => ServiceError::Gateway(other),
+            })?;
         let saved = req.save.unwrap_or(true);
         let mut tx = self.db.begin().await?;
         let existing = refill_store::list_payment_methods(&mut *tx, account_id).await?;
@@ -62,13 +75,20 @@ impl Refill {
         if primary {
             refill_store::set_primary_payment_method(&mut tx, account_id, &row.id).await?;
         }
-        let view = PaymentMethodView::from(&PaymentMethodRow { is_primary: primary, ..row });
+        let view = PaymentMethodView::from(&PaymentMethodRow {
+            is_primary: primary,
+            ..row
+        });
         idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
         tx.commit().await?;
         Ok(view)
     }
 
-    pub async fn payment_methods(&self, caller: &Caller, account_id: &str) -> Result<Vec<PaymentMethodView>> {
+    pub async fn payment_methods(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+    ) -> Result<Vec<PaymentMethodView>> {
         self.account(caller, account_id).await?;
         let rows = refill_store::list_payment_methods(&self.db.pool, account_id).await?;
         Ok(rows.iter().map(PaymentMethodView::from).collect())
@@ -84,7 +104,12 @@ impl Refill {
 
     /// R5: removes a saved card. Auto top-up that used it is disabled by the periodic
     /// check (R22), or at once here.
-    pub async fn remove_payment_method(&self, caller: &Caller, account_id: &str, pm_id: &str) -> Result<PaymentMethodView> {
+    pub async fn remove_payment_method(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        pm_id: &str,
+    ) -> Result<PaymentMethodView> {
         self.account(caller, account_id).await?;
         let pm = self.payment_method(account_id, pm_id).await?;
         let now = self.now();
@@ -94,14 +119,24 @@ impl Refill {
             && s.state == "active"
             && s.payment_method_id.as_deref() == Some(pm_id)
         {
-            self.disable(&mut tx, &mut s, "payment_method_removed", now).await?;
+            self.disable(&mut tx, &mut s, "payment_method_removed", now)
+                .await?;
         }
         tx.commit().await?;
-        Ok(PaymentMethodView::from(&PaymentMethodRow { removed_at: Some(now), is_primary: false, ..pm }))
+        Ok(PaymentMethodView::from(&PaymentMethodRow {
+            removed_at: Some(now),
+            is_primary: false,
+            ..pm
+        }))
     }
 
     /// R9: what a top-up of `amount` would cost: amount, tax by the payer's country, total.
-    pub async fn checkout(&self, caller: &Caller, account_id: &str, amount: i64) -> Result<CheckoutSummary> {
+    pub async fn checkout(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        amount: i64,
+    ) -> Result<CheckoutSummary> {
         let account = self.account(caller, account_id).await?;
         let amount = checkout::check_minimum(amount, self.config.limits.minimum_top_up)?;
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
@@ -110,16 +145,27 @@ impl Refill {
 
     /// R8, R10: a manual top-up, charged at once. A replay with the same
     /// Idempotency-Key finds the same top-up and never charges again.
-    pub async fn top_up(&self, caller: &Caller, account_id: &str, req: NewTopUp, idem: Option<&Idem>) -> Result<TopUpView> {
+    pub async fn top_up(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        req: NewTopUp,
+        idem: Option<&Idem>,
+    ) -> Result<TopUpView> {
         let account = self.account(caller, account_id).await?;
         if let Some(c) = &req.currency
             && c != &account.currency
         {
             let got = money::Currency::parse(c).map(|c| c.code().to_string())?;
-            return Err(refill_domain::DomainError::CurrencyMismatch { expected: account.currency.clone(), got }.into());
+            return Err(refill_domain::DomainError::CurrencyMismatch {
+                expected: account.currency.clone(),
+                got,
+            }
+            .into());
         }
         if let Some(i) = idem
-            && let Some(existing) = refill_store::top_up_by_request_key(&self.db.pool, &i.request_key()).await?
+            && let Some(existing) =
+                refill_store::top_up_by_request_key(&self.db.pool, &i.request_key()).await?
         {
             return self.top_up_view(&existing).await;
         }
@@ -130,16 +176,31 @@ impl Refill {
                 .await?
                 .into_iter()
                 .find(|p| p.is_primary)
-                .ok_or_else(|| ServiceError::invalid("payment_method_required", "the account has no saved payment method: add one first (R5)"))?,
+                .ok_or_else(|| {
+                    ServiceError::invalid(
+                        "payment_method_required",
+                        "the account has no saved payment method: add one first (R5)",
+                    )
+                })?,
         };
-        let t = self.open_manual_top_up(&account, &pm, summary, idem).await?;
+        let t = self
+            .open_manual_top_up(&account, &pm, summary, idem)
+            .await?;
         self.charge_and_record(t.clone(), pm).await?;
-        let done = refill_store::get_top_up(&self.db.pool, &t.id).await?.unwrap_or(t);
+        let done = refill_store::get_top_up(&self.db.pool, &t.id)
+            .await?
+            .unwrap_or(t);
         self.answer_top_up(done, idem).await
     }
 
     /// The recovery point of a manual top-up: committed before the gateway is called.
-    async fn open_manual_top_up(&self, account: &refill_store::AccountRow, pm: &PaymentMethodRow, s: CheckoutSummary, idem: Option<&Idem>) -> Result<TopUpRow> {
+    async fn open_manual_top_up(
+        &self,
+        account: &refill_store::AccountRow,
+        pm: &PaymentMethodRow,
+        s: CheckoutSummary,
+        idem: Option<&Idem>,
+    ) -> Result<TopUpRow> {
         let now = self.now();
         let t = TopUpRow {
             id: refill_store::new_id("top"),
@@ -175,7 +236,10 @@ impl Refill {
                 message: t.failure_message.clone().unwrap_or_default(),
                 top_up_id: t.id.clone(),
             }),
-            "requires_action" => Err(ServiceError::AuthenticationRequired { confirm_path: format!("/v1/top-ups/{}/confirm", t.id), top_up_id: t.id }),
+            "requires_action" => Err(ServiceError::AuthenticationRequired {
+                confirm_path: format!("/v1/top-ups/{}/confirm", t.id),
+                top_up_id: t.id,
+            }),
             "charging" => Err(ServiceError::Gateway(GatewayError::Outage(format!(
                 "the payment gateway did not answer; top-up {} will be resolved automatically, retry with the same Idempotency-Key to see its outcome",
                 t.id
@@ -202,12 +266,22 @@ impl Refill {
 
     /// R10: a top-up's receipt.
     pub async fn get_top_up(&self, caller: &Caller, id: &str) -> Result<TopUpView> {
-        let t = refill_store::get_top_up(&self.db.pool, id).await?.ok_or_else(|| ServiceError::not_found("top-up", id))?;
-        self.account(caller, &t.account_id).await.map_err(|_| ServiceError::not_found("top-up", id))?;
+        let t = refill_store::get_top_up(&self.db.pool, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("top-up", id))?;
+        self.account(caller, &t.account_id)
+            .await
+            .map_err(|_| ServiceError::not_found("top-up", id))?;
         self.top_up_view(&t).await
     }
 
-    pub async fn list_top_ups(&self, caller: &Caller, account_id: &str, after: Option<&str>, limit: i64) -> Result<crate::views::Page<TopUpView>> {
+    pub async fn list_top_ups(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        after: Option<&str>,
+        limit: i64,
+    ) -> Result<crate::views::Page<TopUpView>> {
         self.account(caller, account_id).await?;
         let rows = refill_store::list_top_ups(&self.db.pool, account_id, after, limit + 1).await?;
         let mut views = Vec::with_capacity(rows.len());
@@ -222,7 +296,13 @@ impl Refill {
     pub async fn confirm_top_up(&self, caller: &Caller, id: &str) -> Result<TopUpView> {
         let view = self.get_top_up(caller, id).await?;
         if view.status != "requires_action" {
-            return Err(ServiceError::conflict("top_up_not_awaiting_authentication", format!("top-up {id} is {}, not waiting for authentication", view.status)));
+            return Err(ServiceError::conflict(
+                "top_up_not_awaiting_authentication",
+                format!(
+                    "top-up {id} is {}, not waiting for authentication",
+                    view.status
+                ),
+            ));
         }
         let now = self.now();
         let mut tx = self.db.begin().await?;
@@ -239,7 +319,9 @@ impl Refill {
         refill_store::update_top_up(&mut tx, &t).await?;
         tx.commit().await?;
         self.run_until_idle().await?;
-        let t = refill_store::get_top_up(&self.db.pool, id).await?.ok_or_else(|| ServiceError::not_found("top-up", id))?;
+        let t = refill_store::get_top_up(&self.db.pool, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("top-up", id))?;
         self.top_up_view(&t).await
     }
 }

@@ -1,8 +1,8 @@
 //! What the API shows: the JSON objects of refill, built from stored rows. Amounts are
 //! minor units with their currency; times are RFC 3339 UTC.
 
-use refill_domain::auto_top_up::civil_from_days;
 use refill_domain::DAY;
+use refill_domain::auto_top_up::civil_from_days;
 use refill_store::{AccountRow, EntryRow, EventRow, PaymentMethodRow, TopUpRow, TransferRow};
 use serde::Serialize;
 use serde_json::Value;
@@ -11,7 +11,12 @@ use serde_json::Value;
 pub fn rfc3339(ms: i64) -> String {
     let (y, mo, d) = civil_from_days(ms.div_euclid(DAY));
     let in_day = ms.rem_euclid(DAY);
-    let (h, mi, s, milli) = (in_day / 3_600_000, in_day / 60_000 % 60, in_day / 1000 % 60, in_day % 1000);
+    let (h, mi, s, milli) = (
+        in_day / 3_600_000,
+        in_day / 60_000 % 60,
+        in_day / 1000 % 60,
+        in_day % 1000,
+    );
     format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
 }
 
@@ -179,13 +184,21 @@ impl TopUpView {
             tax: t.tax,
             total: t.total,
             currency: t.currency.clone(),
-            payment_method: pm.map(|p| CardSummary { id: p.id.clone(), brand: p.brand.clone(), last4: p.last4.clone() }),
+            payment_method: pm.map(|p| CardSummary {
+                id: p.id.clone(),
+                brand: p.brand.clone(),
+                last4: p.last4.clone(),
+            }),
             transaction_id: t.gateway_charge_id.clone(),
             attempt: t.attempt,
             failure_code: t.failure_code.clone(),
             failure_message: t.failure_message.clone(),
             waiting_for: t.why_waiting.clone(),
-            next_attempt: if t.status == "queued" { opt_time(t.not_before) } else { None },
+            next_attempt: if t.status == "queued" {
+                opt_time(t.not_before)
+            } else {
+                None
+            },
             refunded: t.refunded,
             created: rfc3339(t.created_at),
             completed: opt_time(t.completed_at),
@@ -257,7 +270,11 @@ impl<T> Page<T> {
     pub fn from_rows<R>(mut rows: Vec<R>, limit: i64, view: impl Fn(&R) -> T) -> Page<T> {
         let has_more = rows.len() as i64 > limit;
         rows.truncate(limit.max(0) as usize);
-        Page { object: "list", data: rows.iter().map(view).collect(), has_more }
+        Page {
+            object: "list",
+            data: rows.iter().map(view).collect(),
+            has_more,
+        }
     }
 }
 
@@ -266,6 +283,9 @@ mod tests {
     #[test]
     fn rfc3339_formats_utc() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(super::rfc3339(1_795_283_164_123), "2026-11-21T17:46:04.123Z");
+        assert_eq!(
+            super::rfc3339(1_795_283_164_123),
+            "2026-11-21T17:46:04.123Z"
+        );
     }
 }

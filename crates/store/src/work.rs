@@ -132,9 +132,15 @@ pub async fn update_top_up(tx: &mut Tx, t: &TopUpRow) -> Result<()> {
     Ok(())
 }
 
-pub async fn top_up_by_request_key<'e, E: Executor<'e, Database = Any>>(e: E, key: &str) -> Result<Option<TopUpRow>> {
+pub async fn top_up_by_request_key<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    key: &str,
+) -> Result<Option<TopUpRow>> {
     let sql = format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE request_key = $1");
-    let row = sqlx::query(AssertSqlSafe(sql)).bind(key).fetch_optional(e).await?;
+    let row = sqlx::query(AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_optional(e)
+        .await?;
     row.as_ref().map(top_up_from).transpose()
 }
 

@@ -1,0 +1,141 @@
+//! Every refusal leaves as `application/problem+json` (RFC 9457) with a stable
+//! snake_case `code` and, where a domain rule refused it, the `rule`. This is the one
+//! place where service errors become HTTP statuses.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use refill_domain::DomainError;
+use refill_gateway::GatewayError;
+use refill_service::ServiceError;
+use serde_json::json;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: String,
+    pub detail: String,
+    pub rule: Option<&'static str>,
+    pub extra: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.into(),
+            detail: detail.into(),
+            rule: None,
+            extra: None,
+        }
+    }
+}
+
+fn domain_status(e: &DomainError) -> StatusCode {
+    use DomainError::*;
+    match e {
+        InsufficientBalance { .. } | AccountBlocked { .. } => StatusCode::PAYMENT_REQUIRED,
+        AmountNotPositive | AmountOverflow | UnknownCurrency(_) | CurrencyMismatch { .. } => {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> ApiError {
+        let detail = e.to_string();
+        match e {
+            ServiceError::Domain(d) => ApiError {
+                rule: d.rule(),
+                ..ApiError::new(domain_status(&d), d.code(), detail)
+            },
+            ServiceError::NotFound { what, .. } => ApiError::new(
+                StatusCode::NOT_FOUND,
+                &format!("{}_not_found", what.replace([' ', '-'], "_")),
+                detail,
+            ),
+            ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            ServiceError::Invalid { code, .. } => {
+                ApiError::new(StatusCode::BAD_REQUEST, code, detail)
+            }
+            ServiceError::Conflict { code, .. } => {
+                ApiError::new(StatusCode::CONFLICT, code, detail)
+            }
+            ServiceError::VersionMismatch { .. } => ApiError {
+                rule: Some("R16"),
+                ..ApiError::new(StatusCode::PRECONDITION_FAILED, "version_mismatch", detail)
+            },
+            ServiceError::CardDeclined {
+                code, top_up_id, ..
+            } => ApiError {
+                extra: Some(
+                    json!({"decline_code": code, "top_up_id": (!top_up_id.is_empty()).then_some(top_up_id)}),
+                ),
+                ..ApiError::new(StatusCode::PAYMENT_REQUIRED, "card_declined", detail)
+            },
+            ServiceError::AuthenticationRequired {
+                top_up_id,
+                confirm_path,
+            } => ApiError {
+                extra: Some(json!({"top_up_id": top_up_id, "confirm": confirm_path})),
+                rule: Some("R23"),
+                ..ApiError::new(
+                    StatusCode::PAYMENT_REQUIRED,
+                    "authentication_required",
+                    detail,
+                )
+            },
+            ServiceError::Gateway(GatewayError::Outage(_)) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "gateway_unavailable",
+                detail,
+            ),
+            ServiceError::Gateway(GatewayError::Invalid(_)) => {
+                ApiError::new(StatusCode::BAD_REQUEST, "gateway_refused", detail)
+            }
+            ServiceError::Store(s) if s.is_unavailable() => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database_unavailable",
+                detail,
+            ),
+            ServiceError::Store(s) => {
+                eprintln!("refill: internal error: {s}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an internal error occurred; it was logged",
+                )
+            }
+            ServiceError::IdempotentReplay => {
+                ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_use", detail)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let title = self.status.canonical_reason().unwrap_or("Error");
+        let mut body = json!({
+            "type": format!("https://refill.dev/problems/{}", self.code),
+            "title": title,
+            "status": self.status.as_u16(),
+            "detail": self.detail,
+            "code": self.code,
+        });
+        if let Some(rule) = self.rule {
+            body["rule"] = json!(rule);
+        }
+        if let (Some(extra), Some(map)) = (self.extra, body.as_object_mut()) {
+            if let Some(e) = extra.as_object() {
+                map.extend(e.clone());
+            }
+        }
+        let mut resp = (self.status, body.to_string()).into_response();
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        resp
+    }
+}

@@ -1,0 +1,13 @@
+//! refill: prepaid balances with automatic top-up. This crate is the edge: the HTTP
+//! API, the settings, the server and the commands (serve, demo, verify, bench).
+
+pub mod api;
+pub mod demo;
+pub mod errors;
+pub mod openapi;
+pub mod server;
+pub mod settings;
+pub mod verify;
+
+pub use server::{Running, start};
+pub use settings::Settings;

@@ -1,0 +1,267 @@
+//! The OpenAPI 3.1 document, built from one table of routes. It is served at
+//! /v1/openapi.json and checked in as openapi.json; a test fails when they differ and
+//! when a route in the table does not answer.
+
+use serde_json::{Value, json};
+
+/// (method, path, summary, rule, request body schema, success status)
+pub const ROUTES: &[(&str, &str, &str, &str, Option<&str>, u16)] = &[
+    (
+        "post",
+        "/v1/accounts",
+        "Create an account or, with parent_id, a sub-account",
+        "R2, R4",
+        Some("NewAccount"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/accounts",
+        "List the accounts the key can see",
+        "R4",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}",
+        "An account and its balance",
+        "R2",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/keys",
+        "Create an API key scoped to the account (operator only)",
+        "",
+        None,
+        201,
+    ),
+    (
+        "put",
+        "/v1/accounts/{id}/low-balance-notice",
+        "Set the low-balance notice threshold (0 turns it off)",
+        "R27",
+        Some("LowBalance"),
+        200,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}/entries",
+        "The account's ledger entries, newest first",
+        "R3",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/debits",
+        "Debit usage or a fee; refused whole below the credit limit",
+        "R6, R18",
+        Some("Debit"),
+        201,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/debits/batch",
+        "Debit a batch, all or nothing",
+        "R6",
+        Some("DebitBatch"),
+        201,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/estimate",
+        "Price planned usage: cost, balance after, top-up needed",
+        "R7",
+        Some("Estimate"),
+        200,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/payment-methods",
+        "Save a tokenised card",
+        "R5",
+        Some("NewPaymentMethod"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}/payment-methods",
+        "The saved cards, primary first",
+        "R5",
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/v1/accounts/{id}/payment-methods/{pm}",
+        "Remove a saved card",
+        "R5, R22",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/checkout",
+        "Checkout summary: amount, tax, total",
+        "R8, R9",
+        Some("Checkout"),
+        200,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/top-ups",
+        "Top up by card now; returns the receipt",
+        "R8, R10",
+        Some("NewTopUp"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}/top-ups",
+        "The account's top-ups, newest first",
+        "R10, R24",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/v1/top-ups/{id}",
+        "A top-up and its receipt",
+        "R10",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/top-ups/{id}/confirm",
+        "Confirm a top-up after 3-D Secure",
+        "R23",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/transfers",
+        "Move credit between a main account and its sub-account",
+        "R4, R18",
+        Some("NewTransfer"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}/auto-top-up",
+        "Auto top-up settings, state, last and next attempt, why not",
+        "R12-R24",
+        None,
+        200,
+    ),
+    (
+        "put",
+        "/v1/accounts/{id}/auto-top-up",
+        "Turn auto top-up on, change it, or turn it off (If-Match)",
+        "R12-R16",
+        Some("AutoTopUp"),
+        200,
+    ),
+    (
+        "get",
+        "/v1/events",
+        "Events: top-up succeeded, failed, disabled, balance low, ...",
+        "R26",
+        None,
+        200,
+    ),
+];
+
+fn schemas() -> Value {
+    let money =
+        json!({"type": "integer", "format": "int64", "description": "minor units (pence, cents)"});
+    json!({
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "code"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"}, "code": {"type": "string"}, "rule": {"type": "string"}}},
+        "NewAccount": {"type": "object", "required": ["name", "currency"], "properties": {
+            "name": {"type": "string"}, "currency": {"type": "string", "example": "GBP"}, "parent_id": {"type": "string"},
+            "credit_limit": money, "low_balance_threshold": money,
+            "payer": {"type": "object", "properties": {"name": {"type": "string"}, "email": {"type": "string"},
+                "phone": {"type": "string"}, "country": {"type": "string", "example": "GB"}}}}},
+        "LowBalance": {"type": "object", "required": ["threshold"], "properties": {"threshold": money}},
+        "Debit": {"type": "object", "required": ["amount"], "properties": {"amount": money, "currency": {"type": "string"},
+            "kind": {"type": "string", "enum": ["usage", "fee"]}, "reference": {"type": "string"}}},
+        "DebitBatch": {"type": "object", "required": ["items"], "properties": {"currency": {"type": "string"},
+            "items": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/Debit"}}}},
+        "Estimate": {"type": "object", "required": ["items"], "properties": {"items": {"type": "array", "items": {
+            "type": "object", "required": ["quantity", "unit_price"], "properties": {"quantity": {"type": "integer"},
+            "unit_price": money, "description": {"type": "string"}}}}}},
+        "NewPaymentMethod": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string", "example": "pm_card_visa"},
+            "save": {"type": "boolean"}, "primary": {"type": "boolean"}}},
+        "Checkout": {"type": "object", "required": ["amount"], "properties": {"amount": money, "currency": {"type": "string"}}},
+        "NewTopUp": {"type": "object", "required": ["amount"], "properties": {"amount": money, "currency": {"type": "string"},
+            "payment_method": {"type": "string"}}},
+        "NewTransfer": {"type": "object", "required": ["from_account", "to_account", "amount"], "properties": {
+            "from_account": {"type": "string"}, "to_account": {"type": "string"}, "amount": money,
+            "currency": {"type": "string"}, "reference": {"type": "string"}}},
+        "AutoTopUp": {"type": "object", "required": ["enabled"], "properties": {"enabled": {"type": "boolean"},
+            "threshold": money, "amount": money, "target_balance": money,
+            "source": {"type": "string", "enum": ["card", "transfer"]}, "payment_method": {"type": "string"},
+            "terms_version": {"type": "string"}, "three_d_secure": {"type": "string", "enum": ["completed"]}}},
+    })
+}
+
+fn operation(
+    method: &str,
+    path: &str,
+    summary: &str,
+    rule: &str,
+    body: Option<&str>,
+    status: u16,
+) -> Value {
+    let mut op = json!({
+        "summary": summary,
+        "description": if rule.is_empty() { String::new() } else { format!("Domain rules: {rule}") },
+        "security": [{"bearer": []}],
+        "responses": {
+            status.to_string(): {"description": "success", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "default": {"description": "a problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}},
+        },
+    });
+    let params: Vec<Value> = path
+        .split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    let mut params = params;
+    if method == "post" {
+        params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}));
+    }
+    if method == "put" && path.ends_with("auto-top-up") {
+        params.push(json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"}}));
+    }
+    if method == "get" && !path.ends_with('}') {
+        params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}));
+        params.push(json!({"name": "starting_after", "in": "query", "schema": {"type": "string"}}));
+    }
+    op["parameters"] = Value::Array(params);
+    if let Some(schema) = body {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}});
+    }
+    op
+}
+
+pub fn document() -> Value {
+    let mut paths = serde_json::Map::new();
+    for &(method, path, summary, rule, body, status) in ROUTES {
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[method] = operation(method, path, summary, rule, body, status);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "refill", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Prepaid balances with automatic top-up. Amounts are integers in minor units with an ISO 4217 code."},
+        "paths": paths,
+        "components": {"schemas": schemas(), "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    })
+}

@@ -1,0 +1,114 @@
+//! Starting refill: the database (migrated), the gateway, the service, the workers
+//! and the HTTP server. `serve`, `demo`, `bench` and the tests all start it this way.
+
+use crate::Settings;
+use anyhow::Context;
+use refill_gateway::Gateway;
+use refill_gateway::sandbox::Sandbox;
+use refill_service::{Clock, Refill};
+use refill_store::Db;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub struct Running {
+    pub addr: SocketAddr,
+    pub app: Refill,
+    /// The operator key, when this start created it.
+    pub new_operator_key: Option<String>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+    /// Stops the server and the workers.
+    pub fn stop(self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+/// The sandbox record path: beside the SQLite file, or as configured.
+fn sandbox_record(s: &Settings) -> String {
+    if let Some(p) = &s.sandbox_record {
+        return p.clone();
+    }
+    match s.database_url.strip_prefix("sqlite://") {
+        Some(path) => format!("{}.sandbox.jsonl", path.split('?').next().unwrap_or(path)),
+        None => "refill-sandbox.jsonl".into(),
+    }
+}
+
+/// The configured gateway.
+pub fn gateway(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Gateway>> {
+    if s.gateway == "stripe" {
+        let key = s
+            .stripe_secret_key
+            .clone()
+            .context("REFILL_GATEWAY=stripe needs REFILL_STRIPE_SECRET_KEY")?;
+        let mut config = refill_gateway::stripe::StripeConfig::new(key);
+        if let Some(base) = &s.stripe_api_base {
+            config.api_base = base.clone();
+        }
+        return Ok(Arc::new(refill_gateway::stripe::Stripe::new(config)?));
+    }
+    let path = sandbox_record(s);
+    let now: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(move || clock.now_ms());
+    let sandbox = Sandbox::open(std::path::Path::new(&path), now)
+        .with_context(|| format!("cannot open the sandbox record {path}"))?;
+    Ok(Arc::new(sandbox))
+}
+
+/// Connects, migrates, bootstraps the operator key, and serves on `settings.listen`
+/// (port 0 picks a free port). `workers` starts the background engine.
+pub async fn start(
+    settings: &Settings,
+    clock: Arc<dyn Clock>,
+    gateway: Option<Arc<dyn Gateway>>,
+    workers: bool,
+) -> anyhow::Result<Running> {
+    let db = Db::connect(&settings.database_url).await.with_context(|| {
+        format!(
+            "cannot open the database {}",
+            redact(&settings.database_url)
+        )
+    })?;
+    db.migrate().await.context("cannot apply the schema")?;
+    let gateway = match gateway {
+        Some(g) => g,
+        None => self::gateway(settings, clock.clone())?,
+    };
+    let app = Refill::new(db, gateway, clock, settings.service.clone());
+    let new_operator_key = app
+        .bootstrap_operator_key(settings.bootstrap_key.as_deref())
+        .await?;
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", settings.listen))?;
+    let addr = listener.local_addr()?;
+    let router = crate::api::router(app.clone());
+    let mut tasks = vec![tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, router).await {
+            eprintln!("refill: server stopped: {e}");
+        }
+    })];
+    if workers {
+        tasks.extend(refill_service::engine::spawn_workers(app.clone()));
+    }
+    Ok(Running {
+        addr,
+        app,
+        new_operator_key,
+        tasks,
+    })
+}
+
+/// A database URL without its password, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,207 @@
+//! Configuration: defaults that run as is, then `refill.toml` (or the file named by
+//! REFILL_CONFIG), then `REFILL_*` environment variables.
+
+use anyhow::{Context, bail};
+use refill_domain::debit::TriggerOn;
+use refill_domain::{HOUR, MINUTE};
+use refill_service::Config;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: String,
+    pub database_url: String,
+    /// "sandbox" (default) or "stripe".
+    pub gateway: String,
+    /// Where the sandbox keeps its record of charges (survives restarts).
+    pub sandbox_record: Option<String>,
+    pub stripe_secret_key: Option<String>,
+    pub stripe_webhook_secret: Option<String>,
+    pub stripe_api_base: Option<String>,
+    /// Sets the operator key at first start instead of generating one.
+    pub bootstrap_key: Option<String>,
+    pub service: Config,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://refill.db".into(),
+            gateway: "sandbox".into(),
+            sandbox_record: None,
+            stripe_secret_key: None,
+            stripe_webhook_secret: None,
+            stripe_api_base: None,
+            bootstrap_key: None,
+            service: Config::default(),
+        }
+    }
+}
+
+/// The keys of refill.toml; each also reads from REFILL_<KEY in capitals>.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    database_url: Option<String>,
+    gateway: Option<String>,
+    sandbox_record: Option<String>,
+    stripe_secret_key: Option<String>,
+    stripe_webhook_secret: Option<String>,
+    stripe_api_base: Option<String>,
+    bootstrap_key: Option<String>,
+    minimum_top_up: Option<i64>,
+    /// Tax rates in basis points by payer country: { GB = 2000 }.
+    tax_rates: Option<BTreeMap<String, u32>>,
+    /// usage | usage_and_fees | any_debit
+    trigger_on: Option<String>,
+    card_interval_minutes: Option<i64>,
+    retry_delay_hours: Option<i64>,
+    max_consecutive_failures: Option<u32>,
+    daily_count_cap: Option<u32>,
+    daily_amount_cap: Option<i64>,
+    monthly_count_cap: Option<u32>,
+    monthly_amount_cap: Option<i64>,
+    verification_amount: Option<i64>,
+    periodic_check_seconds: Option<i64>,
+    pipelines: Option<usize>,
+}
+
+impl Settings {
+    /// Reads refill.toml (if there is one) and the environment.
+    pub fn load() -> anyhow::Result<Settings> {
+        let path = std::env::var("REFILL_CONFIG").unwrap_or_else(|_| "refill.toml".into());
+        let mut file: FileSettings = match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).with_context(|| format!("{path} is not valid"))?,
+            Err(_) if std::env::var("REFILL_CONFIG").is_err() => FileSettings::default(),
+            Err(e) => bail!("cannot read {path}: {e}"),
+        };
+        overlay_env(&mut file)?;
+        Settings::from_file(file)
+    }
+
+    fn from_file(f: FileSettings) -> anyhow::Result<Settings> {
+        let mut s = Settings::default();
+        let c = &mut s.service;
+        set(&mut s.listen, f.listen);
+        set(&mut s.database_url, f.database_url);
+        set(&mut s.gateway, f.gateway);
+        (
+            s.sandbox_record,
+            s.stripe_secret_key,
+            s.stripe_webhook_secret,
+        ) = (
+            f.sandbox_record,
+            f.stripe_secret_key,
+            f.stripe_webhook_secret,
+        );
+        (s.stripe_api_base, s.bootstrap_key) = (f.stripe_api_base, f.bootstrap_key);
+        set(&mut c.limits.minimum_top_up, f.minimum_top_up);
+        if let Some(rates) = f.tax_rates {
+            c.tax.by_country = rates
+                .into_iter()
+                .map(|(k, v)| (k.to_ascii_uppercase(), v))
+                .collect();
+        }
+        if let Some(t) = f.trigger_on {
+            c.trigger_on = TriggerOn::parse(&t).with_context(|| {
+                format!("trigger_on {t:?}: use usage, usage_and_fees or any_debit")
+            })?;
+        }
+        set(
+            &mut c.limits.card_interval,
+            f.card_interval_minutes.map(|m| m * MINUTE),
+        );
+        set(
+            &mut c.limits.retry_delay,
+            f.retry_delay_hours.map(|h| h * HOUR),
+        );
+        set(
+            &mut c.limits.max_consecutive_failures,
+            f.max_consecutive_failures,
+        );
+        set(&mut c.limits.daily_count_cap, f.daily_count_cap);
+        set(&mut c.limits.daily_amount_cap, f.daily_amount_cap);
+        set(&mut c.limits.monthly_count_cap, f.monthly_count_cap);
+        set(&mut c.limits.monthly_amount_cap, f.monthly_amount_cap);
+        set(&mut c.verification_amount, f.verification_amount);
+        set(
+            &mut c.periodic_check_every,
+            f.periodic_check_seconds.map(|s| s * 1000),
+        );
+        set(&mut c.pipelines, f.pipelines);
+        if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
+            bail!("gateway {:?}: use sandbox or stripe", s.gateway);
+        }
+        Ok(s)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(v) = value {
+        *slot = v;
+    }
+}
+
+/// REFILL_<KEY> overrides each key of the file.
+fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
+    fn var(name: &str) -> Option<String> {
+        std::env::var(format!("REFILL_{name}"))
+            .ok()
+            .filter(|v| !v.is_empty())
+    }
+    fn num<T: std::str::FromStr>(name: &str, slot: &mut Option<T>) -> anyhow::Result<()> {
+        if let Some(v) = var(name) {
+            *slot = Some(
+                v.parse()
+                    .map_err(|_| anyhow::anyhow!("REFILL_{name}={v:?} is not a number"))?,
+            );
+        }
+        Ok(())
+    }
+    for (name, slot) in [
+        ("LISTEN", &mut f.listen),
+        ("DATABASE_URL", &mut f.database_url),
+        ("GATEWAY", &mut f.gateway),
+        ("SANDBOX_RECORD", &mut f.sandbox_record),
+        ("STRIPE_SECRET_KEY", &mut f.stripe_secret_key),
+        ("STRIPE_WEBHOOK_SECRET", &mut f.stripe_webhook_secret),
+        ("STRIPE_API_BASE", &mut f.stripe_api_base),
+        ("BOOTSTRAP_KEY", &mut f.bootstrap_key),
+        ("TRIGGER_ON", &mut f.trigger_on),
+    ] {
+        if let Some(v) = var(name) {
+            *slot = Some(v);
+        }
+    }
+    num("MINIMUM_TOP_UP", &mut f.minimum_top_up)?;
+    num("CARD_INTERVAL_MINUTES", &mut f.card_interval_minutes)?;
+    num("RETRY_DELAY_HOURS", &mut f.retry_delay_hours)?;
+    num("MAX_CONSECUTIVE_FAILURES", &mut f.max_consecutive_failures)?;
+    num("DAILY_COUNT_CAP", &mut f.daily_count_cap)?;
+    num("DAILY_AMOUNT_CAP", &mut f.daily_amount_cap)?;
+    num("MONTHLY_COUNT_CAP", &mut f.monthly_count_cap)?;
+    num("MONTHLY_AMOUNT_CAP", &mut f.monthly_amount_cap)?;
+    num("VERIFICATION_AMOUNT", &mut f.verification_amount)?;
+    num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
+    num("PIPELINES", &mut f.pipelines)?;
+    if let Some(v) = var("TAX_RATES") {
+        // REFILL_TAX_RATES=GB:2000,DE:1900
+        let mut rates = BTreeMap::new();
+        for pair in v.split(',') {
+            let (c, r) = pair
+                .split_once(':')
+                .with_context(|| format!("REFILL_TAX_RATES: {pair:?} is not COUNTRY:BPS"))?;
+            rates.insert(
+                c.trim().to_string(),
+                r.trim()
+                    .parse()
+                    .with_context(|| format!("REFILL_TAX_RATES: {r:?}"))?,
+            );
+        }
+        f.tax_rates = Some(rates);
+    }
+    Ok(())
+}
