@@ -21,6 +21,9 @@ enum Behaviour {
     Pending {
         settles_ok: bool,
     },
+    /// Saving and charging with the customer present work; charges without them
+    /// (automatic top-ups) are declined, like Stripe's pm_card_chargeCustomerFail.
+    FailsOffSession,
 }
 
 struct TestCard {
@@ -96,6 +99,7 @@ const CARDS: &[TestCard] = &[
         "3184",
         Behaviour::RequireAuthentication,
     ),
+    card("pm_card_chargeCustomerFail", "visa", "0341", Behaviour::FailsOffSession),
     card(
         "pm_card_pending",
         "visa",
@@ -320,8 +324,11 @@ impl Inner {
     }
 }
 
-fn outcome_for(card: &TestCard, authenticated: bool) -> String {
+fn outcome_for(card: &TestCard, req: &ChargeRequest) -> String {
+    let authenticated = req.authenticated;
     match card.behaviour {
+        Behaviour::FailsOffSession if req.off_session => "declined:soft:card_declined".into(),
+        Behaviour::FailsOffSession => "succeeded".into(),
         Behaviour::Succeed => "succeeded".into(),
         Behaviour::RequireAuthentication if authenticated => "succeeded".into(),
         Behaviour::RequireAuthentication => {
@@ -376,7 +383,7 @@ impl Gateway for Sandbox {
             token: req.payment_method.clone(),
             amount: req.amount,
             currency: req.currency.clone(),
-            outcome: outcome_for(card, req.authenticated),
+            outcome: outcome_for(card, req),
             at: (self.now)(),
         };
         inner.record(rec.clone())?;

@@ -293,7 +293,7 @@ async fn declined_story(
     let (_, declining) = d
         .post(
             &format!("/v1/accounts/{id}/payment-methods"),
-            json!({"token": "pm_card_chargeDeclinedInsufficientFunds", "primary": true}),
+            json!({"token": "pm_card_chargeCustomerFail", "primary": true}),
         )
         .await?;
     let (st, r) = d.call(reqwest::Method::PUT, &format!("/v1/accounts/{id}/auto-top-up"),

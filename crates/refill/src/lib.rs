@@ -11,3 +11,9 @@ pub mod verify;
 
 pub use server::{Running, start};
 pub use settings::Settings;
+
+/// Installs ring as the TLS crypto provider (reqwest is built without a default one,
+/// to keep the build lean). Safe to call more than once.
+pub fn install_crypto() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -21,6 +21,7 @@ See the README for every setting.";
 
 #[tokio::main]
 async fn main() {
+    refill::install_crypto();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("serve") => serve().await,

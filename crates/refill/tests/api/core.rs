@@ -1,0 +1,1 @@
+//! Issue 2: core API tests.
