@@ -99,7 +99,12 @@ const CARDS: &[TestCard] = &[
         "3184",
         Behaviour::RequireAuthentication,
     ),
-    card("pm_card_chargeCustomerFail", "visa", "0341", Behaviour::FailsOffSession),
+    card(
+        "pm_card_chargeCustomerFail",
+        "visa",
+        "0341",
+        Behaviour::FailsOffSession,
+    ),
     card(
         "pm_card_pending",
         "visa",

@@ -30,22 +30,36 @@ fn unique(prefix: &str) -> String {
 pub async fn stores() -> Vec<Store> {
     let dir = std::env::temp_dir().join(unique("refill-test"));
     std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut v = vec![Store { name: "sqlite", url: format!("sqlite://{}/refill.db", dir.display()) }];
+    let mut v = vec![Store {
+        name: "sqlite",
+        url: format!("sqlite://{}/refill.db", dir.display()),
+    }];
     if let Ok(admin) = std::env::var("REFILL_TEST_DATABASE_URL") {
-        v.push(Store { name: "postgres", url: fresh_postgres(&admin).await });
+        v.push(Store {
+            name: "postgres",
+            url: fresh_postgres(&admin).await,
+        });
     }
     v
 }
 
 /// Creates a new database on the PostgreSQL server and returns its URL.
 pub async fn fresh_postgres(admin_url: &str) -> String {
-    use refill_store::sqlx::{Connection, Executor, AssertSqlSafe};
+    use refill_store::sqlx::{AssertSqlSafe, Connection, Executor};
     let name = unique("refill_test");
     let mut conn = refill_store::sqlx::PgConnection::connect(admin_url)
         .await
-        .unwrap_or_else(|e| panic!("REFILL_TEST_DATABASE_URL is set but PostgreSQL is unreachable at {admin_url}: {e}"));
-    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}"))).await.expect("create test database");
-    let (base, _) = admin_url.rsplit_once('/').expect("a database URL ends with /dbname");
+        .unwrap_or_else(|e| {
+            panic!(
+                "REFILL_TEST_DATABASE_URL is set but PostgreSQL is unreachable at {admin_url}: {e}"
+            )
+        });
+    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .await
+        .expect("create test database");
+    let (base, _) = admin_url
+        .rsplit_once('/')
+        .expect("a database URL ends with /dbname");
     format!("{base}/{name}")
 }
 
@@ -57,6 +71,8 @@ pub struct TestApp {
     pub clock: SimClock,
     pub sandbox: Sandbox,
     pub running: Running,
+    /// Ids of the manual top-ups made through `funded`, so tests can tell charges apart.
+    pub manual_top_ups: std::sync::Mutex<Vec<String>>,
 }
 
 pub fn settings(store: &Store) -> Settings {
@@ -86,10 +102,24 @@ pub async fn spawn_with(store: &Store, tweak: impl FnOnce(&mut Settings)) -> Tes
         use refill_service::Clock;
         c.now_ms()
     }));
-    let running = refill::start(&s, Arc::new(clock.clone()), Some(Arc::new(sandbox.clone())), false)
-        .await
-        .unwrap_or_else(|e| panic!("refill did not start on {}: {e:#}", store.name));
-    TestApp { store: store.clone(), base: running.url(), http: Client::new(), key: OPERATOR_KEY.into(), clock, sandbox, running }
+    let running = refill::start(
+        &s,
+        Arc::new(clock.clone()),
+        Some(Arc::new(sandbox.clone())),
+        false,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("refill did not start on {}: {e:#}", store.name));
+    TestApp {
+        store: store.clone(),
+        base: running.url(),
+        http: Client::new(),
+        key: OPERATOR_KEY.into(),
+        clock,
+        sandbox,
+        running,
+        manual_top_ups: Default::default(),
+    }
 }
 
 pub struct Resp {
@@ -108,7 +138,14 @@ impl Resp {
 }
 
 impl TestApp {
-    pub async fn send(&self, method: Method, path: &str, body: Option<&Value>, headers: &[(&str, &str)], key: Option<&str>) -> Resp {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, &str)],
+        key: Option<&str>,
+    ) -> Resp {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(k) = key {
             req = req.bearer_auth(k);
@@ -123,28 +160,48 @@ impl TestApp {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let text = resp.text().await.unwrap_or_default();
-        Resp { status, body: serde_json::from_str(&text).unwrap_or(Value::String(text)), headers }
+        Resp {
+            status,
+            body: serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        }
     }
     pub async fn post(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::POST, path, Some(&body), &[], Some(&self.key)).await
+        self.send(Method::POST, path, Some(&body), &[], Some(&self.key))
+            .await
     }
     pub async fn post_idem(&self, path: &str, body: Value, idem: &str) -> Resp {
-        self.send(Method::POST, path, Some(&body), &[("Idempotency-Key", idem)], Some(&self.key)).await
+        self.send(
+            Method::POST,
+            path,
+            Some(&body),
+            &[("Idempotency-Key", idem)],
+            Some(&self.key),
+        )
+        .await
     }
     pub async fn get(&self, path: &str) -> Resp {
-        self.send(Method::GET, path, None, &[], Some(&self.key)).await
+        self.send(Method::GET, path, None, &[], Some(&self.key))
+            .await
     }
     pub async fn put(&self, path: &str, body: Value) -> Resp {
-        self.send(Method::PUT, path, Some(&body), &[], Some(&self.key)).await
+        self.send(Method::PUT, path, Some(&body), &[], Some(&self.key))
+            .await
     }
     pub async fn delete(&self, path: &str) -> Resp {
-        self.send(Method::DELETE, path, None, &[], Some(&self.key)).await
+        self.send(Method::DELETE, path, None, &[], Some(&self.key))
+            .await
     }
 
     /// An account with a payer in GB, in GBP.
     pub async fn account(&self, name: &str) -> String {
-        let r = self.post("/v1/accounts", serde_json::json!({"name": name, "currency": "GBP",
-            "payer": {"name": "Ada", "email": "ada@example.test", "country": "GB"}})).await;
+        let r = self
+            .post(
+                "/v1/accounts",
+                serde_json::json!({"name": name, "currency": "GBP",
+            "payer": {"name": "Ada", "email": "ada@example.test", "country": "GB"}}),
+            )
+            .await;
         assert_eq!(r.status, 201, "{:?}", r.body);
         r.id()
     }
@@ -154,21 +211,43 @@ impl TestApp {
     pub async fn funded(&self, name: &str, token: &str, balance: i64) -> (String, String) {
         let id = self.account(name).await;
         if balance > 0 {
-            let visa = self.post(&format!("/v1/accounts/{id}/payment-methods"), serde_json::json!({"token": "pm_card_visa"})).await;
-            let r = self.post(&format!("/v1/accounts/{id}/top-ups"), serde_json::json!({"amount": balance, "payment_method": visa.id()})).await;
+            let visa = self
+                .post(
+                    &format!("/v1/accounts/{id}/payment-methods"),
+                    serde_json::json!({"token": "pm_card_visa"}),
+                )
+                .await;
+            let r = self
+                .post(
+                    &format!("/v1/accounts/{id}/top-ups"),
+                    serde_json::json!({"amount": balance, "payment_method": visa.id()}),
+                )
+                .await;
             assert_eq!(r.status, 201, "{:?}", r.body);
+            self.manual_top_ups.lock().unwrap().push(r.id());
         }
-        let pm = self.post(&format!("/v1/accounts/{id}/payment-methods"), serde_json::json!({"token": token, "primary": true})).await;
+        let pm = self
+            .post(
+                &format!("/v1/accounts/{id}/payment-methods"),
+                serde_json::json!({"token": token, "primary": true}),
+            )
+            .await;
         assert_eq!(pm.status, 201, "{:?}", pm.body);
         (id, pm.id())
     }
 
     pub async fn balance(&self, id: &str) -> i64 {
-        self.get(&format!("/v1/accounts/{id}")).await.body["balance"].as_i64().expect("balance")
+        self.get(&format!("/v1/accounts/{id}")).await.body["balance"]
+            .as_i64()
+            .expect("balance")
     }
 
     pub async fn debit(&self, id: &str, amount: i64) -> Resp {
-        self.post(&format!("/v1/accounts/{id}/debits"), serde_json::json!({"amount": amount})).await
+        self.post(
+            &format!("/v1/accounts/{id}/debits"),
+            serde_json::json!({"amount": amount}),
+        )
+        .await
     }
 
     /// Runs the engine until nothing is due at the simulated now.
@@ -177,13 +256,24 @@ impl TestApp {
     }
 
     pub async fn events(&self, id: &str, event_type: &str) -> Vec<Value> {
-        let r = self.get(&format!("/v1/events?account_id={id}&type={event_type}&limit=500")).await;
+        let r = self
+            .get(&format!(
+                "/v1/events?account_id={id}&type={event_type}&limit=500"
+            ))
+            .await;
         r.body["data"].as_array().cloned().unwrap_or_default()
     }
 
     /// R3: the ledger checks of `refill verify` pass.
     pub async fn assert_ledger_ok(&self) {
-        let report = refill::verify::verify(&self.running.app.db).await.expect("verify ran");
-        assert!(report.problems.is_empty(), "ledger problems on {}: {:?}", self.store.name, report.problems);
+        let report = refill::verify::verify(&self.running.app.db)
+            .await
+            .expect("verify ran");
+        assert!(
+            report.problems.is_empty(),
+            "ledger problems on {}: {:?}",
+            self.store.name,
+            report.problems
+        );
     }
 }
