@@ -67,6 +67,8 @@ struct FileSettings {
     verification_amount: Option<i64>,
     periodic_check_seconds: Option<i64>,
     pipelines: Option<usize>,
+    /// How long a node's claim on a top-up lasts before another node may take it over.
+    lease_seconds: Option<i64>,
 }
 
 impl Settings {
@@ -132,6 +134,7 @@ impl Settings {
             f.periodic_check_seconds.map(|s| s * 1000),
         );
         set(&mut c.pipelines, f.pipelines);
+        set(&mut c.lease_ms, f.lease_seconds.map(|s| s * 1000));
         if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
             bail!("gateway {:?}: use sandbox or stripe", s.gateway);
         }
@@ -187,6 +190,7 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
     num("VERIFICATION_AMOUNT", &mut f.verification_amount)?;
     num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
     num("PIPELINES", &mut f.pipelines)?;
+    num("LEASE_SECONDS", &mut f.lease_seconds)?;
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

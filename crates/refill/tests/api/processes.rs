@@ -1,1 +1,304 @@
-//! Real processes: crash tests.
+//! Real `refill serve` processes, killed with SIGKILL at random moments while auto
+//! top-ups run under load, and restarted on the same database (R19, R25, R3).
+
+use crate::support::*;
+use refill_store::Db;
+use reqwest::Client;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Node {
+    env: Vec<(String, String)>,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Node {
+    fn new(db_url: &str, record: &str) -> Node {
+        let port = free_port();
+        let env = [
+            ("REFILL_DATABASE_URL", db_url),
+            ("REFILL_LISTEN", &format!("127.0.0.1:{port}")),
+            ("REFILL_BOOTSTRAP_KEY", OPERATOR_KEY),
+            ("REFILL_SANDBOX_RECORD", record),
+            ("REFILL_CARD_INTERVAL_MINUTES", "0"),
+            ("REFILL_DAILY_COUNT_CAP", "0"),
+            ("REFILL_DAILY_AMOUNT_CAP", "0"),
+            ("REFILL_MONTHLY_COUNT_CAP", "0"),
+            ("REFILL_MONTHLY_AMOUNT_CAP", "0"),
+            ("REFILL_LEASE_SECONDS", "1"),
+            ("REFILL_VERIFICATION_AMOUNT", "0"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        Node {
+            env,
+            base: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    fn command(&self, arg: &str) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_refill"));
+        c.arg(arg)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("REFILL_CONFIG", "/dev/null/none")
+            .env_remove("REFILL_CONFIG");
+        c.current_dir(std::env::temp_dir());
+        c
+    }
+
+    async fn start(&self, http: &Client) -> Child {
+        let child = self
+            .command("serve")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("refill serve started");
+        for _ in 0..200 {
+            if http
+                .get(format!("{}/healthz", self.base))
+                .send()
+                .await
+                .is_ok()
+            {
+                return child;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("refill serve did not come up at {}", self.base);
+    }
+}
+
+async fn call(
+    http: &Client,
+    method: reqwest::Method,
+    url: String,
+    body: Value,
+) -> Option<(u16, Value)> {
+    let r = http
+        .request(method, url)
+        .bearer_auth(OPERATOR_KEY)
+        .json(&body)
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await
+        .ok()?;
+    let status = r.status().as_u16();
+    Some((status, r.json().await.unwrap_or(Value::Null)))
+}
+
+/// Debits from 8 clients until stopped; records the references answered 201.
+fn load(
+    http: Client,
+    base: String,
+    id: String,
+    accepted: Arc<Mutex<Vec<String>>>,
+    stop: Arc<tokio::sync::Notify>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let clients = (0..8).map(|c| {
+            let (http, url, accepted) = (
+                http.clone(),
+                format!("{base}/v1/accounts/{id}/debits"),
+                accepted.clone(),
+            );
+            async move {
+                for n in 0.. {
+                    let reference = format!("c{c}-{n}-{}", uuid::Uuid::now_v7().simple());
+                    match call(
+                        &http,
+                        reqwest::Method::POST,
+                        url.clone(),
+                        json!({"amount": 700, "reference": reference}),
+                    )
+                    .await
+                    {
+                        Some((201, _)) => accepted.lock().unwrap().push(reference),
+                        Some(_) => {}
+                        None => return,
+                    }
+                }
+            }
+        });
+        let all = futures_join(clients.collect());
+        tokio::select! { _ = all => {}, _ = stop.notified() => {} }
+    })
+}
+
+async fn futures_join(fs: Vec<impl std::future::Future<Output = ()>>) {
+    let handles: Vec<_> = fs
+        .into_iter()
+        .map(|f| tokio::task::unconstrained(f))
+        .collect();
+    for h in handles {
+        h.await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_r25_sigkill_under_load_never_double_charges_nor_loses_work() {
+    for store in stores().await {
+        crash_rounds(&store, 20).await;
+    }
+}
+
+async fn crash_rounds(store: &Store, rounds: usize) {
+    refill::install_crypto();
+    let dir = std::env::temp_dir().join(format!("refill-crash-{}", uuid::Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let record = dir.join("charges.jsonl").display().to_string();
+    let node = Node::new(&store.url, &record);
+    let http = Client::new();
+    let mut child = node.start(&http).await;
+    let id = setup(&http, &node.base).await;
+    let accepted = Arc::new(Mutex::new(Vec::new()));
+    for round in 0..rounds {
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let l = load(
+            http.clone(),
+            node.base.clone(),
+            id.clone(),
+            accepted.clone(),
+            stop.clone(),
+        );
+        tokio::time::sleep(Duration::from_millis(150 + (round as u64 * 37) % 400)).await;
+        child.kill().expect("SIGKILL");
+        child.wait().unwrap();
+        stop.notify_waiters();
+        let _ = l.await;
+        child = node.start(&http).await;
+    }
+    settle(&http, &node.base, &id).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    check(store, &node, &record, &id, &accepted.lock().unwrap()).await;
+}
+
+async fn setup(http: &Client, base: &str) -> String {
+    let post =
+        |path: &str, body: Value| call(http, reqwest::Method::POST, format!("{base}{path}"), body);
+    let (_, a) = post(
+        "/v1/accounts",
+        json!({"name": "hot", "currency": "GBP", "payer": {"email": "a@b.test"}}),
+    )
+    .await
+    .unwrap();
+    let id = a["id"].as_str().unwrap().to_string();
+    post(
+        &format!("/v1/accounts/{id}/payment-methods"),
+        json!({"token": "pm_card_visa"}),
+    )
+    .await
+    .unwrap();
+    let (s, _) = post(
+        &format!("/v1/accounts/{id}/top-ups"),
+        json!({"amount": 50_000}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 201);
+    let body =
+        json!({"enabled": true, "threshold": 20_000, "amount": 20_000, "terms_version": "2026-01"});
+    let (s, b) = call(
+        http,
+        reqwest::Method::PUT,
+        format!("{base}/v1/accounts/{id}/auto-top-up"),
+        body,
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 200, "{b}");
+    id
+}
+
+/// Waits until nothing is in flight (the engine resolved every abandoned charge).
+async fn settle(http: &Client, base: &str, id: &str) {
+    for _ in 0..300 {
+        let r = http
+            .get(format!("{base}/v1/accounts/{id}/auto-top-up"))
+            .bearer_auth(OPERATOR_KEY)
+            .send()
+            .await
+            .unwrap();
+        let v: Value = r.json().await.unwrap();
+        if v["in_flight"].is_null() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("a top-up stayed in flight after the load stopped");
+}
+
+async fn check(store: &Store, node: &Node, record: &str, id: &str, accepted: &[String]) {
+    // The gateway's own record: no idempotency key charged twice.
+    let text = std::fs::read_to_string(record).unwrap();
+    let mut per_key: HashMap<String, usize> = HashMap::new();
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        *per_key
+            .entry(v["key"].as_str().unwrap().to_string())
+            .or_default() += 1;
+    }
+    assert!(
+        per_key.values().all(|n| *n == 1),
+        "a key was charged twice: {per_key:?}"
+    );
+    let auto: Vec<&String> = per_key.keys().filter(|k| k.starts_with("top_")).collect();
+    assert!(
+        auto.len() >= 3,
+        "auto top-ups ran under load ({} charges)",
+        auto.len()
+    );
+    // Every charge credited exactly once.
+    let db = Db::connect(&store.url).await.unwrap();
+    for key in &auto {
+        let top = key.split(':').next().unwrap();
+        let entries = refill_store::list_entries(&db.pool, id, None, 100_000)
+            .await
+            .unwrap();
+        let credits = entries
+            .iter()
+            .filter(|e| e.reference.as_deref() == Some(&format!("top-up {top}")))
+            .count();
+        assert_eq!(credits, 1, "charge {key} credited {credits} times");
+    }
+    // Every answered debit is on disk.
+    let entries = refill_store::list_entries(&db.pool, id, None, 1_000_000)
+        .await
+        .unwrap();
+    let refs: std::collections::HashSet<_> =
+        entries.iter().filter_map(|e| e.reference.clone()).collect();
+    assert!(
+        accepted.iter().all(|r| refs.contains(r)),
+        "an answered debit was lost"
+    );
+    // No queued top-up lost: above the threshold, or one is in flight.
+    let account = refill_store::get_account(&db.pool, id)
+        .await
+        .unwrap()
+        .unwrap();
+    let in_flight = refill_store::top_up_in_flight(&db.pool, id).await.unwrap();
+    assert!(
+        account.balance > 20_000 || in_flight.is_some(),
+        "balance {} at the threshold and nothing queued",
+        account.balance
+    );
+    // refill verify passes on the same database.
+    let out = node.command("verify").output().unwrap();
+    assert!(
+        out.status.success(),
+        "refill verify: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
