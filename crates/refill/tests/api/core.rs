@@ -756,7 +756,7 @@ async fn r9_checkout_adds_the_tax_of_the_payer_country() {
         assert_eq!(r.body["tax"], 500);
         assert_eq!(r.body["total"], 3000);
         assert_eq!(r.body["currency"], "GBP");
-        // Rounded half up to the penny: 20% of 1001 is 200.2.
+        // Rounded to the penny: 20% of 1003 is 200.6.
         let r = app
             .post(
                 &format!("/v1/accounts/{gb}/checkout"),
@@ -1186,7 +1186,7 @@ async fn api_idempotency_key_reused_with_another_body_is_409() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a debit's Idempotency-Key is not bound to the account in the path (api.rs post_debit/post_batch hash the route \"POST debits\" without the id): the same key and body on another account replay the first account's debit and debit nothing"]
+//IGN#[ignore = "bug: a debit's Idempotency-Key is not bound to the account in the path (api.rs post_debit/post_batch hash the route \"POST debits\" without the id): the same key and body on another account replay the first account's debit and debit nothing"]
 async fn api_idempotency_key_reused_on_another_account_is_not_a_replay() {
     for store in stores().await {
         let app = spawn(&store).await;
@@ -1270,7 +1270,7 @@ async fn r25_top_up_replay_does_not_charge_twice() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "bug: a declined manual top-up replayed with its Idempotency-Key answers 201 Created (status failed) instead of the original 402 card_declined (service/src/top_ups.rs top_up: the top_up_by_request_key shortcut returns top_up_view for any status); with another body it is not refused as idempotency_key_reused either"]
+//IGN#[ignore = "bug: a declined manual top-up replayed with its Idempotency-Key answers 201 Created (status failed) instead of the original 402 card_declined (service/src/top_ups.rs top_up: the top_up_by_request_key shortcut returns top_up_view for any status); with another body it is not refused as idempotency_key_reused either"]
 async fn r25_declined_top_up_replay_returns_the_same_refusal() {
     for store in stores().await {
         let app = spawn(&store).await;
@@ -1786,7 +1786,6 @@ mod model {
                     }
                     let n = pick % sent.len();
                     let s = &sent[n];
-                    let before = model;
                     let r = app.post_idem(&s.path, s.body.clone(), &s.key).await;
                     if s.status == 201 {
                         // A replay of an accepted request: the same answer, nothing changed.
@@ -1800,27 +1799,25 @@ mod model {
                         let d = s.delta;
                         let fits_now = (0..2).all(|i| d[i] >= 0 || model[i] + d[i] >= LIMITS[i]);
                         prop_assert!(fits_now, "a replay was accepted over the limit: {}", r.body);
-                        for i in 0..2 {
-                            model[i] += d[i];
+                        for (m, d) in model.iter_mut().zip(d) {
+                            *m += d;
                         }
                         let s = &mut sent[n];
                         (s.status, s.answer) = (201, r.body.clone());
                     } else {
                         prop_assert_eq!(r.status, s.status, "{}", r.body);
                     }
+                    // The replay of an accepted request left the model as it was, so
+                    // this also checks that the balances did not move.
                     check(&app, &ids, &model).await?;
-                    if sent[n].status != 201 || r.status != 201 || before == model {
-                        // (the replay of an accepted request must leave the balances as they were)
-                        prop_assert!(sent[n].status != 201 || before == model);
-                    }
                     continue;
                 }
             };
             let r = app.post_idem(&path, body.clone(), &key).await;
             if accepted {
                 prop_assert_eq!(r.status, 201, "{} {}: {}", path, body, r.body);
-                for i in 0..2 {
-                    model[i] += delta[i];
+                for (m, d) in model.iter_mut().zip(delta) {
+                    *m += d;
                 }
             } else {
                 prop_assert_eq!(r.status, 402, "{} {}: {}", path, body, r.body);
@@ -1849,10 +1846,10 @@ mod model {
         ids: &[String; 2],
         model: &[i64; 2],
     ) -> Result<(), TestCaseError> {
-        for i in 0..2 {
-            let balance = app.balance(&ids[i]).await;
-            prop_assert_eq!(balance, model[i], "balance of {}", ids[i]);
-            prop_assert!(balance >= LIMITS[i], "{} below its limit", ids[i]);
+        for ((id, expected), limit) in ids.iter().zip(model).zip(LIMITS) {
+            let balance = app.balance(id).await;
+            prop_assert_eq!(balance, *expected, "balance of {}", id);
+            prop_assert!(balance >= limit, "{} below its limit", id);
         }
         app.assert_ledger_ok().await;
         Ok(())
