@@ -76,9 +76,16 @@ impl Refill {
         let key = preset
             .map(str::to_string)
             .unwrap_or_else(|| new_secret("rk_op"));
-        self.insert_key(&mut tx, &key, None, "operator").await?;
-        tx.commit().await?;
-        Ok(Some(key))
+        match self.insert_key(&mut tx, &key, None, "operator").await {
+            // Several nodes starting at once with the same preset key: one wins.
+            Err(ServiceError::Store(e)) if e.is_unique_violation() => return Ok(None),
+            other => other?,
+        }
+        match tx.commit().await.map_err(refill_store::StoreError::Db) {
+            Err(e) if e.is_unique_violation() => Ok(None),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(Some(key)),
+        }
     }
 
     /// An API key for one account and its sub-accounts (operator only).
