@@ -145,12 +145,20 @@ pub fn sub(a: i64, b: i64) -> Result<i64, DomainError> {
     a.checked_sub(b).ok_or(DomainError::AmountOverflow)
 }
 
-/// A positive amount, as every debit, top-up and transfer must be (R1).
+/// The largest amount one operation may move: 10^15 minor units (ten trillion in
+/// major units). Far beyond any real top-up or usage, and small enough that the sum of
+/// every entry of a ledger account never overflows i64 (R1).
+pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+/// A positive amount, as every debit, top-up and transfer must be, at most
+/// MAX_AMOUNT (R1).
 pub fn positive(amount: i64) -> Result<i64, DomainError> {
-    if amount > 0 {
-        Ok(amount)
-    } else {
+    if amount <= 0 {
         Err(DomainError::AmountNotPositive)
+    } else if amount > MAX_AMOUNT {
+        Err(DomainError::AmountOverflow)
+    } else {
+        Ok(amount)
     }
 }
 

@@ -448,8 +448,7 @@ async fn debit(
     headers: HeaderMap,
     body: Bytes,
     route: &str,
-    items: Vec<DebitItem>,
-    cur: Option<Currency>,
+    (items, cur): (Vec<DebitItem>, Option<Currency>),
 ) -> ApiResult {
     api.app.account(&caller, &id).await?;
     let result = idempotent(
@@ -490,7 +489,8 @@ async fn post_debit(
     let (headers, body) = read_body(req).await?;
     let b: DebitBody = parse(&body)?;
     let (items, cur) = (vec![item(&b)?], currency(&b.currency)?);
-    debit(&api, caller, id, headers, body, "POST debits", items, cur).await
+    let route = format!("POST debits {id}");
+    debit(&api, caller, id, headers, body, &route, (items, cur)).await
 }
 
 async fn post_batch(
@@ -510,17 +510,8 @@ async fn post_batch(
     }
     let items = b.items.iter().map(item).collect::<Result<Vec<_>, _>>()?;
     let cur = currency(&b.currency)?;
-    debit(
-        &api,
-        caller,
-        id,
-        headers,
-        body,
-        "POST debits/batch",
-        items,
-        cur,
-    )
-    .await
+    let route = format!("POST debits/batch {id}");
+    debit(&api, caller, id, headers, body, &route, (items, cur)).await
 }
 
 #[derive(Deserialize)]

@@ -126,10 +126,10 @@ impl IntoResponse for ApiError {
         if let Some(rule) = self.rule {
             body["rule"] = json!(rule);
         }
-        if let (Some(extra), Some(map)) = (self.extra, body.as_object_mut()) {
-            if let Some(e) = extra.as_object() {
-                map.extend(e.clone());
-            }
+        if let (Some(extra), Some(map)) = (self.extra, body.as_object_mut())
+            && let Some(e) = extra.as_object()
+        {
+            map.extend(e.clone());
         }
         let mut resp = (self.status, body.to_string()).into_response();
         resp.headers_mut().insert(

@@ -5,7 +5,16 @@
 use serde_json::{Value, json};
 
 /// (method, path, summary, rule, request body schema, success status)
-pub const ROUTES: &[(&str, &str, &str, &str, Option<&str>, u16)] = &[
+pub type Route = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u16,
+);
+
+pub const ROUTES: &[Route] = &[
     (
         "post",
         "/v1/accounts",

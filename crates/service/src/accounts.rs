@@ -385,10 +385,13 @@ fn check_new_account(
             ));
         }
     }
-    if req.credit_limit.is_some_and(|l| l > 0) {
+    if req
+        .credit_limit
+        .is_some_and(|l| !(-refill_domain::money::MAX_AMOUNT..=0).contains(&l))
+    {
         return Err(ServiceError::invalid(
             "invalid_credit_limit",
-            "credit_limit is the lowest balance allowed: 0 or negative",
+            "credit_limit is the lowest balance allowed: 0 or negative, down to -10^15",
         ));
     }
     if let Some(c) = req.payer.as_ref().and_then(|p| p.country.as_ref())

@@ -76,7 +76,7 @@ fn class_of(c: DeclineClass) -> FailureClass {
 /// What to do after the decision transaction.
 enum Next {
     Done,
-    Charge(TopUpRow, PaymentMethodRow),
+    Charge(Box<(TopUpRow, PaymentMethodRow)>),
 }
 
 impl Refill {
@@ -123,7 +123,7 @@ impl Refill {
         }
         match self.decide(&t).await? {
             Next::Done => Ok(()),
-            Next::Charge(t, pm) => self.charge_and_record(t, pm).await,
+            Next::Charge(work) => self.charge_and_record(work.0, work.1).await,
         }
     }
 
@@ -352,7 +352,7 @@ impl Refill {
         s.last_attempt_outcome = Some("charging".into());
         s.why_not = None;
         s.next_attempt_at = None;
-        Ok(Next::Charge(t, pm))
+        Ok(Next::Charge(Box::new((t, pm))))
     }
 
     /// Calls the gateway and records what it said. An outage leaves the top-up
@@ -700,7 +700,7 @@ impl Refill {
                 t.in_flight = false;
                 t.completed_at = Some(now);
                 s.consecutive_failures = failures as i64;
-                let reason = if failures >= self.config.limits.max_consecutive_failures as u32
+                let reason = if failures >= self.config.limits.max_consecutive_failures
                     && code != "lost_card"
                 {
                     format!("{failures} consecutive failed attempts (last: {code})")
@@ -751,7 +751,7 @@ impl Refill {
         t.updated_at = now;
         refill_store::update_top_up(&mut tx, &t).await?;
         tx.commit().await?;
-        Ok(Next::Charge(t, pm))
+        Ok(Next::Charge(Box::new((t, pm))))
     }
 
     /// R22: the periodic check. Queues a top-up for every active account at or below

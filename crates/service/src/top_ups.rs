@@ -167,7 +167,20 @@ impl Refill {
             && let Some(existing) =
                 refill_store::top_up_by_request_key(&self.db.pool, &i.request_key()).await?
         {
-            return self.top_up_view(&existing).await;
+            // A replay: the same top-up, answered as it was (receipt or refusal).
+            let same = existing.account_id == account_id
+                && existing.amount == req.amount
+                && req
+                    .payment_method
+                    .as_ref()
+                    .is_none_or(|p| existing.payment_method_id.as_ref() == Some(p));
+            if !same {
+                return Err(ServiceError::conflict(
+                    "idempotency_key_reused",
+                    "this Idempotency-Key was used with another request",
+                ));
+            }
+            return self.answer_top_up(existing, None).await;
         }
         let summary = self.checkout(caller, account_id, req.amount).await?;
         let pm = match &req.payment_method {

@@ -211,13 +211,11 @@ pub async fn claim_top_ups(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<TopUpRow>> {
-    let sql = format!(
-        "SELECT id FROM top_ups WHERE status = 'queued' AND not_before <= $1 \
+    let sql = "SELECT id FROM top_ups WHERE status = 'queued' AND not_before <= $1 \
            AND (lease_until IS NULL OR lease_until < $1) \
          UNION SELECT id FROM top_ups WHERE status = 'charging' AND lease_until < $1 \
-         LIMIT $2"
-    );
-    let ids: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql))
+         LIMIT $2";
+    let ids: Vec<String> = sqlx::query_scalar(sql)
         .bind(now)
         .bind(limit)
         .fetch_all(&mut **tx)

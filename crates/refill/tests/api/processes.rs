@@ -58,6 +58,7 @@ impl Node {
         c
     }
 
+    #[allow(clippy::zombie_processes)] // the caller kills and waits for it
     async fn start(&self, http: &Client) -> Child {
         let child = self
             .command("serve")
@@ -183,7 +184,8 @@ async fn crash_rounds(store: &Store, rounds: usize) {
     settle(&http, &node.base, &id).await;
     child.kill().unwrap();
     child.wait().unwrap();
-    check(store, &node, &record, &id, &accepted.lock().unwrap()).await;
+    let accepted = accepted.lock().unwrap().clone();
+    check(store, &node, &record, &id, &accepted).await;
 }
 
 async fn setup(http: &Client, base: &str) -> String {
@@ -334,7 +336,7 @@ async fn r19_three_nodes_on_one_postgres_one_killed_midway() {
             nodes[1].start(&http),
             nodes[2].start(&http)
         );
-        let mut children = vec![a, b, c];
+        let mut children = [a, b, c];
         let ids = vec![
             setup(&http, &nodes[0].base).await,
             setup(&http, &nodes[1].base).await,
