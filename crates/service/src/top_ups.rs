@@ -180,6 +180,13 @@ impl Refill {
                     "this Idempotency-Key was used with another request",
                 ));
             }
+            if existing.status == "charging" && existing.lease_until.is_some_and(|t| t > self.now())
+            {
+                return Err(ServiceError::conflict(
+                    "idempotency_key_in_use",
+                    "a request with this Idempotency-Key is still being processed; retry shortly",
+                ));
+            }
             return self.answer_top_up(existing, None).await;
         }
         let summary = self.checkout(caller, account_id, req.amount).await?;
