@@ -4,7 +4,7 @@ use crate::views::{AccountView, EntryView, Page, TransferView};
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
 use refill_domain::debit::{SpendWatch, effects_of_balance_change};
 use refill_domain::{Currency, ledger, money};
-use refill_store::{AccountRow, ApiKeyRow, EntryRow, Tx};
+use refill_store::{AccountRow, ApiKeyRow, Tx};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -282,31 +282,20 @@ pub async fn move_credit(
     )?;
     let to_after = money::add(to.balance, t.amount)?;
     let journal = ledger::transfer(&from.id, &to.id, t.amount)?;
-    let journal_id = refill_store::new_id("jnl");
-    let entries: Vec<EntryRow> = journal
-        .postings
-        .iter()
-        .map(|p| EntryRow {
-            id: refill_store::new_id("ent"),
-            journal_id: journal_id.clone(),
-            account_id: p.ledger_account.clone(),
-            currency: from.currency.clone(),
-            kind: p.kind.as_str().to_string(),
-            amount: p.amount,
-            balance_after: Some(if p.ledger_account == from.id {
-                from_after
-            } else {
-                to_after
-            }),
-            reference: Some(
-                t.reference
-                    .clone()
-                    .unwrap_or_else(|| format!("{reference} {}", t.id)),
-            ),
-            created_at: t.created_at,
-        })
-        .collect();
-    refill_store::insert_entries(tx, &entries).await?;
+    let reference = t
+        .reference
+        .clone()
+        .unwrap_or_else(|| format!("{reference} {}", t.id));
+    let balances = [(from.id.as_str(), from_after), (to.id.as_str(), to_after)];
+    crate::engine::post(
+        tx,
+        &journal,
+        &from.currency,
+        &balances,
+        &reference,
+        t.created_at,
+    )
+    .await?;
     let now = t.created_at;
     for (acct, after) in [(&from, from_after), (&to, to_after)] {
         let watch = watch_of(acct);

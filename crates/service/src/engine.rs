@@ -521,8 +521,7 @@ impl Refill {
             tx,
             &journal,
             &account.currency,
-            &t.account_id,
-            after,
+            &[(&t.account_id, after)],
             &format!("top-up {}", t.id),
             now,
         )
@@ -840,8 +839,7 @@ impl Refill {
                 &mut tx,
                 &journal,
                 &account.currency,
-                &t.account_id,
-                after,
+                &[(&t.account_id, after)],
                 &format!("reversal of top-up {}", t.id),
                 now,
             )
@@ -859,13 +857,13 @@ impl Refill {
     }
 }
 
-/// Writes a journal: the customer's entry carries its new balance.
+/// Writes a journal: each customer account's entry carries its new balance
+/// (`balances`); system accounts keep none.
 pub(crate) async fn post(
     tx: &mut Tx,
     journal: &ledger::Journal,
     currency: &str,
-    account_id: &str,
-    after: i64,
+    balances: &[(&str, i64)],
     reference: &str,
     now: i64,
 ) -> Result<()> {
@@ -881,7 +879,10 @@ pub(crate) async fn post(
             currency: currency.into(),
             kind: p.kind.as_str().into(),
             amount: p.amount,
-            balance_after: (p.ledger_account == account_id).then_some(after),
+            balance_after: balances
+                .iter()
+                .find(|(a, _)| *a == p.ledger_account)
+                .map(|(_, b)| *b),
             reference: Some(reference.into()),
             created_at: now,
         })
