@@ -2,6 +2,7 @@
 //! API, the settings, the server and the commands (serve, demo, verify, bench).
 
 pub mod api;
+pub mod bench;
 pub mod demo;
 pub mod errors;
 pub mod openapi;

@@ -14,6 +14,7 @@ commands:
   migrate   apply the database schema and exit
   verify    check the ledger: every balance equals its entries, every journal sums to zero
   demo      walk through refill on a temporary database, in the terminal
+  bench     measure debits/s against the naive baseline (--quick, --json, --database-url URL)
   help      this text
 
 configuration: refill.toml in the working directory (or REFILL_CONFIG), then REFILL_* variables.
@@ -28,6 +29,10 @@ async fn main() {
         Some("migrate") => migrate().await,
         Some("verify") => verify().await,
         Some("demo") => refill::demo::run().await,
+        Some("bench") => match refill::bench::Options::parse(&args[1..]) {
+            Ok(o) => refill::bench::run(o).await,
+            Err(e) => Err(e),
+        },
         None | Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())
