@@ -199,11 +199,14 @@ async fn measure(
     Ok((single, batch))
 }
 
+/// The database URL for a run label.
+type UrlFor = Box<dyn Fn(&str) -> String>;
+
 pub async fn run(o: Options) -> anyhow::Result<()> {
     crate::install_crypto();
     let dir = std::env::temp_dir().join(format!("refill-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let mut stores: Vec<(&str, Box<dyn Fn(&str) -> String>)> = vec![];
+    let mut stores: Vec<(&str, UrlFor)> = vec![];
     let d = dir.clone();
     stores.push((
         "sqlite",
