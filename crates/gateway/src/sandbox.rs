@@ -7,7 +7,7 @@
 use crate::*;
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -153,8 +153,37 @@ struct Inner {
     by_key: HashMap<String, Record>,
     by_charge: HashMap<String, String>,
     file: Option<File>,
+    path: Option<PathBuf>,
+    /// How much of the record file has been read: other processes (refill nodes)
+    /// append to it too, so it is read again up to its end before each call.
+    read_to: u64,
     faults: VecDeque<Fault>,
     next_id: u64,
+}
+
+/// The sandbox's state, held with the record file locked (shared between processes
+/// like one card network): unlocked when dropped.
+struct Guard<'a>(std::sync::MutexGuard<'a, Inner>);
+
+impl std::ops::Deref for Guard<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Guard<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        &mut self.0
+    }
+}
+
+impl Drop for Guard<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = &self.0.file {
+            let _ = f.unlock();
+        }
+    }
 }
 
 /// The sandbox gateway. Clone it freely: clones share one record.
@@ -186,19 +215,32 @@ impl Sandbox {
             by_key: HashMap::new(),
             by_charge: HashMap::new(),
             file: None,
+            path: path.clone(),
+            read_to: 0,
             faults: VecDeque::new(),
             next_id: 0,
         };
         if let Some(path) = path {
-            if let Ok(f) = File::open(&path) {
-                for line in BufReader::new(f).lines() {
-                    // A torn last line (killed mid-write) was never answered: skip it.
-                    if let Ok(rec) = serde_json::from_str::<Record>(&line?) {
-                        inner.remember(rec);
-                    }
+            let mut f = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .read(true)
+                .open(&path)?;
+            f.lock()?;
+            // A torn last line (killed mid-write) was never answered: end it, skip it.
+            let len = f.metadata()?.len();
+            if len > 0 {
+                use std::io::{Read, Seek, SeekFrom};
+                let mut last = [0u8; 1];
+                f.seek(SeekFrom::Start(len - 1))?;
+                f.read_exact(&mut last)?;
+                if last[0] != b'\n' {
+                    f.write_all(b"\n")?;
                 }
             }
-            inner.file = Some(OpenOptions::new().create(true).append(true).open(&path)?);
+            f.unlock()?;
+            inner.file = Some(f);
+            inner.catch_up()?;
         }
         Ok(Sandbox {
             inner: Arc::new(Mutex::new(inner)),
@@ -237,8 +279,13 @@ impl Sandbox {
         Ok(Sandbox::open(path, Arc::new(|| 0))?.charges())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> Guard<'_> {
+        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(f) = &inner.file {
+            let _ = f.lock();
+        }
+        let _ = inner.catch_up();
+        Guard(inner)
     }
 
     fn settle(&self, rec: &Record) -> Charge {
@@ -307,6 +354,26 @@ fn class_name(c: DeclineClass) -> &'static str {
 }
 
 impl Inner {
+    /// Reads the records other processes appended since the last read.
+    fn catch_up(&mut self) -> std::io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut f = File::open(path)?;
+        f.seek(SeekFrom::Start(self.read_to))?;
+        let mut text = String::new();
+        f.read_to_string(&mut text)?;
+        let complete = text.rfind('\n').map_or(0, |i| i + 1);
+        for line in text[..complete].lines() {
+            if let Ok(rec) = serde_json::from_str::<Record>(line) {
+                self.remember(rec);
+            }
+        }
+        self.read_to += complete as u64;
+        Ok(())
+    }
+
     fn remember(&mut self, rec: Record) {
         self.next_id += 1;
         self.by_charge
