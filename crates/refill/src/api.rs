@@ -255,6 +255,35 @@ where
     }
 }
 
+/// A POST that creates something: reads and parses the body, then runs `f` with
+/// idempotency; answers 201.
+async fn create<B, T, F, Fut>(
+    api: &Api,
+    caller: &Caller,
+    req: Request,
+    route: &str,
+    f: F,
+) -> ApiResult
+where
+    B: DeserializeOwned,
+    T: serde::Serialize,
+    F: FnOnce(B, Option<Idem>) -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let (headers, body) = read_body(req).await?;
+    let new: B = parse(&body)?;
+    idempotent(
+        api,
+        caller,
+        route,
+        &headers,
+        &body,
+        StatusCode::CREATED,
+        |i| f(new, i),
+    )
+    .await
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
@@ -321,21 +350,15 @@ async fn metrics(State(api): State<Api>) -> Response {
 // ---------------------------------------------------------------- accounts
 
 async fn create_account(State(api): State<Api>, caller: Caller, req: Request) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
-    let new: NewAccount = parse(&body)?;
-    {
-        let (app, c) = (&api.app, &caller);
-        idempotent(
-            &api,
-            &caller,
-            "POST /v1/accounts",
-            &headers,
-            &body,
-            StatusCode::CREATED,
-            |i| async move { app.create_account(c, new, i.as_ref()).await },
-        )
-        .await
-    }
+    let (app, c) = (&api.app, &caller);
+    create(
+        &api,
+        c,
+        req,
+        "POST /v1/accounts",
+        |new: NewAccount, i| async move { app.create_account(c, new, i.as_ref()).await },
+    )
+    .await
 }
 
 async fn list_accounts(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult {
@@ -563,21 +586,11 @@ async fn add_payment_method(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
-    let new: NewPaymentMethod = parse(&body)?;
-    {
-        let (app, c) = (&api.app, &caller);
-        idempotent(
-            &api,
-            &caller,
-            &format!("POST pm {id}"),
-            &headers,
-            &body,
-            StatusCode::CREATED,
-            |i| async move { app.add_payment_method(c, &id, new, i.as_ref()).await },
-        )
-        .await
-    }
+    let (app, c, route) = (&api.app, &caller, format!("POST pm {id}"));
+    create(&api, c, req, &route, |new: NewPaymentMethod, i| async move {
+        app.add_payment_method(c, &id, new, i.as_ref()).await
+    })
+    .await
 }
 
 async fn list_payment_methods(
@@ -637,22 +650,13 @@ async fn create_top_up(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
-    let new: NewTopUp = parse(&body)?;
-    api.metrics.top_ups.fetch_add(1, Ordering::Relaxed);
-    {
-        let (app, c) = (&api.app, &caller);
-        idempotent(
-            &api,
-            &caller,
-            &format!("POST top-ups {id}"),
-            &headers,
-            &body,
-            StatusCode::CREATED,
-            |i| async move { app.top_up(c, &id, new, i.as_ref()).await },
-        )
-        .await
-    }
+    let (app, c, route) = (&api.app, &caller, format!("POST top-ups {id}"));
+    let requested = &api.metrics.top_ups;
+    create(&api, c, req, &route, |new: NewTopUp, i| async move {
+        requested.fetch_add(1, Ordering::Relaxed);
+        app.top_up(c, &id, new, i.as_ref()).await
+    })
+    .await
 }
 
 async fn list_top_ups(
@@ -681,21 +685,15 @@ async fn confirm_top_up(
 }
 
 async fn create_transfer(State(api): State<Api>, caller: Caller, req: Request) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
-    let new: NewTransfer = parse(&body)?;
-    {
-        let (app, c) = (&api.app, &caller);
-        idempotent(
-            &api,
-            &caller,
-            "POST /v1/transfers",
-            &headers,
-            &body,
-            StatusCode::CREATED,
-            |i| async move { app.transfer(c, new, i.as_ref()).await },
-        )
-        .await
-    }
+    let (app, c) = (&api.app, &caller);
+    create(
+        &api,
+        c,
+        req,
+        "POST /v1/transfers",
+        |new: NewTransfer, i| async move { app.transfer(c, new, i.as_ref()).await },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------- auto top-up, events

@@ -13,7 +13,7 @@ use refill_domain::{Currency, DomainError, ledger};
 use refill_store::{AccountRow, Db, EntryRow, EventRow, Tx};
 use serde::Serialize;
 use serde_json::json;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::sync::{Notify, mpsc, oneshot};
 
@@ -172,10 +172,11 @@ impl Lane {
 /// The batch's working state: the locked accounts and what the batch writes.
 struct Book {
     accounts: HashMap<String, AccountRow>,
-    touched: Vec<String>,
+    /// Accounts whose balance changed (a set: a batch may hold thousands).
+    touched: BTreeSet<String>,
     entries: Vec<EntryRow>,
     events: Vec<EventRow>,
-    triggers: Vec<String>,
+    triggers: BTreeSet<String>,
     now: i64,
     trigger_on: refill_domain::debit::TriggerOn,
 }
@@ -184,10 +185,10 @@ impl Book {
     fn new(rows: Vec<AccountRow>, now: i64, trigger_on: refill_domain::debit::TriggerOn) -> Book {
         Book {
             accounts: rows.into_iter().map(|a| (a.id.clone(), a)).collect(),
-            touched: vec![],
+            touched: BTreeSet::new(),
             entries: vec![],
             events: vec![],
-            triggers: vec![],
+            triggers: BTreeSet::new(),
             now,
             trigger_on,
         }
@@ -307,14 +308,12 @@ impl Book {
                 self.now,
             ));
         }
-        if fx.trigger_top_up && !self.triggers.contains(&account.id) {
-            self.triggers.push(account.id.clone());
+        if fx.trigger_top_up {
+            self.triggers.insert(account.id.clone());
         }
         account.balance = after;
         account.low_balance_armed = fx.low_balance_armed;
-        if !self.touched.contains(&account.id) {
-            self.touched.push(account.id.clone());
-        }
+        self.touched.insert(account.id.clone());
         self.accounts.insert(account.id.clone(), account);
     }
 
