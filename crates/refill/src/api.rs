@@ -39,7 +39,7 @@ pub struct Metrics {
     pub top_ups: AtomicU64,
 }
 
-type ApiResult = Result<Response, ApiError>;
+pub(crate) type ApiResult = Result<Response, ApiError>;
 
 pub fn router(app: Refill) -> Router {
     let api = Api {
@@ -86,6 +86,7 @@ pub fn router(app: Refill) -> Router {
             get(get_auto_top_up).put(put_auto_top_up),
         )
         .route("/v1/events", get(list_events))
+        .merge(crate::notify_api::routes())
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -136,7 +137,7 @@ impl FromRequestParts<Api> for Caller {
 }
 
 /// Reads the body, at most BODY_LIMIT bytes.
-async fn read_body(req: Request) -> Result<(HeaderMap, Bytes), ApiError> {
+pub(crate) async fn read_body(req: Request) -> Result<(HeaderMap, Bytes), ApiError> {
     let (parts, body) = req.into_parts();
     let bytes = axum::body::to_bytes(body, BODY_LIMIT).await.map_err(|_| {
         ApiError::new(
@@ -148,7 +149,7 @@ async fn read_body(req: Request) -> Result<(HeaderMap, Bytes), ApiError> {
     Ok((parts.headers, bytes))
 }
 
-fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+pub(crate) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(|e| {
         let code = if e.is_syntax() || e.is_eof() {
             "invalid_json"
@@ -223,7 +224,7 @@ async fn stored(api: &Api, idem: &Idem) -> Result<Option<Response>, ApiError> {
 
 /// Runs a POST with idempotency: a replay returns the stored response; a race with a
 /// concurrent twin returns the twin's response.
-async fn idempotent<T, F, Fut>(
+pub(crate) async fn idempotent<T, F, Fut>(
     api: &Api,
     caller: &Caller,
     route: &str,
@@ -257,7 +258,7 @@ where
 
 /// A POST that creates something: reads and parses the body, then runs `f` with
 /// idempotency; answers 201.
-async fn create<B, T, F, Fut>(
+pub(crate) async fn create<B, T, F, Fut>(
     api: &Api,
     caller: &Caller,
     req: Request,
@@ -313,7 +314,7 @@ fn list_params(
 
 type Q = Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>;
 
-fn ok<T: serde::Serialize>(v: T) -> ApiResult {
+pub(crate) fn ok<T: serde::Serialize>(v: T) -> ApiResult {
     Ok(Json(v).into_response())
 }
 
@@ -334,7 +335,7 @@ async fn readyz(State(api): State<Api>) -> Response {
 
 async fn metrics(State(api): State<Api>) -> Response {
     let m = &api.metrics;
-    let text = format!(
+    let mut text = format!(
         "# TYPE refill_http_requests_total counter\nrefill_http_requests_total {}\n\
          # TYPE refill_debits_accepted_total counter\nrefill_debits_accepted_total {}\n\
          # TYPE refill_debits_refused_total counter\nrefill_debits_refused_total {}\n\
@@ -344,7 +345,32 @@ async fn metrics(State(api): State<Api>) -> Response {
         m.debits_refused.load(Ordering::Relaxed),
         m.top_ups.load(Ordering::Relaxed),
     );
+    text.push_str(&delivery_metrics(&api.app).await);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
+}
+
+/// R28: deliveries made and failed by this node, and the backlog of all nodes.
+async fn delivery_metrics(app: &Refill) -> String {
+    let c = &app.counters;
+    let mut text = format!(
+        "# TYPE refill_notifications_delivered_total counter\nrefill_notifications_delivered_total {}\n\
+         # TYPE refill_notification_attempts_failed_total counter\nrefill_notification_attempts_failed_total {}\n\
+         # TYPE refill_notifications_dead_lettered_total counter\nrefill_notifications_dead_lettered_total {}\n",
+        c.delivered.load(Ordering::Relaxed),
+        c.failed_attempts.load(Ordering::Relaxed),
+        c.dead.load(Ordering::Relaxed),
+    );
+    if let Ok(s) = refill_store::delivery_stats(&app.db.pool).await {
+        let age = s.oldest_waiting.map_or(0, |t| (app.now() - t).max(0)) as f64 / 1000.0;
+        text.push_str(&format!(
+            "# TYPE refill_notifications_pending gauge\nrefill_notifications_pending {}\n\
+             # TYPE refill_notifications_dead gauge\nrefill_notifications_dead {}\n\
+             # TYPE refill_events_undispatched gauge\nrefill_events_undispatched {}\n\
+             # TYPE refill_notification_backlog_age_seconds gauge\nrefill_notification_backlog_age_seconds {age}\n",
+            s.pending, s.dead, s.undispatched_events
+        ));
+    }
+    text
 }
 
 // ---------------------------------------------------------------- accounts

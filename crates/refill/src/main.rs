@@ -1,4 +1,4 @@
-//! The refill binary: serve, migrate, verify, demo, bench.
+//! The refill binary: serve, migrate, verify, events, demo, bench.
 
 use anyhow::Context;
 use refill::Settings;
@@ -13,6 +13,7 @@ commands:
   serve     run the HTTP API and the auto top-up engine (REFILL_LISTEN, default 127.0.0.1:8080)
   migrate   apply the database schema and exit
   verify    check the ledger: every balance equals its entries, every journal sums to zero
+  events    events redeliver <event id> | --dead: send notifications again
   demo      walk through refill on a temporary database, in the terminal
   bench     measure debits/s against the naive baseline (--quick, --json, --database-url URL)
   help      this text
@@ -29,6 +30,10 @@ async fn main() {
         Some("migrate") => migrate().await,
         Some("verify") => verify().await,
         Some("demo") => refill::demo::run().await,
+        Some("events") => match Settings::load() {
+            Ok(s) => refill::events_cli::run(&args[1..], &s.database_url).await,
+            Err(e) => Err(e),
+        },
         Some("bench") => match refill::bench::Options::parse(&args[1..]) {
             Ok(o) => refill::bench::run(o).await,
             Err(e) => Err(e),
@@ -71,14 +76,10 @@ async fn migrate() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let db = refill_store::Db::connect(&settings.database_url).await?;
     let applied = db.migrate().await?;
-    println!(
-        "refill: schema {}",
-        if applied {
-            "applied"
-        } else {
-            "already up to date"
-        }
-    );
+    match applied {
+        0 => println!("refill: schema already up to date"),
+        n => println!("refill: applied {n} schema migration(s)"),
+    }
     Ok(())
 }
 

@@ -183,6 +183,62 @@ pub const ROUTES: &[Route] = &[
         None,
         200,
     ),
+    (
+        "get",
+        "/v1/accounts/{id}/notification-settings",
+        "Which events the payer gets by email and by SMS",
+        "R26, R27",
+        None,
+        200,
+    ),
+    (
+        "put",
+        "/v1/accounts/{id}/notification-settings",
+        "Choose which events go by email and by SMS",
+        "R26",
+        Some("NotificationSettings"),
+        200,
+    ),
+    (
+        "post",
+        "/v1/webhook-endpoints",
+        "Register a webhook endpoint: URL, event types, signing secret",
+        "R26",
+        Some("NewWebhookEndpoint"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/webhook-endpoints",
+        "The webhook endpoints the key registered (operator: all)",
+        "R26",
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/v1/webhook-endpoints/{id}",
+        "Stop sending to a webhook endpoint",
+        "R26",
+        None,
+        204,
+    ),
+    (
+        "get",
+        "/v1/events/{id}/deliveries",
+        "An event's deliveries: channel, recipient, status, attempts, last error",
+        "R28",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/events/{id}/redeliver",
+        "Send an event again (all its deliveries, or only the dead-lettered ones)",
+        "R28",
+        Some("Redeliver"),
+        200,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -217,6 +273,15 @@ fn schemas() -> Value {
             "threshold": money, "amount": money, "target_balance": money,
             "source": {"type": "string", "enum": ["card", "transfer"]}, "payment_method": {"type": "string"},
             "terms_version": {"type": "string"}, "three_d_secure": {"type": "string", "enum": ["completed"]}}},
+        "NotificationSettings": {"type": "object", "properties": {
+            "email": {"type": "array", "items": {"type": "string"}, "example": ["*"]},
+            "sms": {"type": "array", "items": {"type": "string"}, "example": ["top_up.failed", "auto_top_up.disabled"]}}},
+        "NewWebhookEndpoint": {"type": "object", "required": ["url", "event_types"], "properties": {
+            "url": {"type": "string", "example": "https://example.com/refill-hooks"},
+            "event_types": {"type": "array", "items": {"type": "string"}, "example": ["*"]},
+            "secret": {"type": "string", "minLength": 16}, "description": {"type": "string"},
+            "account_id": {"type": "string"}}},
+        "Redeliver": {"type": "object", "properties": {"only_dead": {"type": "boolean"}}},
     })
 }
 

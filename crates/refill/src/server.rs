@@ -2,9 +2,11 @@
 //! and the HTTP server. `serve`, `demo`, `bench` and the tests all start it this way.
 
 use crate::Settings;
+use crate::settings::NotifySettings;
 use anyhow::Context;
 use refill_gateway::Gateway;
 use refill_gateway::sandbox::Sandbox;
+use refill_service::notifications::Channels;
 use refill_service::{Clock, Refill};
 use refill_store::Db;
 use std::net::SocketAddr;
@@ -61,6 +63,33 @@ pub fn gateway(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Ga
     Ok(Arc::new(sandbox))
 }
 
+/// The notification channels (R26) the settings configure.
+pub fn channels(n: &NotifySettings) -> anyhow::Result<Channels> {
+    use refill_notify::{EmailChannel, SmsChannel, WebhookChannel};
+    let email = match &n.smtp_url {
+        Some(url) => Some(
+            EmailChannel::from_url(url, &n.smtp_from)
+                .with_context(|| format!("REFILL_SMTP_URL {}", redact(url)))?,
+        ),
+        None => None,
+    };
+    let sms = match (&n.sms_account_sid, &n.sms_auth_token, &n.sms_from) {
+        (Some(sid), Some(token), Some(from)) => {
+            Some(SmsChannel::new(&n.sms_base_url, sid, token, from).context("SMS settings")?)
+        }
+        (None, None, None) => None,
+        _ => anyhow::bail!(
+            "SMS needs all of REFILL_SMS_ACCOUNT_SID, REFILL_SMS_AUTH_TOKEN and REFILL_SMS_FROM"
+        ),
+    };
+    let timeout = std::time::Duration::from_secs(n.webhook_timeout_seconds.max(1));
+    Ok(Channels {
+        email,
+        sms,
+        webhook: WebhookChannel::with_timeout(timeout)?,
+    })
+}
+
 /// Connects, migrates, bootstraps the operator key, and serves on `settings.listen`
 /// (port 0 picks a free port). `workers` starts the background engine.
 pub async fn start(
@@ -80,7 +109,8 @@ pub async fn start(
         Some(g) => g,
         None => self::gateway(settings, clock.clone())?,
     };
-    let app = Refill::new(db, gateway, clock, settings.service.clone());
+    let app = Refill::new(db, gateway, clock, settings.service.clone())
+        .with_channels(channels(&settings.notify)?);
     let new_operator_key = app
         .bootstrap_operator_key(settings.bootstrap_key.as_deref())
         .await?;

@@ -22,6 +22,35 @@ pub struct Settings {
     /// Sets the operator key at first start instead of generating one.
     pub bootstrap_key: Option<String>,
     pub service: Config,
+    pub notify: NotifySettings,
+}
+
+/// Notification channels (R26). Email and SMS are off until configured.
+#[derive(Debug, Clone)]
+pub struct NotifySettings {
+    /// smtp://host:port, smtps://user:pass@host:465, ...?tls=required
+    pub smtp_url: Option<String>,
+    pub smtp_from: String,
+    /// A Twilio-style Messages API.
+    pub sms_base_url: String,
+    pub sms_account_sid: Option<String>,
+    pub sms_auth_token: Option<String>,
+    pub sms_from: Option<String>,
+    pub webhook_timeout_seconds: u64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        NotifySettings {
+            smtp_url: None,
+            smtp_from: "refill <notifications@localhost>".into(),
+            sms_base_url: refill_notify::sms::TWILIO_BASE_URL.into(),
+            sms_account_sid: None,
+            sms_auth_token: None,
+            sms_from: None,
+            webhook_timeout_seconds: 10,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -36,6 +65,7 @@ impl Default for Settings {
             stripe_api_base: None,
             bootstrap_key: None,
             service: Config::default(),
+            notify: NotifySettings::default(),
         }
     }
 }
@@ -69,6 +99,15 @@ struct FileSettings {
     pipelines: Option<usize>,
     /// How long a node's claim on a top-up lasts before another node may take it over.
     lease_seconds: Option<i64>,
+    smtp_url: Option<String>,
+    smtp_from: Option<String>,
+    sms_base_url: Option<String>,
+    sms_account_sid: Option<String>,
+    sms_auth_token: Option<String>,
+    sms_from: Option<String>,
+    webhook_timeout_seconds: Option<u64>,
+    /// How long a failing notification is retried before it is dead-lettered.
+    notify_retry_hours: Option<i64>,
 }
 
 impl Settings {
@@ -135,6 +174,16 @@ impl Settings {
         );
         set(&mut c.pipelines, f.pipelines);
         set(&mut c.lease_ms, f.lease_seconds.map(|s| s * 1000));
+        set(
+            &mut c.notify_retry.max_age_ms,
+            f.notify_retry_hours.map(|h| h * HOUR),
+        );
+        let n = &mut s.notify;
+        (n.smtp_url, n.sms_account_sid, n.sms_auth_token, n.sms_from) =
+            (f.smtp_url, f.sms_account_sid, f.sms_auth_token, f.sms_from);
+        set(&mut n.smtp_from, f.smtp_from);
+        set(&mut n.sms_base_url, f.sms_base_url);
+        set(&mut n.webhook_timeout_seconds, f.webhook_timeout_seconds);
         if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
             bail!("gateway {:?}: use sandbox or stripe", s.gateway);
         }
@@ -174,6 +223,12 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
         ("STRIPE_API_BASE", &mut f.stripe_api_base),
         ("BOOTSTRAP_KEY", &mut f.bootstrap_key),
         ("TRIGGER_ON", &mut f.trigger_on),
+        ("SMTP_URL", &mut f.smtp_url),
+        ("SMTP_FROM", &mut f.smtp_from),
+        ("SMS_BASE_URL", &mut f.sms_base_url),
+        ("SMS_ACCOUNT_SID", &mut f.sms_account_sid),
+        ("SMS_AUTH_TOKEN", &mut f.sms_auth_token),
+        ("SMS_FROM", &mut f.sms_from),
     ] {
         if let Some(v) = var(name) {
             *slot = Some(v);
@@ -191,6 +246,8 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
     num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
     num("PIPELINES", &mut f.pipelines)?;
     num("LEASE_SECONDS", &mut f.lease_seconds)?;
+    num("WEBHOOK_TIMEOUT_SECONDS", &mut f.webhook_timeout_seconds)?;
+    num("NOTIFY_RETRY_HOURS", &mut f.notify_retry_hours)?;
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

@@ -40,7 +40,7 @@ pub fn hash_key(key: &str) -> String {
     hex::encode(Sha256::digest(key.as_bytes()))
 }
 
-fn new_secret(prefix: &str) -> String {
+pub(crate) fn new_secret(prefix: &str) -> String {
     use rand::Rng;
     let bytes: [u8; 24] = rand::rng().random();
     format!("{prefix}_{}", hex::encode(bytes))

@@ -5,6 +5,7 @@ use refill_domain::auto_top_up::Limits;
 use refill_domain::checkout::TaxRates;
 use refill_domain::debit::TriggerOn;
 use refill_domain::{MINUTE, Millis};
+use refill_notify::RetryPolicy;
 
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -28,6 +29,8 @@ pub struct Config {
     pub max_batch: usize,
     /// Parallel debit pipelines (PostgreSQL: separate transactions for separate accounts).
     pub pipelines: usize,
+    /// R28: backoff of failed notification deliveries, and how long to keep trying.
+    pub notify_retry: RetryPolicy,
 }
 
 impl Default for Config {
@@ -43,6 +46,7 @@ impl Default for Config {
             poll_every: 1_000,
             max_batch: 512,
             pipelines: 1,
+            notify_retry: RetryPolicy::default(),
         }
     }
 }

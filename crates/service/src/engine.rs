@@ -239,7 +239,8 @@ impl Refill {
             } else {
                 "monthly"
             };
-            let data = json!({"cap": cap, "until": rfc3339(until), "top_up_id": t.id});
+            let data =
+                json!({"cap": cap, "until": rfc3339(until), "until_ms": until, "top_up_id": t.id});
             events::emit(tx, &t.account_id, events::CAP_REACHED, data, now).await?;
         }
         t.not_before = Some(until);
@@ -661,6 +662,7 @@ impl Refill {
         let data = json!({
             "top_up_id": t.id, "origin": t.origin, "amount": t.amount, "currency": t.currency,
             "reason": code, "message": message, "next_attempt": next_attempt.map(rfc3339),
+            "next_attempt_ms": next_attempt,
             "action_required": (t.status == "requires_action").then(|| format!("POST /v1/top-ups/{}/confirm", t.id)),
         });
         events::emit(tx, &t.account_id, events::TOP_UP_FAILED, data, now).await
@@ -892,7 +894,8 @@ pub(crate) async fn post(
 }
 
 /// Starts the background workers: the top-up executor (woken at once when work is
-/// queued, else polling) and the periodic jobs (R22, R11), one node at a time.
+/// queued, else polling), notification delivery (R28), and the periodic jobs (R22,
+/// R11), one node at a time.
 pub fn spawn_workers(app: Refill) -> Vec<tokio::task::JoinHandle<()>> {
     let executor = {
         let app = app.clone();
@@ -912,6 +915,17 @@ pub fn spawn_workers(app: Refill) -> Vec<tokio::task::JoinHandle<()>> {
             }
         })
     };
+    let delivery = {
+        let app = app.clone();
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = app.deliver_notifications().await {
+                    eprintln!("refill: notifications: {e}");
+                }
+                tokio::time::sleep(Duration::from_millis(app.config.poll_every as u64)).await;
+            }
+        })
+    };
     let periodic = tokio::spawn(async move {
         loop {
             if let Err(e) = app.periodic_jobs().await {
@@ -923,7 +937,7 @@ pub fn spawn_workers(app: Refill) -> Vec<tokio::task::JoinHandle<()>> {
             .await;
         }
     });
-    vec![executor, periodic]
+    vec![executor, delivery, periodic]
 }
 
 impl Refill {

@@ -6,10 +6,12 @@ pub mod accounts;
 pub mod auto_top_up;
 pub mod clock;
 pub mod config;
+pub mod delivery;
 pub mod engine;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod notifications;
 pub mod poster;
 pub mod top_ups;
 pub mod views;
@@ -39,6 +41,10 @@ pub struct Refill {
     pub work_ready: Arc<Notify>,
     /// This node's name in leases.
     pub node_id: String,
+    /// Where notifications go (R26): email and SMS once configured, webhooks always.
+    pub channels: Arc<notifications::Channels>,
+    /// This node's delivery counts, for /metrics.
+    pub counters: Arc<delivery::DeliveryCounters>,
 }
 
 impl Refill {
@@ -61,7 +67,15 @@ impl Refill {
             poster,
             work_ready,
             node_id: refill_store::new_id("node"),
+            channels: Arc::new(notifications::Channels::default()),
+            counters: Arc::default(),
         }
+    }
+
+    /// The same service sending notifications through `channels`.
+    pub fn with_channels(mut self, channels: notifications::Channels) -> Refill {
+        self.channels = Arc::new(channels);
+        self
     }
 
     pub fn now(&self) -> i64 {

@@ -6,6 +6,13 @@ use std::time::Duration;
 
 pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 
+/// The schema's history: a database applies each version once, in order. A version,
+/// once released, is never edited; a change is a new version.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("schema.sql")),
+    (2, include_str!("migrations/002_notifications.sql")),
+];
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
     Sqlite,
@@ -13,13 +20,13 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    /// The schema text with this store's words in place.
-    fn schema(self) -> String {
+    /// A migration's text with this store's words in place.
+    fn schema(self, text: &str) -> String {
         let serial = match self {
             Dialect::Sqlite => "INTEGER PRIMARY KEY",
             Dialect::Postgres => "BIGSERIAL PRIMARY KEY",
         };
-        include_str!("schema.sql").replace("{SERIAL}", serial)
+        text.replace("{SERIAL}", serial)
     }
 
     /// Row locks: PostgreSQL locks the rows it reads for update; SQLite has one
@@ -98,9 +105,10 @@ impl Db {
         })
     }
 
-    /// Applies the schema if it is not there yet. Safe when several nodes start at
-    /// once: on PostgreSQL they queue on an advisory lock.
-    pub async fn migrate(&self) -> Result<bool> {
+    /// Applies the migrations not applied yet, in order, in one transaction. Safe when
+    /// several nodes start at once: on PostgreSQL they queue on an advisory lock.
+    /// Returns how many were applied.
+    pub async fn migrate(&self) -> Result<usize> {
         let mut tx = self.begin().await?;
         if self.dialect == Dialect::Postgres {
             sqlx::query("SELECT pg_advisory_xact_lock(7461626)")
@@ -111,23 +119,26 @@ impl Db {
             "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, applied_at BIGINT NOT NULL)",
         )
         .await?;
-        let applied: Option<i64> =
-            sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = 1")
-                .fetch_optional(&mut *tx)
-                .await?;
-        if applied.is_some() {
-            tx.commit().await?;
-            return Ok(false);
-        }
-        for statement in statements(&self.dialect.schema()) {
-            tx.execute(AssertSqlSafe(statement)).await?;
-        }
-        sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES (1, $1)")
-            .bind(crate::queries::wall_clock_ms())
-            .execute(&mut *tx)
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations")
+            .fetch_all(&mut *tx)
             .await?;
+        let mut count = 0;
+        for (version, text) in MIGRATIONS {
+            if applied.contains(version) {
+                continue;
+            }
+            for statement in statements(&self.dialect.schema(text)) {
+                tx.execute(AssertSqlSafe(statement)).await?;
+            }
+            sqlx::query("INSERT INTO schema_migrations (version, applied_at) VALUES ($1, $2)")
+                .bind(version)
+                .bind(crate::queries::wall_clock_ms())
+                .execute(&mut *tx)
+                .await?;
+            count += 1;
+        }
         tx.commit().await?;
-        Ok(true)
+        Ok(count)
     }
 
     /// Whether the database answers (for /readyz).

@@ -499,7 +499,7 @@ pub async fn insert_event(tx: &mut Tx, e: &EventRow) -> Result<()> {
     Ok(())
 }
 
-fn event_from(r: &AnyRow) -> Result<EventRow> {
+pub(crate) fn event_from(r: &AnyRow) -> Result<EventRow> {
     Ok(EventRow {
         id: r.try_get("id")?,
         account_id: r.try_get("account_id")?,

@@ -4,5 +4,6 @@
 
 mod core;
 mod engine;
+mod notifications;
 mod processes;
 mod support;

@@ -1,0 +1,117 @@
+//! The notification routes (R26-R28): preferences, webhook endpoints, deliveries and
+//! replays.
+
+use crate::api::{Api, ApiResult, create, idempotent, ok, parse, read_body};
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{delete, get, post};
+use refill_service::accounts::Caller;
+use refill_service::notifications::{NewWebhookEndpoint, NotificationSettingsUpdate};
+use serde::Deserialize;
+use serde_json::json;
+
+pub fn routes() -> Router<Api> {
+    Router::new()
+        .route(
+            "/v1/accounts/{id}/notification-settings",
+            get(get_settings).put(put_settings),
+        )
+        .route(
+            "/v1/webhook-endpoints",
+            post(create_endpoint).get(list_endpoints),
+        )
+        .route("/v1/webhook-endpoints/{id}", delete(remove_endpoint))
+        .route("/v1/events/{id}/deliveries", get(list_deliveries))
+        .route("/v1/events/{id}/redeliver", post(redeliver))
+}
+
+async fn get_settings(State(api): State<Api>, caller: Caller, Path(id): Path<String>) -> ApiResult {
+    ok(api.app.notification_settings(&caller, &id).await?)
+}
+
+async fn put_settings(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (_, body) = read_body(req).await?;
+    let update: NotificationSettingsUpdate = parse(&body)?;
+    ok(api
+        .app
+        .put_notification_settings(&caller, &id, update)
+        .await?)
+}
+
+async fn create_endpoint(State(api): State<Api>, caller: Caller, req: Request) -> ApiResult {
+    let app = api.app.clone();
+    let c = caller.clone();
+    create(
+        &api,
+        &caller,
+        req,
+        "webhook-endpoints",
+        |new: NewWebhookEndpoint, idem| async move {
+            app.create_webhook_endpoint(&c, new, idem.as_ref()).await
+        },
+    )
+    .await
+}
+
+async fn list_endpoints(State(api): State<Api>, caller: Caller) -> ApiResult {
+    let data = api.app.list_webhook_endpoints(&caller).await?;
+    ok(json!({"object": "list", "data": data, "has_more": false}))
+}
+
+async fn remove_endpoint(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    api.app.remove_webhook_endpoint(&caller, &id).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn list_deliveries(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    ok(api.app.deliveries(&caller, &id).await?)
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RedeliverBody {
+    /// Only the dead-lettered deliveries (default: every delivery of the event).
+    only_dead: Option<bool>,
+}
+
+async fn redeliver(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (headers, body) = read_body(req).await?;
+    let r: RedeliverBody = if body.is_empty() {
+        RedeliverBody::default()
+    } else {
+        parse(&body)?
+    };
+    let route = format!("events/{id}/redeliver");
+    let only_dead = r.only_dead.unwrap_or(false);
+    let (app, c) = (api.app.clone(), caller.clone());
+    idempotent(
+        &api,
+        &caller,
+        &route,
+        &headers,
+        &body,
+        StatusCode::OK,
+        |idem| async move { app.redeliver(&c, &id, only_dead, idem.as_ref()).await },
+    )
+    .await
+}
