@@ -751,3 +751,42 @@ async fn r26_bad_notification_input_is_refused_and_changes_nothing() {
         assert_eq!(r.status, 404, "not its endpoint");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r28_two_nodes_never_send_one_delivery_twice_at_once() {
+    for store in stores().await {
+        let rx = Receivers::start().await;
+        rx.hooks.set_delay(std::time::Duration::from_millis(20));
+        let a = spawn_notifying(&store, &rx).await;
+        let b = spawn_notifying(&store, &rx).await;
+        let id = customer(&a).await;
+        endpoint(&a, &format!("{}/hooks", rx.hooks.url()), json!(["*"])).await;
+        a.post(
+            &format!("/v1/accounts/{id}/payment-methods"),
+            json!({"token": "pm_card_visa"}),
+        )
+        .await;
+        for _ in 0..30 {
+            let r = a
+                .post(
+                    &format!("/v1/accounts/{id}/top-ups"),
+                    json!({"amount": 1_000}),
+                )
+                .await;
+            assert_eq!(r.status, 201);
+        }
+        let (x, y) = tokio::join!(a.notify(), b.notify());
+        assert_eq!(
+            x + y,
+            60,
+            "30 emails and 30 webhooks, each sent by one node"
+        );
+        let hooks = rx.hooks.wait_for(30, WAIT).await;
+        let ids: BTreeSet<String> = hooks
+            .iter()
+            .map(|h| h.json()["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!((hooks.len(), ids.len()), (30, 30), "no event twice");
+        assert_eq!(rx.smtp.wait_for(30, WAIT).await.len(), 30);
+    }
+}

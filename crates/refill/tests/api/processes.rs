@@ -316,6 +316,121 @@ async fn check(store: &Store, node: &Node, record: &str, id: &str, accepted: &[S
     );
 }
 
+/// Issue 7 (R28): the server is killed while it delivers notifications; after restarts
+/// every event still reaches the SMTP server and the webhook endpoint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r28_sigkill_mid_delivery_loses_no_notification() {
+    use refill_notify::testing::{HttpSink, SmtpSink};
+    for store in stores().await {
+        refill::install_crypto();
+        let dir =
+            std::env::temp_dir().join(format!("refill-notify-{}", uuid::Uuid::now_v7().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = dir.join("charges.jsonl").display().to_string();
+        let (smtp, hooks) = (SmtpSink::start().await, HttpSink::start().await);
+        // Slow answers widen the window in which a kill lands mid-delivery.
+        hooks.set_delay(Duration::from_millis(40));
+        let mut node = Node::new(&store.url, &record);
+        node.env.push(("REFILL_SMTP_URL".into(), smtp.url()));
+        let http = Client::new();
+        let mut child = node.start(&http).await;
+        let id = notified_account(&http, &node.base, &hooks.url()).await;
+        for round in 0..10u64 {
+            let url = format!("{}/v1/accounts/{id}/top-ups", node.base);
+            for _ in 0..5 {
+                let _ = call(
+                    &http,
+                    reqwest::Method::POST,
+                    url.clone(),
+                    json!({"amount": 1_000}),
+                )
+                .await;
+            }
+            tokio::time::sleep(Duration::from_millis(50 + (round * 37) % 200)).await;
+            child.kill().expect("SIGKILL");
+            child.wait().unwrap();
+            child = node.start(&http).await;
+        }
+        let events = call(
+            &http,
+            reqwest::Method::GET,
+            format!("{}/v1/events?account_id={id}&limit=500", node.base),
+            Value::Null,
+        )
+        .await
+        .unwrap()
+        .1;
+        let want: std::collections::BTreeSet<String> = events["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_string())
+            .collect();
+        assert!(want.len() >= 10, "events were made: {}", want.len());
+        let (mut got_hooks, mut got_mail) = (Default::default(), Default::default());
+        for _ in 0..300 {
+            got_hooks = hooks
+                .requests()
+                .iter()
+                .map(|r| r.json()["id"].as_str().unwrap_or_default().to_string())
+                .collect::<std::collections::BTreeSet<_>>();
+            got_mail = smtp
+                .messages()
+                .iter()
+                .filter_map(|m| m.header("Message-ID"))
+                .map(|m| {
+                    m.trim_matches(['<', '>'])
+                        .trim_end_matches("@refill")
+                        .to_string()
+                })
+                .collect::<std::collections::BTreeSet<_>>();
+            if want.is_subset(&got_hooks) && want.is_subset(&got_mail) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let lost_hooks = want.difference(&got_hooks).count();
+        let lost_mail = want.difference(&got_mail).count();
+        assert_eq!(
+            (lost_hooks, lost_mail),
+            (0, 0),
+            "of {} events on {}",
+            want.len(),
+            store.name
+        );
+    }
+}
+
+/// An account whose payer has an email address, a saved card, and an operator
+/// webhook endpoint for every event at `hooks`.
+async fn notified_account(http: &Client, base: &str, hooks: &str) -> String {
+    let post =
+        |path: &str, body: Value| call(http, reqwest::Method::POST, format!("{base}{path}"), body);
+    let (_, a) = post(
+        "/v1/accounts",
+        json!({"name": "n", "currency": "GBP", "payer": {"email": "ada@example.test"}}),
+    )
+    .await
+    .unwrap();
+    let id = a["id"].as_str().unwrap().to_string();
+    post(
+        &format!("/v1/accounts/{id}/payment-methods"),
+        json!({"token": "pm_card_visa"}),
+    )
+    .await
+    .unwrap();
+    let (s, b) = post(
+        "/v1/webhook-endpoints",
+        json!({"url": format!("{hooks}/h"), "event_types": ["*"]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(s, 201, "{b}");
+    id
+}
+
 /// Issue 4: three `refill serve` nodes on one PostgreSQL database, concurrent debits
 /// through all three at the same accounts, one node killed midway.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
