@@ -636,7 +636,42 @@ async fn r28_permanent_failures_dead_letter_at_once() {
             app.get("/v1/webhook-endpoints").await.body["data"],
             json!([])
         );
+        // The operator's command line sends the dead letters again.
+        let out = refill_cli(&store, &["events", "redeliver", "--dead"]);
+        assert!(out.contains("1 dead-lettered deliveries"), "{out}");
+        assert_eq!(webhook_delivery(&app, &event).await["status"], "pending");
+        let out = refill_cli(&store, &["events", "redeliver", &event]);
+        assert!(out.contains("2 deliveries of event"), "{out}");
+        let out = refill_cli_fails(&store, &["events", "redeliver", "evt_nope"]);
+        assert!(out.contains("no event \"evt_nope\""), "{out}");
     }
+}
+
+fn refill_command(store: &Store, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_refill"))
+        .args(args)
+        .env("REFILL_DATABASE_URL", &store.url)
+        .current_dir(std::env::temp_dir())
+        .output()
+        .expect("refill runs")
+}
+
+/// Runs the binary on the test's database; its stdout, having succeeded.
+fn refill_cli(store: &Store, args: &[&str]) -> String {
+    let out = refill_command(store, args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs the binary; its stderr, having failed.
+fn refill_cli_fails(store: &Store, args: &[&str]) -> String {
+    let out = refill_command(store, args);
+    assert!(!out.status.success());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
