@@ -591,14 +591,7 @@ async fn r28_permanent_failures_dead_letter_at_once() {
             .as_str()
             .unwrap()
             .to_string();
-        let r = app.get(&format!("/v1/events/{event}/deliveries")).await;
-        let hook = r.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["channel"] == "webhook")
-            .cloned()
-            .unwrap();
+        let hook = webhook_delivery(&app, &event).await;
         assert_eq!(
             (hook["status"].as_str(), hook["attempts"].as_i64()),
             (Some("dead"), Some(1))
@@ -619,14 +612,7 @@ async fn r28_permanent_failures_dead_letter_at_once() {
             204
         );
         app.notify().await;
-        let r = app.get(&format!("/v1/events/{event}/deliveries")).await;
-        let hook = r.body["data"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|d| d["channel"] == "webhook")
-            .cloned()
-            .unwrap();
+        let hook = webhook_delivery(&app, &event).await;
         assert_eq!(hook["status"], "dead");
         assert!(
             hook["last_error"].as_str().unwrap().contains("removed"),

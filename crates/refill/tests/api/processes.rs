@@ -188,12 +188,13 @@ async fn crash_rounds(store: &Store, rounds: usize) {
     check(store, &node, &record, &id, &accepted).await;
 }
 
-async fn setup(http: &Client, base: &str) -> String {
+/// An account whose payer has an email address, with a visa card saved.
+async fn account_with_card(http: &Client, base: &str) -> String {
     let post =
         |path: &str, body: Value| call(http, reqwest::Method::POST, format!("{base}{path}"), body);
     let (_, a) = post(
         "/v1/accounts",
-        json!({"name": "hot", "currency": "GBP", "payer": {"email": "a@b.test"}}),
+        json!({"name": "hot", "currency": "GBP", "payer": {"email": "ada@example.test"}}),
     )
     .await
     .unwrap();
@@ -204,6 +205,13 @@ async fn setup(http: &Client, base: &str) -> String {
     )
     .await
     .unwrap();
+    id
+}
+
+async fn setup(http: &Client, base: &str) -> String {
+    let post =
+        |path: &str, body: Value| call(http, reqwest::Method::POST, format!("{base}{path}"), body);
+    let id = account_with_card(http, base).await;
     let (s, _) = post(
         &format!("/v1/accounts/{id}/top-ups"),
         json!({"amount": 50_000}),
@@ -403,26 +411,14 @@ async fn r28_sigkill_mid_delivery_loses_no_notification() {
     }
 }
 
-/// An account whose payer has an email address, a saved card, and an operator
-/// webhook endpoint for every event at `hooks`.
+/// An account with a saved card, and an operator webhook endpoint for every event
+/// at `hooks`.
 async fn notified_account(http: &Client, base: &str, hooks: &str) -> String {
-    let post =
-        |path: &str, body: Value| call(http, reqwest::Method::POST, format!("{base}{path}"), body);
-    let (_, a) = post(
-        "/v1/accounts",
-        json!({"name": "n", "currency": "GBP", "payer": {"email": "ada@example.test"}}),
-    )
-    .await
-    .unwrap();
-    let id = a["id"].as_str().unwrap().to_string();
-    post(
-        &format!("/v1/accounts/{id}/payment-methods"),
-        json!({"token": "pm_card_visa"}),
-    )
-    .await
-    .unwrap();
-    let (s, b) = post(
-        "/v1/webhook-endpoints",
+    let id = account_with_card(http, base).await;
+    let (s, b) = call(
+        http,
+        reqwest::Method::POST,
+        format!("{base}/v1/webhook-endpoints"),
         json!({"url": format!("{hooks}/h"), "event_types": ["*"]}),
     )
     .await
