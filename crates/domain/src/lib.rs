@@ -8,6 +8,7 @@ pub mod debit;
 pub mod error;
 pub mod ledger;
 pub mod money;
+pub mod recurring;
 
 pub use error::DomainError;
 pub use money::{Currency, Money};

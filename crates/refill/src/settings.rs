@@ -69,6 +69,11 @@ struct FileSettings {
     pipelines: Option<usize>,
     /// How long a node's claim on a top-up lasts before another node may take it over.
     lease_seconds: Option<i64>,
+    /// R17: the auto top-up turned on by buying a recurring-fee resource.
+    resource_auto_top_up_threshold: Option<i64>,
+    resource_auto_top_up_amount: Option<i64>,
+    /// R29: how long an unpaid renewal is retried before its resource is suspended.
+    renewal_grace_hours: Option<i64>,
 }
 
 impl Settings {
@@ -135,11 +140,43 @@ impl Settings {
         );
         set(&mut c.pipelines, f.pipelines);
         set(&mut c.lease_ms, f.lease_seconds.map(|s| s * 1000));
+        set(
+            &mut c.recurring.auto_top_up_threshold,
+            f.resource_auto_top_up_threshold,
+        );
+        set(
+            &mut c.recurring.auto_top_up_amount,
+            f.resource_auto_top_up_amount,
+        );
+        set(
+            &mut c.recurring.renewal_grace,
+            f.renewal_grace_hours.map(|h| h * HOUR),
+        );
+        check_resource_defaults(c)?;
         if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
             bail!("gateway {:?}: use sandbox or stripe", s.gateway);
         }
         Ok(s)
     }
+}
+
+/// R13, R17: the auto top-up a purchase turns on must itself be valid settings.
+fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
+    let r = c.recurring;
+    if r.auto_top_up_threshold < 0
+        || r.auto_top_up_amount < r.auto_top_up_threshold
+        || r.auto_top_up_amount < c.limits.minimum_top_up
+        || r.renewal_grace < 0
+    {
+        bail!(
+            "resource_auto_top_up_amount ({}) must be at least resource_auto_top_up_threshold ({}, not negative) \
+             and minimum_top_up ({}); renewal_grace_hours must not be negative",
+            r.auto_top_up_amount,
+            r.auto_top_up_threshold,
+            c.limits.minimum_top_up
+        );
+    }
+    Ok(())
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -191,6 +228,15 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
     num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
     num("PIPELINES", &mut f.pipelines)?;
     num("LEASE_SECONDS", &mut f.lease_seconds)?;
+    num(
+        "RESOURCE_AUTO_TOP_UP_THRESHOLD",
+        &mut f.resource_auto_top_up_threshold,
+    )?;
+    num(
+        "RESOURCE_AUTO_TOP_UP_AMOUNT",
+        &mut f.resource_auto_top_up_amount,
+    )?;
+    num("RENEWAL_GRACE_HOURS", &mut f.renewal_grace_hours)?;
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

@@ -198,7 +198,7 @@ impl Refill {
 
     /// R14: the one-time verification of a card for automatic payments: a small
     /// charge (with 3-D Secure where the card asks for it), refunded at once.
-    async fn verify_card(
+    pub(crate) async fn verify_card(
         &self,
         pm: &PaymentMethodRow,
         round: i64,

@@ -11,6 +11,8 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod poster;
+pub mod recurring;
+pub mod scheduled;
 pub mod top_ups;
 pub mod views;
 

@@ -5,10 +5,12 @@
 
 mod db;
 pub mod queries;
+pub mod recurring;
 pub mod work;
 
 pub use db::{Db, Dialect, Tx};
 pub use queries::*;
+pub use recurring::*;
 pub use work::*;
 
 pub use sqlx;
