@@ -504,6 +504,41 @@ async fn r17_buying_turns_auto_top_up_on_and_removing_the_last_turns_it_off() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r14_r17_the_card_is_verified_before_anything_is_bought() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let body = json!({"name": "A", "fee": 500, "terms_version": TERMS});
+        // A declined verification: nothing bought, nothing turned on.
+        let (declined, _) = app
+            .funded("declined", "pm_card_chargeDeclined", 5_000)
+            .await;
+        let r = buy(&app, &declined, body.clone()).await;
+        assert_eq!((r.status, r.code()), (402, "card_declined"), "{:?}", r.body);
+        assert_eq!(app.balance(&declined).await, 5_000);
+        assert!(resources(&app, &declined).await.is_empty());
+        assert_eq!(auto_settings(&app, &declined).await["state"], "off");
+        // 3-D Secure: asked for, then completed by the customer.
+        let (sca, _) = app
+            .funded("sca", "pm_card_authenticationRequired", 5_000)
+            .await;
+        let r = buy(&app, &sca, body.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "authentication_required"),
+            "{:?}",
+            r.body
+        );
+        assert!(resources(&app, &sca).await.is_empty());
+        let mut done = body;
+        done["three_d_secure"] = json!("completed");
+        let r = buy(&app, &sca, done).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(r.body["turned_on_auto_top_up"], true);
+        assert_eq!(app.balance(&sca).await, 4_500);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r17_r16_settings_the_customer_made_are_left_alone() {
     for store in stores().await {
         let app = spawn(&store).await;
