@@ -39,7 +39,10 @@ impl TriggerOn {
     pub fn counts(self, kind: DebitKind) -> bool {
         match self {
             TriggerOn::Usage => kind == DebitKind::Usage,
-            TriggerOn::UsageAndFees => matches!(kind, DebitKind::Usage | DebitKind::Fee),
+            TriggerOn::UsageAndFees => matches!(
+                kind,
+                DebitKind::Usage | DebitKind::Fee | DebitKind::RecurringFee
+            ),
             TriggerOn::AnyDebit => true,
         }
     }
@@ -49,6 +52,9 @@ impl TriggerOn {
 pub enum DebitKind {
     Usage,
     Fee,
+    /// R29: the periodic fee of a resource the account holds (a dedicated number),
+    /// charged by refill itself; not accepted from the debit API.
+    RecurringFee,
 }
 
 impl DebitKind {
@@ -63,6 +69,7 @@ impl DebitKind {
         match self {
             DebitKind::Usage => "usage",
             DebitKind::Fee => "fee",
+            DebitKind::RecurringFee => "recurring_fee",
         }
     }
 }
@@ -240,6 +247,20 @@ mod tests {
         assert!(!fee(TriggerOn::Usage));
         assert!(fee(TriggerOn::UsageAndFees));
         assert!(fee(TriggerOn::AnyDebit));
+        let recurring = |on| {
+            let w = SpendWatch {
+                trigger_on: on,
+                ..watch(500)
+            };
+            effects_of_spending(w, DebitKind::RecurringFee, 600, 400).trigger_top_up
+        };
+        assert!(!recurring(TriggerOn::Usage), "R18: usage only by default");
+        assert!(
+            recurring(TriggerOn::UsageAndFees),
+            "R29: recurring fees count"
+        );
+        assert!(recurring(TriggerOn::AnyDebit));
+        assert_eq!(DebitKind::parse("recurring_fee"), None, "refill's own kind");
         let none = SpendWatch::default();
         assert!(!effects_of_spending(none, DebitKind::Usage, 600, 0).trigger_top_up);
     }

@@ -26,6 +26,8 @@ pub mod system {
 pub enum EntryKind {
     Usage,
     Fee,
+    /// R29: a resource's periodic fee (a dedicated number).
+    RecurringFee,
     TopUp,
     TopUpReversal,
     TransferIn,
@@ -41,6 +43,7 @@ impl EntryKind {
         match self {
             Usage => "usage",
             Fee => "fee",
+            RecurringFee => "recurring_fee",
             TopUp => "top_up",
             TopUpReversal => "top_up_reversal",
             TransferIn => "transfer_in",
@@ -98,7 +101,7 @@ fn posting(account: &str, kind: EntryKind, amount: i64) -> Posting {
 pub fn debit(account: &str, kind: EntryKind, amount: i64) -> Result<Journal, DomainError> {
     let amount = positive(amount)?;
     let revenue = match kind {
-        EntryKind::Fee => system::REVENUE_FEES,
+        EntryKind::Fee | EntryKind::RecurringFee => system::REVENUE_FEES,
         _ => system::REVENUE_USAGE,
     };
     Ok(Journal {
@@ -191,6 +194,7 @@ mod tests {
         fn r3_every_journal_sums_to_zero(amount in 1i64..1_000_000_000, tax in 0i64..1_000_000) {
             prop_assert!(debit("a", EntryKind::Usage, amount).unwrap().is_balanced());
             prop_assert!(debit("a", EntryKind::Fee, amount).unwrap().is_balanced());
+            prop_assert!(debit("a", EntryKind::RecurringFee, amount).unwrap().is_balanced());
             prop_assert!(top_up("a", amount, tax).unwrap().is_balanced());
             prop_assert!(reverse_top_up("a", EntryKind::Refund, amount, tax).unwrap().is_balanced());
             prop_assert!(transfer("a", "b", amount).unwrap().is_balanced());

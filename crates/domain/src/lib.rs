@@ -9,6 +9,7 @@ pub mod error;
 pub mod ledger;
 pub mod money;
 pub mod notifications;
+pub mod recurring;
 
 pub use error::DomainError;
 pub use money::{Currency, Money};

@@ -13,6 +13,8 @@ use refill_domain::debit::DebitKind;
 use refill_service::accounts::{Caller, NewAccount, NewTransfer};
 use refill_service::auto_top_up::AutoTopUpRequest;
 use refill_service::poster::{DebitItem, DebitRequest};
+use refill_service::recurring::NewResource;
+use refill_service::scheduled::ScheduledRechargeRequest;
 use refill_service::top_ups::{NewPaymentMethod, NewTopUp};
 use refill_service::{Idem, Refill, ServiceError};
 use serde::Deserialize;
@@ -87,6 +89,20 @@ pub fn router(app: Refill) -> Router {
         )
         .route("/v1/events", get(list_events))
         .merge(crate::notify_api::routes())
+        .route(
+            "/v1/accounts/{id}/resources",
+            post(buy_resource).get(list_resources),
+        )
+        .route(
+            "/v1/accounts/{id}/resources/{resource_id}",
+            axum::routing::delete(remove_resource),
+        )
+        .route(
+            "/v1/accounts/{id}/scheduled-recharge",
+            get(get_scheduled_recharge)
+                .put(put_scheduled_recharge)
+                .delete(delete_scheduled_recharge),
+        )
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -792,4 +808,82 @@ async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult 
     ok(refill_service::views::Page::from_rows(rows, limit, |r| {
         refill_service::views::EventView::from(r)
     }))
+}
+
+// ---------------------------------------------------------------- recurring fees, scheduled recharges
+
+async fn buy_resource(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (app, c, route) = (&api.app, &caller, format!("POST resources {id}"));
+    create(&api, c, req, &route, |new: NewResource, i| async move {
+        app.buy_resource(c, &id, new, i.as_ref()).await
+    })
+    .await
+}
+
+async fn list_resources(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    q: Q,
+) -> ApiResult {
+    let (q, limit) = list_params(&q)?;
+    ok(api
+        .app
+        .list_resources(&caller, &id, q.starting_after.as_deref(), limit)
+        .await?)
+}
+
+async fn remove_resource(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((id, resource_id)): Path<(String, String)>,
+) -> ApiResult {
+    ok(api.app.remove_resource(&caller, &id, &resource_id).await?)
+}
+
+/// A settings object with its version as ETag (R16).
+fn versioned<T: serde::Serialize>(version: i64, view: T) -> Response {
+    let mut resp = Json(view).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        resp.headers_mut().insert(header::ETAG, v);
+    }
+    resp
+}
+
+async fn get_scheduled_recharge(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    let view = api.app.get_scheduled_recharge(&caller, &id).await?;
+    Ok(versioned(view.version, view))
+}
+
+async fn put_scheduled_recharge(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (headers, body) = read_body(req).await?;
+    let new: ScheduledRechargeRequest = parse(&body)?;
+    let version = if_match(&headers)?;
+    let view = api
+        .app
+        .put_scheduled_recharge(&caller, &id, new, version)
+        .await?;
+    Ok(versioned(view.version, view))
+}
+
+async fn delete_scheduled_recharge(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> ApiResult {
+    ok(api.app.delete_scheduled_recharge(&caller, &id).await?)
 }

@@ -239,6 +239,54 @@ pub const ROUTES: &[Route] = &[
         Some("Redeliver"),
         200,
     ),
+    (
+        "post",
+        "/v1/accounts/{id}/resources",
+        "Buy a recurring-fee resource (a dedicated number): the first period's fee now; may turn auto top-up on",
+        "R17, R29",
+        Some("NewResource"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}/resources",
+        "The resources the account holds, their fees and next renewal",
+        "R29",
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/v1/accounts/{id}/resources/{resource_id}",
+        "Remove a resource: its fees stop; the last one also stops the auto top-up its purchase turned on",
+        "R17, R29",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/v1/accounts/{id}/scheduled-recharge",
+        "The monthly scheduled recharge and its next run",
+        "R30",
+        None,
+        200,
+    ),
+    (
+        "put",
+        "/v1/accounts/{id}/scheduled-recharge",
+        "Set the monthly scheduled recharge: amount, day of month, card (If-Match)",
+        "R30",
+        Some("ScheduledRecharge"),
+        200,
+    ),
+    (
+        "delete",
+        "/v1/accounts/{id}/scheduled-recharge",
+        "Stop the monthly scheduled recharge",
+        "R30",
+        None,
+        200,
+    ),
 ];
 
 fn schemas() -> Value {
@@ -282,6 +330,14 @@ fn schemas() -> Value {
             "secret": {"type": "string", "minLength": 16}, "description": {"type": "string"},
             "account_id": {"type": "string"}}},
         "Redeliver": {"type": "object", "properties": {"only_dead": {"type": "boolean"}}},
+        "NewResource": {"type": "object", "required": ["name", "fee"], "properties": {
+            "name": {"type": "string", "example": "+44 7700 900123"}, "fee": money, "currency": {"type": "string"},
+            "period": {"type": "string", "enum": ["weekly", "monthly", "yearly"], "default": "monthly"},
+            "terms_version": {"type": "string", "description": "auto top-up terms: needed when the purchase turns auto top-up on (R14, R17)"},
+            "three_d_secure": {"type": "string", "enum": ["completed"]}}},
+        "ScheduledRecharge": {"type": "object", "required": ["amount", "day_of_month"], "properties": {
+            "amount": money, "day_of_month": {"type": "integer", "minimum": 1, "maximum": 31},
+            "payment_method": {"type": "string", "description": "a saved card; default: the primary card at each run"}}},
     })
 }
 
@@ -311,7 +367,7 @@ fn operation(
     if method == "post" {
         params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}));
     }
-    if method == "put" && path.ends_with("auto-top-up") {
+    if method == "put" && (path.ends_with("auto-top-up") || path.ends_with("scheduled-recharge")) {
         params.push(json!({"name": "If-Match", "in": "header", "required": false, "schema": {"type": "string"}}));
     }
     if method == "get" && !path.ends_with('}') {

@@ -108,6 +108,11 @@ struct FileSettings {
     webhook_timeout_seconds: Option<u64>,
     /// How long a failing notification is retried before it is dead-lettered.
     notify_retry_hours: Option<i64>,
+    /// R17: the auto top-up turned on by buying a recurring-fee resource.
+    resource_auto_top_up_threshold: Option<i64>,
+    resource_auto_top_up_amount: Option<i64>,
+    /// R29: how long an unpaid renewal is retried before its resource is suspended.
+    renewal_grace_hours: Option<i64>,
 }
 
 impl Settings {
@@ -184,11 +189,43 @@ impl Settings {
         set(&mut n.smtp_from, f.smtp_from);
         set(&mut n.sms_base_url, f.sms_base_url);
         set(&mut n.webhook_timeout_seconds, f.webhook_timeout_seconds);
+        set(
+            &mut c.recurring.auto_top_up_threshold,
+            f.resource_auto_top_up_threshold,
+        );
+        set(
+            &mut c.recurring.auto_top_up_amount,
+            f.resource_auto_top_up_amount,
+        );
+        set(
+            &mut c.recurring.renewal_grace,
+            f.renewal_grace_hours.map(|h| h * HOUR),
+        );
+        check_resource_defaults(c)?;
         if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
             bail!("gateway {:?}: use sandbox or stripe", s.gateway);
         }
         Ok(s)
     }
+}
+
+/// R13, R17: the auto top-up a purchase turns on must itself be valid settings.
+fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
+    let r = c.recurring;
+    if r.auto_top_up_threshold < 0
+        || r.auto_top_up_amount < r.auto_top_up_threshold
+        || r.auto_top_up_amount < c.limits.minimum_top_up
+        || r.renewal_grace < 0
+    {
+        bail!(
+            "resource_auto_top_up_amount ({}) must be at least resource_auto_top_up_threshold ({}, not negative) \
+             and minimum_top_up ({}); renewal_grace_hours must not be negative",
+            r.auto_top_up_amount,
+            r.auto_top_up_threshold,
+            c.limits.minimum_top_up
+        );
+    }
+    Ok(())
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -248,6 +285,15 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
     num("LEASE_SECONDS", &mut f.lease_seconds)?;
     num("WEBHOOK_TIMEOUT_SECONDS", &mut f.webhook_timeout_seconds)?;
     num("NOTIFY_RETRY_HOURS", &mut f.notify_retry_hours)?;
+    num(
+        "RESOURCE_AUTO_TOP_UP_THRESHOLD",
+        &mut f.resource_auto_top_up_threshold,
+    )?;
+    num(
+        "RESOURCE_AUTO_TOP_UP_AMOUNT",
+        &mut f.resource_auto_top_up_amount,
+    )?;
+    num("RENEWAL_GRACE_HOURS", &mut f.renewal_grace_hours)?;
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

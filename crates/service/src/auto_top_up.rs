@@ -198,7 +198,7 @@ impl Refill {
 
     /// R14: the one-time verification of a card for automatic payments: a small
     /// charge (with 3-D Secure where the card asks for it), refunded at once.
-    async fn verify_card(
+    pub(crate) async fn verify_card(
         &self,
         pm: &PaymentMethodRow,
         round: i64,
@@ -208,7 +208,10 @@ impl Refill {
             // Verification turned off by the operator: the card is taken as verified.
             return self.mark_verified(&pm.id).await;
         }
-        let key = format!("verify_{}_{round}", pm.id);
+        // The charge after 3-D Secure is a new request: under the first one's key the
+        // gateway would answer the first outcome (authentication required) again.
+        let stage = if authenticated { "_3ds" } else { "" };
+        let key = format!("verify_{}_{round}{stage}", pm.id);
         let req = ChargeRequest {
             idempotency_key: key.clone(),
             payment_method: pm.gateway_token.clone(),

@@ -4,7 +4,7 @@
 use refill_domain::auto_top_up::Limits;
 use refill_domain::checkout::TaxRates;
 use refill_domain::debit::TriggerOn;
-use refill_domain::{MINUTE, Millis};
+use refill_domain::{HOUR, MINUTE, Millis};
 use refill_notify::RetryPolicy;
 
 #[derive(Debug, Clone)]
@@ -31,6 +31,8 @@ pub struct Config {
     pub pipelines: usize,
     /// R28: backoff of failed notification deliveries, and how long to keep trying.
     pub notify_retry: RetryPolicy,
+    /// R17, R29: recurring-fee resources.
+    pub recurring: RecurringConfig,
 }
 
 impl Default for Config {
@@ -47,6 +49,30 @@ impl Default for Config {
             max_batch: 512,
             pipelines: 1,
             notify_retry: RetryPolicy::default(),
+            recurring: RecurringConfig::default(),
+        }
+    }
+}
+
+/// R17, R29: what buying a recurring-fee resource turns on, and how long an unpaid
+/// renewal is retried before the resource is suspended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecurringConfig {
+    /// R17: the operator's default auto top-up threshold...
+    pub auto_top_up_threshold: i64,
+    /// ...and amount (fixed), by the primary card.
+    pub auto_top_up_amount: i64,
+    /// R29: an unpaid renewal is retried at each periodic check for this long after it
+    /// was due, then the resource is suspended.
+    pub renewal_grace: Millis,
+}
+
+impl Default for RecurringConfig {
+    fn default() -> Self {
+        RecurringConfig {
+            auto_top_up_threshold: 1_000,
+            auto_top_up_amount: 2_000,
+            renewal_grace: 72 * HOUR,
         }
     }
 }

@@ -44,9 +44,14 @@ pub async fn queue_auto_top_up(
     Ok(refill_store::insert_top_up(tx, &row).await?)
 }
 
-/// The gateway's idempotency key for one attempt of a top-up (R25).
+/// The gateway's idempotency key for one attempt of a top-up (R25). A scheduled
+/// recharge's key names its account and month (R30), so that month can never be
+/// charged twice, even by a second row.
 pub fn charge_key(t: &TopUpRow) -> String {
-    format!("{}:{}", t.id, t.attempt)
+    match (t.origin.as_str(), &t.request_key) {
+        ("scheduled", Some(month_key)) => format!("{month_key}:{}", t.attempt),
+        _ => format!("{}:{}", t.id, t.attempt),
+    }
 }
 
 fn parse_amount_rule(s: &AutoTopUpRow) -> AmountRule {
@@ -370,7 +375,7 @@ impl Refill {
                 ("refill_top_up".into(), t.id.clone()),
                 ("refill_account".into(), t.account_id.clone()),
             ],
-            off_session: t.origin == "auto",
+            off_session: t.origin != "manual",
             authenticated: t.authenticated,
         };
         match self.gateway.charge(&req).await {
@@ -637,6 +642,9 @@ impl Refill {
         t.updated_at = now;
         let mut next_attempt = None;
         match s {
+            None if t.origin == "scheduled" => {
+                next_attempt = crate::scheduled::after_failure(t, class, now, &self.config.limits);
+            }
             None => {
                 t.status = if class == FailureClass::AuthenticationRequired {
                     "requires_action"
@@ -957,6 +965,7 @@ impl Refill {
         if mine {
             self.periodic_check().await?;
             self.settle_pending().await?;
+            self.recurring_jobs().await?;
         }
         Ok(())
     }

@@ -11,6 +11,10 @@ pub const BALANCE_LOW: &str = "balance.low";
 pub const APPROACHING_THRESHOLD: &str = "balance.approaching_threshold";
 pub const CAP_REACHED: &str = "cap.reached";
 pub const PAYMENT_REVERSED: &str = "payment.reversed";
+/// R29: a renewal the balance cannot cover (once per period), and the suspension of
+/// its resource when the grace period ends.
+pub const RESOURCE_RENEWAL_FAILED: &str = "resource.renewal_failed";
+pub const RESOURCE_SUSPENDED: &str = "resource.suspended";
 
 pub fn event(account_id: &str, event_type: &str, data: Value, now: i64) -> EventRow {
     EventRow {

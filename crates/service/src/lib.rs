@@ -13,6 +13,8 @@ pub mod events;
 pub mod idempotency;
 pub mod notifications;
 pub mod poster;
+pub mod recurring;
+pub mod scheduled;
 pub mod top_ups;
 pub mod views;
 

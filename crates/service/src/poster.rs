@@ -247,6 +247,7 @@ impl Book {
             let kind = match item.kind {
                 DebitKind::Usage => ledger::EntryKind::Usage,
                 DebitKind::Fee => ledger::EntryKind::Fee,
+                DebitKind::RecurringFee => ledger::EntryKind::RecurringFee,
             };
             let journal = ledger::debit(&account.id, kind, item.amount)?;
             balance = refill_domain::money::sub(balance, item.amount)?;

@@ -142,7 +142,7 @@ pub struct TopUpView {
     pub id: String,
     pub object: &'static str,
     pub account_id: String,
-    /// manual | auto
+    /// manual | auto | scheduled (R30)
     pub origin: String,
     /// card | transfer
     pub source: String,

@@ -11,6 +11,7 @@ pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("migrations/002_notifications.sql")),
+    (3, include_str!("migrations/003_recurring.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,11 +6,13 @@
 mod db;
 pub mod deliveries;
 pub mod queries;
+pub mod recurring;
 pub mod work;
 
 pub use db::{Db, Dialect, Tx};
 pub use deliveries::*;
 pub use queries::*;
+pub use recurring::*;
 pub use work::*;
 
 pub use sqlx;

@@ -10,7 +10,7 @@ use sqlx::{Any, AssertSqlSafe, Executor, Row};
 pub struct TopUpRow {
     pub id: String,
     pub account_id: String,
-    /// manual | auto
+    /// manual | auto | scheduled (R30)
     pub origin: String,
     /// card | transfer
     pub source: String,

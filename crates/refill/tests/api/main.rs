@@ -6,4 +6,5 @@ mod core;
 mod engine;
 mod notifications;
 mod processes;
+mod recurring;
 mod support;

@@ -85,7 +85,7 @@ impl TestApp {
     }
 }
 
-/// Drives one account through all seven event types (R26, R11).
+/// Drives one account through every event type (R26, R11, R29).
 async fn every_event_type(app: &TestApp, id: &str) {
     let post = |path: String, body: Value| async move { app.post(&path, body).await };
     post(
@@ -100,13 +100,20 @@ async fn every_event_type(app: &TestApp, id: &str) {
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
+    // A dedicated number at 20.00 a month (R29; R17 turns auto top-up on).
+    let r = post(
+        format!("/v1/accounts/{id}/resources"),
+        json!({"name": "+44 7700 900999", "fee": 2_000, "terms_version": "2026-01"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
     // balance.low
     app.put(
         &format!("/v1/accounts/{id}/low-balance-notice"),
         json!({"threshold": 6_000}),
     )
     .await;
-    app.debit(id, 4_500).await;
+    app.debit(id, 2_500).await;
     // balance.approaching_threshold, then an automatic top-up.succeeded
     let r = app
         .put(
@@ -155,6 +162,11 @@ async fn every_event_type(app: &TestApp, id: &str) {
             .await;
     }
     app.running.app.periodic_check().await.unwrap();
+    // resource.renewal_failed a month on (19.00 left), resource.suspended after the grace.
+    app.clock.advance(28 * DAY);
+    app.running.app.periodic_jobs().await.unwrap();
+    app.clock.advance(4 * DAY);
+    app.running.app.periodic_jobs().await.unwrap();
 }
 
 fn types_of(events: &[Value]) -> BTreeSet<String> {
