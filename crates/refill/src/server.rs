@@ -80,7 +80,11 @@ pub async fn start(
         Some(g) => g,
         None => self::gateway(settings, clock.clone())?,
     };
-    let app = Refill::new(db, gateway, clock, settings.service.clone());
+    let mut config = settings.service.clone();
+    if let Some(secret) = &settings.stripe_webhook_secret {
+        config.stripe_webhook_secret = Some(refill_service::config::Secret(secret.clone()));
+    }
+    let app = Refill::new(db, gateway, clock, config);
     let new_operator_key = app
         .bootstrap_operator_key(settings.bootstrap_key.as_deref())
         .await?;

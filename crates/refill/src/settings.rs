@@ -69,6 +69,8 @@ struct FileSettings {
     pipelines: Option<usize>,
     /// How long a node's claim on a top-up lasts before another node may take it over.
     lease_seconds: Option<i64>,
+    /// R11: credit a pending card payment at once (true) or when it settles.
+    credit_pending: Option<bool>,
 }
 
 impl Settings {
@@ -100,6 +102,7 @@ impl Settings {
             f.stripe_webhook_secret,
         );
         (s.stripe_api_base, s.bootstrap_key) = (f.stripe_api_base, f.bootstrap_key);
+        set(&mut c.credit_pending, f.credit_pending);
         set(&mut c.limits.minimum_top_up, f.minimum_top_up);
         if let Some(rates) = f.tax_rates {
             c.tax.by_country = rates
@@ -191,6 +194,7 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
     num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
     num("PIPELINES", &mut f.pipelines)?;
     num("LEASE_SECONDS", &mut f.lease_seconds)?;
+    num("CREDIT_PENDING", &mut f.credit_pending)?;
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

@@ -28,6 +28,21 @@ pub struct Config {
     pub max_batch: usize,
     /// Parallel debit pipelines (PostgreSQL: separate transactions for separate accounts).
     pub pipelines: usize,
+    /// Signs the events Stripe posts to /v1/webhooks/stripe (`whsec_...`).
+    pub stripe_webhook_secret: Option<Secret>,
+    /// R11: a pending card payment is credited at once (usable while pending); when
+    /// false, its credit waits until the payment settles.
+    pub credit_pending: bool,
+}
+
+/// A secret that never prints (Debug shows `<redacted>`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for Config {
@@ -43,6 +58,8 @@ impl Default for Config {
             poll_every: 1_000,
             max_batch: 512,
             pipelines: 1,
+            stripe_webhook_secret: None,
+            credit_pending: true,
         }
     }
 }

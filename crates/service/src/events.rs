@@ -11,6 +11,8 @@ pub const BALANCE_LOW: &str = "balance.low";
 pub const APPROACHING_THRESHOLD: &str = "balance.approaching_threshold";
 pub const CAP_REACHED: &str = "cap.reached";
 pub const PAYMENT_REVERSED: &str = "payment.reversed";
+/// R31: a top-up's charge was refunded at the gateway; its credit was reversed.
+pub const TOP_UP_REFUNDED: &str = "top_up.refunded";
 
 pub fn event(account_id: &str, event_type: &str, data: Value, now: i64) -> EventRow {
     EventRow {

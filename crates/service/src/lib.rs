@@ -10,7 +10,10 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod pending_credit;
 pub mod poster;
+pub mod saved_cards;
+pub mod stripe_webhooks;
 pub mod top_ups;
 pub mod views;
 

@@ -4,10 +4,12 @@
 //! puts every change it makes, and the events it causes, in one commit (R28).
 
 mod db;
+pub mod gateway_records;
 pub mod queries;
 pub mod work;
 
 pub use db::{Db, Dialect, Tx};
+pub use gateway_records::*;
 pub use queries::*;
 pub use work::*;
 

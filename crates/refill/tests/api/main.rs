@@ -5,4 +5,5 @@
 mod core;
 mod engine;
 mod processes;
+mod stripe;
 mod support;
