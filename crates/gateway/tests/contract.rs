@@ -734,4 +734,31 @@ async fn live_stripe_test_mode() {
     }
     assert_eq!(found.map(|c| c.id), Some(a.id));
     s.detach_payment_method(&pm.id, &k("detach")).await.unwrap();
+    // Through the Gateway trait, as refill saves cards: a customer, a SetupIntent.
+    let mut p = payer(&k("payer"));
+    p.email = Some("live-test@example.com".into());
+    let customer = s.register_payer(&p).await.unwrap();
+    let saved = s
+        .save_payment_method(customer.as_deref(), "pm_card_visa", &k("setup"))
+        .await
+        .unwrap();
+    assert_eq!(saved.status, SetupStatus::Ready, "{saved:?}");
+    let mut off = req(&k("off-session"), &saved.token, 1500);
+    (off.customer, off.currency) = (customer.clone(), "USD".into());
+    assert_eq!(s.charge(&off).await.unwrap().status, ChargeStatus::Succeeded);
+    let three = s
+        .save_payment_method(
+            customer.as_deref(),
+            "pm_card_authenticationRequiredOnSetup",
+            &k("setup-3ds"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(three.status, SetupStatus::RequiresAction { .. }),
+        "{three:?}"
+    );
+    let setup = three.setup_id.clone().unwrap();
+    assert_eq!(s.retrieve_setup(&setup).await.unwrap(), three);
+    assert_eq!(s.remove_payment_method(&saved.token, &k("rm")).await, Ok(()));
 }
