@@ -745,7 +745,10 @@ async fn live_stripe_test_mode() {
     assert_eq!(saved.status, SetupStatus::Ready, "{saved:?}");
     let mut off = req(&k("off-session"), &saved.token, 1500);
     (off.customer, off.currency) = (customer.clone(), "USD".into());
-    assert_eq!(s.charge(&off).await.unwrap().status, ChargeStatus::Succeeded);
+    assert_eq!(
+        s.charge(&off).await.unwrap().status,
+        ChargeStatus::Succeeded
+    );
     let three = s
         .save_payment_method(
             customer.as_deref(),
@@ -760,5 +763,8 @@ async fn live_stripe_test_mode() {
     );
     let setup = three.setup_id.clone().unwrap();
     assert_eq!(s.retrieve_setup(&setup).await.unwrap(), three);
-    assert_eq!(s.remove_payment_method(&saved.token, &k("rm")).await, Ok(()));
+    assert_eq!(
+        s.remove_payment_method(&saved.token, &k("rm")).await,
+        Ok(())
+    );
 }

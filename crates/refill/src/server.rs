@@ -52,6 +52,12 @@ pub fn gateway(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Ga
         if let Some(base) = &s.stripe_api_base {
             config.api_base = base.clone();
         }
+        if s.stripe_webhook_secret.is_none() {
+            eprintln!(
+                "refill: REFILL_STRIPE_WEBHOOK_SECRET is not set: Stripe's events are refused \
+                 (pending payments still settle by asking Stripe, R11)"
+            );
+        }
         return Ok(Arc::new(refill_gateway::stripe::Stripe::new(config)?));
     }
     let path = sandbox_record(s);

@@ -194,7 +194,12 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
     num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
     num("PIPELINES", &mut f.pipelines)?;
     num("LEASE_SECONDS", &mut f.lease_seconds)?;
-    num("CREDIT_PENDING", &mut f.credit_pending)?;
+    if let Some(v) = var("CREDIT_PENDING") {
+        f.credit_pending = Some(
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("REFILL_CREDIT_PENDING={v:?}: use true or false"))?,
+        );
+    }
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

@@ -188,6 +188,13 @@ impl Refill {
         let Some((account, mut t)) = self.top_up_of_event(tx, e).await? else {
             return Ok(false);
         };
+        if e.object["amount"].as_i64().is_some_and(|a| a != t.total) {
+            eprintln!(
+                "refill: stripe event {}: the charge is not top-up {}'s; ignored",
+                e.id, t.id
+            );
+            return Ok(false);
+        }
         let paid = Charge {
             id: e.payment_intent_id().unwrap_or_default().to_string(),
             amount: t.total,
