@@ -145,6 +145,35 @@ pub fn reverse_top_up(
     Ok(journal)
 }
 
+/// A refund made at the gateway (R31): `credit` of the top-up's credit and `tax` of
+/// its tax go back, against the gateway clearing account. Either part may be zero (a
+/// small refund can fall wholly on one side when it is split in proportion).
+pub fn refund_top_up(account: &str, credit: i64, tax: i64) -> Result<Journal, DomainError> {
+    if credit < 0 || tax < 0 {
+        return Err(DomainError::AmountNotPositive);
+    }
+    let total = positive(add(credit, tax)?)?;
+    let mut postings = vec![posting(system::GATEWAY_CLEARING, EntryKind::Refund, total)];
+    if credit > 0 {
+        postings.push(posting(account, EntryKind::Refund, -credit));
+    }
+    if tax > 0 {
+        postings.push(posting(system::TAX_PAYABLE, EntryKind::Tax, -tax));
+    }
+    Ok(Journal { postings })
+}
+
+/// R31: the part of a top-up's credit that `refunded` of its `total` stands for, in
+/// proportion (rounded down). At `refunded == total` it is the whole `amount`, so the
+/// parts of several partial refunds add up exactly.
+pub fn credit_share(refunded: i64, amount: i64, total: i64) -> i64 {
+    if total <= 0 {
+        return 0;
+    }
+    let share = i128::from(refunded.clamp(0, total)) * i128::from(amount) / i128::from(total);
+    i64::try_from(share).unwrap_or(amount)
+}
+
 /// Moves credit between a main account and its sub-account (R4, R12, R15).
 pub fn transfer(from: &str, to: &str, amount: i64) -> Result<Journal, DomainError> {
     let amount = positive(amount)?;
@@ -187,6 +216,25 @@ mod tests {
         assert!(debit("a", EntryKind::Usage, 0).is_err());
         assert!(transfer("a", "b", -5).is_err());
         assert!(top_up("a", i64::MAX, 1).is_err());
+    }
+
+    #[test]
+    fn r31_refund_parts_add_up_to_the_top_up() {
+        let (amount, total) = (1000, 1200);
+        let steps = [0, 1, 7, 599, 600, 1199, 1200];
+        let mut credit = 0;
+        for w in steps.windows(2) {
+            let part = credit_share(w[1], amount, total) - credit_share(w[0], amount, total);
+            let tax = (w[1] - w[0]) - part;
+            assert!(part >= 0 && tax >= 0);
+            let j = refund_top_up("a", part, tax).unwrap();
+            assert!(j.is_balanced());
+            assert_eq!(j.net_for("a"), -part);
+            credit += part;
+        }
+        assert_eq!(credit, amount);
+        assert!(refund_top_up("a", 0, 0).is_err());
+        assert!(refund_top_up("a", -1, 5).is_err());
     }
 
     proptest! {

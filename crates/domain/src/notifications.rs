@@ -2,7 +2,7 @@
 //! account's contacts, its preferences and the webhook endpoints, and stores the
 //! deliveries this returns.
 
-/// The event types refill emits (R26, R11, R29), as they appear in the outbox, the API and
+/// The event types refill emits (R26, R11, R29, R31), as they appear in the outbox, the API and
 /// the webhook envelope's `type`.
 pub const EVENT_TYPES: &[&str] = &[
     "top_up.succeeded",
@@ -12,6 +12,7 @@ pub const EVENT_TYPES: &[&str] = &[
     "balance.approaching_threshold",
     "cap.reached",
     "payment.reversed",
+    "top_up.refunded",
     "resource.renewal_failed",
     "resource.suspended",
 ];

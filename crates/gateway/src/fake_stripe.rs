@@ -54,6 +54,8 @@ enum Outcome {
     Decline(&'static str, Option<&'static str>, &'static str),
     /// Off-session: declined with authentication_required; on-session: requires_action.
     AuthRequired,
+    /// 3-D Secure when the card is set up (SetupIntent); charges succeed afterwards.
+    AuthOnSetup,
     Processing,
 }
 
@@ -128,6 +130,11 @@ const CARDS: &[TestCard] = &[
         Outcome::AuthRequired,
     ),
     card("pm_card_pending", "0077", Outcome::Processing),
+    card(
+        "pm_card_authenticationRequiredOnSetup",
+        "3155",
+        Outcome::AuthOnSetup,
+    ),
 ];
 
 fn test_card(token: &str) -> Option<&'static TestCard> {
@@ -268,7 +275,7 @@ impl Intent {
     /// Confirms the intent; a card error comes back as Stripe's 402 body.
     fn confirm(&mut self, outcome: Outcome, off_session: bool) -> Option<Value> {
         match outcome {
-            Outcome::Succeed => self.status = "succeeded",
+            Outcome::Succeed | Outcome::AuthOnSetup => self.status = "succeeded",
             Outcome::Processing => self.status = "processing",
             Outcome::AuthRequired if !off_session => self.status = "requires_action",
             Outcome::AuthRequired => {
@@ -347,6 +354,9 @@ impl Fake {
             ("POST", ["v1", "payment_methods", id, "detach"]) => self.detach(id),
             ("POST", ["v1", "customers"]) => Ok(self.create_customer(p)),
             ("POST", ["v1", "setup_intents"]) => self.create_setup_intent(p),
+            ("GET", ["v1", "setup_intents", id]) => self
+                .existing("setup_intent", id)
+                .map(|_| ok(self.objects[*id].clone())),
             _ => Err(missing("route", path)),
         };
         r.unwrap_or_else(|e| e)
@@ -474,15 +484,76 @@ impl Fake {
     }
 
     fn create_setup_intent(&mut self, p: &Params) -> Result<Reply, Reply> {
-        if let Some(c) = p.get("customer") {
+        let customer = p.get("customer").map(str::to_string);
+        if let Some(c) = &customer {
             self.existing("customer", c)?;
         }
         let id = new_id("seti");
         let secret = format!("{id}_secret_{}", uuid::Uuid::now_v7().simple());
-        let si = json!({"id": id, "object": "setup_intent", "client_secret": secret,
+        let mut si = json!({"id": id, "object": "setup_intent", "client_secret": secret,
             "status": "requires_payment_method", "usage": p.get("usage").unwrap_or("off_session"),
-            "customer": p.get("customer"), "payment_method": null, "created": now()});
+            "customer": customer, "payment_method": null, "last_setup_error": null,
+            "next_action": null, "created": now()});
+        if let Some(pm) = p.get("payment_method") {
+            let card = self
+                .card_of(pm)
+                .ok_or_else(|| missing("PaymentMethod", pm))?;
+            si["status"] = json!("requires_confirmation");
+            si["payment_method"] = json!(pm);
+            if p.get("confirm") == Some("true") {
+                return Ok(self.confirm_setup(si, pm, card));
+            }
+        }
         Ok(ok(self.remember(si)))
+    }
+
+    /// Confirms a SetupIntent with a card: the card is attached to the customer, or
+    /// waits for 3-D Secure (attached when `authenticate_setup_intent` completes it),
+    /// or is declined with Stripe's 402 card error.
+    fn confirm_setup(&mut self, mut si: Value, pm: &str, card: &'static TestCard) -> Reply {
+        let customer = si["customer"].as_str().map(str::to_string);
+        match card.outcome {
+            Outcome::Decline(code, decline_code, message) => {
+                let mut err = json!({"type": "card_error", "code": code,
+                    "decline_code": decline_code, "message": message});
+                si["status"] = json!("requires_payment_method");
+                si["last_setup_error"] = err.clone();
+                err["setup_intent"] = self.remember(si);
+                (StatusCode::PAYMENT_REQUIRED, json!({ "error": err }))
+            }
+            Outcome::AuthRequired | Outcome::AuthOnSetup => {
+                si["payment_method"] = json!(self.save_method(pm, card, None));
+                si["status"] = json!("requires_action");
+                si["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {}});
+                ok(self.remember(si))
+            }
+            Outcome::Succeed | Outcome::Processing => {
+                si["payment_method"] = json!(self.save_method(pm, card, customer));
+                si["status"] = json!("succeeded");
+                ok(self.remember(si))
+            }
+        }
+    }
+
+    /// A payment method for the card: a new one for a test token, as Stripe does.
+    fn save_method(
+        &mut self,
+        pm: &str,
+        card: &'static TestCard,
+        customer: Option<String>,
+    ) -> String {
+        let id = if test_card(pm).is_some() {
+            new_id("pm")
+        } else {
+            pm.to_string()
+        };
+        let saved = SavedMethod {
+            card,
+            customer,
+            created: now(),
+        };
+        self.methods.insert(id.clone(), saved);
+        id
     }
 
     fn method(&self, id: &str) -> Option<Value> {
@@ -818,6 +889,39 @@ impl FakeStripe {
         Some(pm)
     }
 
+    /// What the browser does when the customer completes 3-D Secure on a SetupIntent
+    /// that requires action: it succeeds and its card is attached to the customer.
+    /// Returns the SetupIntent.
+    pub fn authenticate_setup_intent(&self, setup_intent: &str) -> Option<Value> {
+        let mut fake = self.shared.lock();
+        let mut si = fake
+            .objects
+            .get(setup_intent)
+            .filter(|o| o["object"] == "setup_intent" && o["status"] == "requires_action")?
+            .clone();
+        let pm = si["payment_method"].as_str()?.to_string();
+        let customer = si["customer"].as_str().map(str::to_string);
+        fake.methods.get_mut(&pm)?.customer = customer;
+        si["status"] = json!("succeeded");
+        si["next_action"] = Value::Null;
+        Some(fake.remember(si))
+    }
+
+    /// The Charge of a PaymentIntent, as `charge.*` events carry it (with the
+    /// PaymentIntent's metadata and the amount refunded so far).
+    pub fn charge_object(&self, payment_intent: &str) -> Option<Value> {
+        let fake = self.shared.lock();
+        let pi = fake.intents.get(payment_intent)?;
+        Some(json!({
+            "id": pi.charge_id(), "object": "charge", "payment_intent": pi.id,
+            "amount": pi.amount, "amount_refunded": pi.amount_refunded,
+            "refunded": pi.amount_refunded == pi.amount, "currency": pi.currency,
+            "status": if pi.charged { "succeeded" } else { "failed" }, "paid": pi.charged,
+            "customer": pi.customer, "payment_method": pi.payment_method,
+            "metadata": pi.metadata, "created": pi.created, "livemode": false,
+        }))
+    }
+
     /// Any object the fake holds, by id, as Stripe would return it.
     pub fn object(&self, id: &str) -> Option<Value> {
         let fake = self.shared.lock();
@@ -843,12 +947,18 @@ impl FakeStripe {
 
 /// POSTs `event` to `url` with a `Stripe-Signature` made with `secret` now.
 pub async fn send_signed(url: &str, secret: &str, event: &Value) -> Result<u16, String> {
+    send_signed_at(url, secret, event, now()).await
+}
+
+/// POSTs `event` to `url` with a `Stripe-Signature` made with `secret` at unix time
+/// `t` (seconds): a receiver on a simulated clock, or an expired signature.
+pub async fn send_signed_at(url: &str, secret: &str, event: &Value, t: i64) -> Result<u16, String> {
     let payload = serde_json::to_vec(event).map_err(|e| e.to_string())?;
     let client = http_client(Duration::from_secs(10)).map_err(|e| e.to_string())?;
     let resp = client
         .post(url)
         .header("content-type", "application/json")
-        .header("stripe-signature", sign(&payload, secret, now()))
+        .header("stripe-signature", sign(&payload, secret, t))
         .body(payload)
         .send()
         .await

@@ -100,6 +100,42 @@ pub struct Refund {
     pub status: RefundStatus,
 }
 
+/// A payer (billing contact, R5) registered at the gateway, so that saved cards belong
+/// to someone: a Stripe Customer. Gateways without customers register nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayerRequest {
+    /// Derived from the refill account, so a retry never makes a second customer.
+    pub idempotency_key: String,
+    pub account_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// R5, R14: where saving a card for off-session charges stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SetupStatus {
+    /// Saved: usable for automatic (off-session) charges.
+    Ready,
+    /// The bank asks for 3-D Secure: the customer completes it in the browser with
+    /// this secret (Stripe.js `handleNextAction`); the card is usable once the setup
+    /// succeeds.
+    RequiresAction { client_secret: String },
+    /// The card cannot be saved.
+    Declined { code: String, message: String },
+}
+
+/// A card saved at the gateway for later use.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SavedCard {
+    /// What to charge from now on (Stripe makes a new PaymentMethod from a test token).
+    pub token: String,
+    /// The gateway's setup (a SetupIntent), to follow 3-D Secure to its end.
+    pub setup_id: Option<String>,
+    #[serde(flatten)]
+    pub status: SetupStatus,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum GatewayError {
     /// The gateway is down, rate-limited or timed out: the outcome is unknown until
@@ -131,4 +167,29 @@ pub trait Gateway: Send + Sync {
 
     /// R31: refund all or part of a charge.
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError>;
+
+    /// R5: registers the payer that saved cards belong to; the gateway's customer id,
+    /// or None where the gateway has no customers (the sandbox).
+    async fn register_payer(&self, req: &PayerRequest) -> Result<Option<String>, GatewayError>;
+
+    /// R5, R14: saves a tokenised card of `customer` for later off-session charges
+    /// (with Stripe: a SetupIntent with usage=off_session, confirmed at once, which
+    /// attaches the card to the customer or asks for 3-D Secure).
+    async fn save_payment_method(
+        &self,
+        customer: Option<&str>,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<SavedCard, GatewayError>;
+
+    /// Where a setup stands now (after the customer completed 3-D Secure).
+    async fn retrieve_setup(&self, setup_id: &str) -> Result<SavedCard, GatewayError>;
+
+    /// R5: forgets a saved card at the gateway (Stripe: detaches it). A card the
+    /// gateway no longer holds is not an error.
+    async fn remove_payment_method(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<(), GatewayError>;
 }

@@ -485,6 +485,37 @@ impl Gateway for Sandbox {
         Ok(self.settle(&rec))
     }
 
+    /// The sandbox has no customers: a card is its token.
+    async fn register_payer(&self, _req: &PayerRequest) -> Result<Option<String>, GatewayError> {
+        Ok(None)
+    }
+
+    /// Saving needs nothing more than a known token: 3-D Secure is asked at charge time
+    /// (R14's verification charge), as before.
+    async fn save_payment_method(
+        &self,
+        _customer: Option<&str>,
+        token: &str,
+        _idempotency_key: &str,
+    ) -> Result<SavedCard, GatewayError> {
+        test_card(token)?;
+        Ok(SavedCard {
+            token: token.into(),
+            setup_id: None,
+            status: SetupStatus::Ready,
+        })
+    }
+
+    async fn retrieve_setup(&self, setup_id: &str) -> Result<SavedCard, GatewayError> {
+        Err(GatewayError::Invalid(format!(
+            "the sandbox has no card setups: {setup_id}"
+        )))
+    }
+
+    async fn remove_payment_method(&self, _token: &str, _key: &str) -> Result<(), GatewayError> {
+        Ok(())
+    }
+
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
         let charge = self.retrieve_charge(&req.charge_id).await?;
         let mut inner = self.lock();

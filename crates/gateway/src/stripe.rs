@@ -97,6 +97,8 @@ struct ApiErrorBody {
     #[serde(default)]
     payment_intent: Option<Value>,
     #[serde(default)]
+    setup_intent: Option<Value>,
+    #[serde(default)]
     charge: Option<String>,
 }
 
@@ -428,6 +430,50 @@ impl Stripe {
     }
 }
 
+/// An id field that may come expanded (`{"id": ...}`) or not.
+fn id_of(v: &Value) -> Option<&str> {
+    v.as_str().or_else(|| v["id"].as_str())
+}
+
+fn setup_declined(e: &ApiErrorBody) -> SetupStatus {
+    SetupStatus::Declined {
+        code: e
+            .decline_code
+            .clone()
+            .or_else(|| e.code.clone())
+            .unwrap_or_else(|| "card_declined".into()),
+        message: e.message.clone().unwrap_or_else(|| "card declined".into()),
+    }
+}
+
+/// A SetupIntent as a saved card (R5, R14). `processing` is reported like
+/// `requires_action`: not usable yet, usable once `setup_intent.succeeded` comes.
+pub fn saved_card_from_setup_intent(si: &Value) -> Result<SavedCard, GatewayError> {
+    let id = si["id"]
+        .as_str()
+        .ok_or_else(|| GatewayError::Outage("stripe: unreadable SetupIntent".into()))?;
+    let token = id_of(&si["payment_method"]).unwrap_or_default().to_string();
+    let secret = si["client_secret"].as_str().unwrap_or_default().to_string();
+    let status = match si["status"].as_str().unwrap_or_default() {
+        "succeeded" => SetupStatus::Ready,
+        "requires_action" | "requires_confirmation" | "processing" => SetupStatus::RequiresAction {
+            client_secret: secret,
+        },
+        other => match ApiErrorBody::deserialize(&si["last_setup_error"]) {
+            Ok(e) => setup_declined(&e),
+            Err(_) => SetupStatus::Declined {
+                code: format!("setup_{other}"),
+                message: format!("the card setup is {other}"),
+            },
+        },
+    };
+    Ok(SavedCard {
+        token,
+        setup_id: Some(id.to_string()),
+        status,
+    })
+}
+
 fn payment_method_result(r: Result<Value, ApiError>) -> Result<PaymentMethod, GatewayError> {
     payment_method(&r?)
 }
@@ -517,6 +563,70 @@ impl Gateway for Stripe {
             amount: v["amount"].as_i64().unwrap_or(req.amount),
             status: refund_status(v["status"].as_str().unwrap_or_default()),
         })
+    }
+
+    async fn register_payer(&self, req: &PayerRequest) -> Result<Option<String>, GatewayError> {
+        let mut form = vec![(
+            "metadata[refill_account]".to_string(),
+            req.account_id.clone(),
+        )];
+        form.extend(req.email.clone().map(|e| ("email".to_string(), e)));
+        form.extend(req.name.clone().map(|n| ("name".to_string(), n)));
+        let v = self
+            .post("/v1/customers", &form, &req.idempotency_key)
+            .await?;
+        let customer: Customer = parse(v, "customer")?;
+        Ok(Some(customer.id))
+    }
+
+    /// A SetupIntent for off-session use, confirmed at once with the token: Stripe
+    /// attaches the card to the customer when it succeeds, or asks for 3-D Secure.
+    async fn save_payment_method(
+        &self,
+        customer: Option<&str>,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<SavedCard, GatewayError> {
+        let customer = customer.ok_or_else(|| {
+            GatewayError::Invalid("stripe: a saved card belongs to a customer".into())
+        })?;
+        let form = [
+            ("customer".to_string(), customer.to_string()),
+            ("payment_method".to_string(), path_id(token)?.to_string()),
+            ("confirm".to_string(), "true".to_string()),
+            ("usage".to_string(), "off_session".to_string()),
+            ("payment_method_types[]".to_string(), "card".to_string()),
+        ];
+        match self.post("/v1/setup_intents", &form, idempotency_key).await {
+            Ok(si) => saved_card_from_setup_intent(&si),
+            Err(ApiError::Status { error, .. }) if error.kind == "card_error" => Ok(SavedCard {
+                token: token.to_string(),
+                setup_id: error
+                    .setup_intent
+                    .as_ref()
+                    .and_then(|si| si["id"].as_str())
+                    .map(str::to_string),
+                status: setup_declined(&error),
+            }),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    async fn retrieve_setup(&self, setup_id: &str) -> Result<SavedCard, GatewayError> {
+        let path = format!("/v1/setup_intents/{}", path_id(setup_id)?);
+        saved_card_from_setup_intent(&self.get(&path, &[]).await?)
+    }
+
+    async fn remove_payment_method(
+        &self,
+        token: &str,
+        idempotency_key: &str,
+    ) -> Result<(), GatewayError> {
+        match self.detach_payment_method(token, idempotency_key).await {
+            // Already detached (or never attached): nothing left to remove.
+            Ok(_) | Err(GatewayError::Invalid(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 

@@ -284,6 +284,45 @@ async fn r5_cards_are_described(h: &impl Harness) {
     ));
 }
 
+fn payer(key: &str) -> PayerRequest {
+    PayerRequest {
+        idempotency_key: key.into(),
+        account_id: "acct_contract".into(),
+        name: Some("Ada".into()),
+        email: Some("ada@example.test".into()),
+    }
+}
+
+/// R5: a payer and a saved card, charged off-session with its customer, removed.
+async fn r5_cards_are_saved_for_off_session_charges(h: &impl Harness) {
+    let g = h.gateway();
+    let customer = g.register_payer(&payer("payer-1")).await.unwrap();
+    assert_eq!(
+        g.register_payer(&payer("payer-1")).await.unwrap(),
+        customer,
+        "the same key registers the payer once"
+    );
+    let saved = g
+        .save_payment_method(customer.as_deref(), "pm_card_visa", "save-1")
+        .await
+        .unwrap();
+    assert_eq!(saved.status, SetupStatus::Ready);
+    let mut r = req("saved-charge", &saved.token, 1500);
+    r.customer = customer.clone();
+    assert_eq!(g.charge(&r).await.unwrap().status, ChargeStatus::Succeeded);
+    assert_eq!(h.real_charges("saved-charge"), 1);
+    assert_eq!(g.remove_payment_method(&saved.token, "rm-1").await, Ok(()));
+    assert_eq!(
+        g.remove_payment_method(&saved.token, "rm-2").await,
+        Ok(()),
+        "removing a card the gateway no longer holds is not an error"
+    );
+    assert!(is_invalid(
+        &g.save_payment_method(customer.as_deref(), "pm_card_nosuchthing", "save-2")
+            .await
+    ));
+}
+
 async fn bad_requests_are_invalid(h: &impl Harness) {
     let g = h.gateway();
     assert!(is_invalid(&g.charge(&req("zero", "pm_card_visa", 0)).await));
@@ -315,6 +354,7 @@ contract!(
     r31_partial_refunds_never_exceed_the_charge,
     r11_a_pending_charge_is_pending,
     r5_cards_are_described,
+    r5_cards_are_saved_for_off_session_charges,
     bad_requests_are_invalid,
 );
 
@@ -494,6 +534,57 @@ async fn stripe_r5_customers_setup_intents_and_saved_cards() {
     assert_eq!(left[0].card.as_ref().unwrap().last4, "4242");
 }
 
+/// R14: a card whose bank asks for 3-D Secure when it is set up is saved in a
+/// `requires_action` state with the secret the browser needs; once the customer
+/// completes it, the setup succeeds and off-session charges go through.
+#[tokio::test]
+async fn stripe_r14_a_setup_that_needs_3d_secure_waits_for_the_customer() {
+    let h = stripe().await;
+    let g = &h.stripe;
+    let customer = g.register_payer(&payer("p-3ds")).await.unwrap();
+    assert!(customer.as_deref().is_some_and(|c| c.starts_with("cus_")));
+    let token = "pm_card_authenticationRequiredOnSetup";
+    let saved = g
+        .save_payment_method(customer.as_deref(), token, "s-3ds")
+        .await
+        .unwrap();
+    let setup = saved.setup_id.clone().expect("a SetupIntent");
+    assert!(matches!(&saved.status,
+        SetupStatus::RequiresAction { client_secret } if client_secret.starts_with(&setup)));
+    assert_ne!(saved.token, token, "a new PaymentMethod for the test token");
+    assert_eq!(g.retrieve_setup(&setup).await.unwrap(), saved);
+    assert!(
+        g.list_payment_methods(customer.as_deref().unwrap())
+            .await
+            .unwrap()
+            .is_empty(),
+        "attached only once 3-D Secure is done"
+    );
+    let si = h.fake.authenticate_setup_intent(&setup).unwrap();
+    assert_eq!(si["status"], "succeeded");
+    let done = g.retrieve_setup(&setup).await.unwrap();
+    assert_eq!(
+        (done.status, &done.token),
+        (SetupStatus::Ready, &saved.token)
+    );
+    let mut r = req("after-3ds", &saved.token, 2000);
+    r.customer = customer.clone();
+    assert_eq!(g.charge(&r).await.unwrap().status, ChargeStatus::Succeeded);
+    let declined = g
+        .save_payment_method(customer.as_deref(), "pm_card_chargeDeclined", "s-bad")
+        .await
+        .unwrap();
+    assert!(matches!(&declined.status,
+        SetupStatus::Declined { code, .. } if code == "generic_decline"));
+    assert!(is_invalid(
+        &g.save_payment_method(None, "pm_card_visa", "s-none").await
+    ));
+    let requests = h.fake.requests();
+    let setups = requests.iter().filter(|r| r.path == "/v1/setup_intents");
+    assert!(setups.clone().count() >= 2);
+    assert!(setups.into_iter().all(|r| r.idempotency_key.is_some()));
+}
+
 // ---- Webhooks from the fake, received by a small server here ----
 
 use axum::http::{HeaderMap, StatusCode};
@@ -643,4 +734,37 @@ async fn live_stripe_test_mode() {
     }
     assert_eq!(found.map(|c| c.id), Some(a.id));
     s.detach_payment_method(&pm.id, &k("detach")).await.unwrap();
+    // Through the Gateway trait, as refill saves cards: a customer, a SetupIntent.
+    let mut p = payer(&k("payer"));
+    p.email = Some("live-test@example.com".into());
+    let customer = s.register_payer(&p).await.unwrap();
+    let saved = s
+        .save_payment_method(customer.as_deref(), "pm_card_visa", &k("setup"))
+        .await
+        .unwrap();
+    assert_eq!(saved.status, SetupStatus::Ready, "{saved:?}");
+    let mut off = req(&k("off-session"), &saved.token, 1500);
+    (off.customer, off.currency) = (customer.clone(), "USD".into());
+    assert_eq!(
+        s.charge(&off).await.unwrap().status,
+        ChargeStatus::Succeeded
+    );
+    let three = s
+        .save_payment_method(
+            customer.as_deref(),
+            "pm_card_authenticationRequiredOnSetup",
+            &k("setup-3ds"),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(three.status, SetupStatus::RequiresAction { .. }),
+        "{three:?}"
+    );
+    let setup = three.setup_id.clone().unwrap();
+    assert_eq!(s.retrieve_setup(&setup).await.unwrap(), three);
+    assert_eq!(
+        s.remove_payment_method(&saved.token, &k("rm")).await,
+        Ok(())
+    );
 }

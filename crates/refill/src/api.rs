@@ -103,6 +103,11 @@ pub fn router(app: Refill) -> Router {
                 .put(put_scheduled_recharge)
                 .delete(delete_scheduled_recharge),
         )
+        .route(
+            "/v1/accounts/{id}/payment-methods/{pm}/confirm",
+            post(confirm_payment_method),
+        )
+        .route("/v1/webhooks/stripe", post(stripe_webhook))
         .fallback(|| async {
             ApiError::new(
                 StatusCode::NOT_FOUND,
@@ -886,4 +891,37 @@ async fn delete_scheduled_recharge(
     Path(id): Path<String>,
 ) -> ApiResult {
     ok(api.app.delete_scheduled_recharge(&caller, &id).await?)
+}
+// ---------------------------------------------------------------- Stripe
+
+async fn confirm_payment_method(
+    State(api): State<Api>,
+    caller: Caller,
+    Path((id, pm)): Path<(String, String)>,
+) -> ApiResult {
+    ok(api.app.confirm_payment_method(&caller, &id, &pm).await?)
+}
+
+/// Stripe's webhooks. No API key: the `Stripe-Signature` header, made with
+/// REFILL_STRIPE_WEBHOOK_SECRET, authenticates the event. Any answer but 2xx makes
+/// Stripe deliver the event again later (for up to three days).
+async fn stripe_webhook(State(api): State<Api>, req: Request) -> ApiResult {
+    api.metrics.requests.fetch_add(1, Ordering::Relaxed);
+    let (headers, body) = read_body(req).await?;
+    // Without a secret no event can be verified: the endpoint is not there (a 4xx:
+    // Stripe keeps the event and delivers it again once it is configured).
+    let Some(secret) = api.app.config.stripe_webhook_secret.clone() else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "webhook_not_configured",
+            "this server has no Stripe webhook secret: set REFILL_STRIPE_WEBHOOK_SECRET",
+        ));
+    };
+    let signature = headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok());
+    ok(api
+        .app
+        .receive_stripe_event(&body, signature, &secret.0)
+        .await?)
 }

@@ -287,7 +287,28 @@ pub const ROUTES: &[Route] = &[
         None,
         200,
     ),
+    (
+        "post",
+        "/v1/accounts/{id}/payment-methods/{pm}/confirm",
+        "After 3-D Secure: ask the gateway whether the card's setup succeeded",
+        "R5, R14",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/webhooks/stripe",
+        "Stripe's events (no API key: authenticated by Stripe-Signature); each processed once",
+        "R11, R14, R22, R25, R31",
+        Some("StripeEvent"),
+        200,
+    ),
 ];
+
+/// Routes called by a payment gateway, not by API key holders.
+fn is_webhook(path: &str) -> bool {
+    path.starts_with("/v1/webhooks/")
+}
 
 fn schemas() -> Value {
     let money =
@@ -338,6 +359,8 @@ fn schemas() -> Value {
         "ScheduledRecharge": {"type": "object", "required": ["amount", "day_of_month"], "properties": {
             "amount": money, "day_of_month": {"type": "integer", "minimum": 1, "maximum": 31},
             "payment_method": {"type": "string", "description": "a saved card; default: the primary card at each run"}}},
+        "StripeEvent": {"type": "object", "required": ["id", "type", "created", "data"], "description": "A Stripe event, as Stripe signs and sends it", "properties": {
+            "id": {"type": "string"}, "type": {"type": "string"}, "created": {"type": "integer"}, "data": {"type": "object"}}},
     })
 }
 
@@ -364,7 +387,10 @@ fn operation(
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
     let mut params = params;
-    if method == "post" {
+    if is_webhook(path) {
+        op["security"] = json!([]);
+        params.push(json!({"name": "Stripe-Signature", "in": "header", "required": true, "schema": {"type": "string"}}));
+    } else if method == "post" {
         params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}));
     }
     if method == "put" && (path.ends_with("auto-top-up") || path.ends_with("scheduled-recharge")) {

@@ -54,6 +54,12 @@ pub fn gateway(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Ga
         if let Some(base) = &s.stripe_api_base {
             config.api_base = base.clone();
         }
+        if s.stripe_webhook_secret.is_none() {
+            eprintln!(
+                "refill: REFILL_STRIPE_WEBHOOK_SECRET is not set: Stripe's events are refused \
+                 (pending payments still settle by asking Stripe, R11)"
+            );
+        }
         return Ok(Arc::new(refill_gateway::stripe::Stripe::new(config)?));
     }
     let path = sandbox_record(s);
@@ -109,8 +115,11 @@ pub async fn start(
         Some(g) => g,
         None => self::gateway(settings, clock.clone())?,
     };
-    let app = Refill::new(db, gateway, clock, settings.service.clone())
-        .with_channels(channels(&settings.notify)?);
+    let mut config = settings.service.clone();
+    if let Some(secret) = &settings.stripe_webhook_secret {
+        config.stripe_webhook_secret = Some(refill_service::config::Secret(secret.clone()));
+    }
+    let app = Refill::new(db, gateway, clock, config).with_channels(channels(&settings.notify)?);
     let new_operator_key = app
         .bootstrap_operator_key(settings.bootstrap_key.as_deref())
         .await?;

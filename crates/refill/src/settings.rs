@@ -113,6 +113,8 @@ struct FileSettings {
     resource_auto_top_up_amount: Option<i64>,
     /// R29: how long an unpaid renewal is retried before its resource is suspended.
     renewal_grace_hours: Option<i64>,
+    /// R11: credit a pending card payment at once (true) or when it settles.
+    credit_pending: Option<bool>,
 }
 
 impl Settings {
@@ -144,6 +146,7 @@ impl Settings {
             f.stripe_webhook_secret,
         );
         (s.stripe_api_base, s.bootstrap_key) = (f.stripe_api_base, f.bootstrap_key);
+        set(&mut c.credit_pending, f.credit_pending);
         set(&mut c.limits.minimum_top_up, f.minimum_top_up);
         if let Some(rates) = f.tax_rates {
             c.tax.by_country = rates
@@ -294,6 +297,12 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
         &mut f.resource_auto_top_up_amount,
     )?;
     num("RENEWAL_GRACE_HOURS", &mut f.renewal_grace_hours)?;
+    if let Some(v) = var("CREDIT_PENDING") {
+        f.credit_pending = Some(
+            v.parse()
+                .map_err(|_| anyhow::anyhow!("REFILL_CREDIT_PENDING={v:?}: use true or false"))?,
+        );
+    }
     if let Some(v) = var("TAX_RATES") {
         // REFILL_TAX_RATES=GB:2000,DE:1900
         let mut rates = BTreeMap::new();

@@ -126,6 +126,9 @@ impl Refill {
             ));
         }
         let pm = self.chosen_card(account_id, &req, source).await?;
+        if let Some(pm) = &pm {
+            self.ensure_card_ready(pm).await?;
+        }
         let ctx = SettingsContext {
             balance: account.balance,
             is_sub_account: account.parent_id.is_some(),
@@ -215,7 +218,7 @@ impl Refill {
         let req = ChargeRequest {
             idempotency_key: key.clone(),
             payment_method: pm.gateway_token.clone(),
-            customer: None,
+            customer: self.customer_of_card(&pm.id).await?,
             amount: self.config.verification_amount,
             currency: refill_store::get_account(&self.db.pool, &pm.account_id)
                 .await?

@@ -33,6 +33,21 @@ pub struct Config {
     pub notify_retry: RetryPolicy,
     /// R17, R29: recurring-fee resources.
     pub recurring: RecurringConfig,
+    /// Signs the events Stripe posts to /v1/webhooks/stripe (`whsec_...`).
+    pub stripe_webhook_secret: Option<Secret>,
+    /// R11: a pending card payment is credited at once (usable while pending); when
+    /// false, its credit waits until the payment settles.
+    pub credit_pending: bool,
+}
+
+/// A secret that never prints (Debug shows `<redacted>`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 impl Default for Config {
@@ -50,6 +65,8 @@ impl Default for Config {
             pipelines: 1,
             notify_retry: RetryPolicy::default(),
             recurring: RecurringConfig::default(),
+            stripe_webhook_secret: None,
+            credit_pending: true,
         }
     }
 }

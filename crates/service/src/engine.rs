@@ -367,7 +367,7 @@ impl Refill {
         let req = ChargeRequest {
             idempotency_key: charge_key(&t),
             payment_method: pm.gateway_token.clone(),
-            customer: None,
+            customer: self.customer_of_card(&pm.id).await?,
             amount: t.total,
             currency: t.currency.clone(),
             description: format!("refill {} top-up {}", t.origin, t.id),
@@ -449,7 +449,7 @@ impl Refill {
     }
 
     /// Records a charge's outcome, once: a top-up that is no longer `charging` at this
-    /// attempt was recorded already (by another node, or before a crash).
+    /// attempt was recorded already (by another node, a webhook, or before a crash).
     pub(crate) async fn record_charge(
         &self,
         id: &str,
@@ -458,34 +458,64 @@ impl Refill {
     ) -> Result<()> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let account_id = match refill_store::get_top_up(&mut *tx, id).await? {
-            Some(t) => t.account_id,
-            None => return Ok(()),
-        };
-        // Lock order everywhere: account, then top-up.
-        let account = lock(&mut tx, self, &account_id).await?;
-        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
+        let Some((account, mut t)) = self.lock_top_up_and_account(&mut tx, id).await? else {
             return Ok(());
         };
         if t.status != "charging" || t.attempt != attempt {
             return Ok(());
         }
+        self.apply_charge(&mut tx, &account, &mut t, charge, now)
+            .await?;
+        tx.commit().await?;
+        self.work_ready.notify_waiters();
+        Ok(())
+    }
+
+    /// Locks a top-up's account, then the top-up: the lock order everywhere.
+    pub(crate) async fn lock_top_up_and_account(
+        &self,
+        tx: &mut Tx,
+        id: &str,
+    ) -> Result<Option<(refill_store::AccountRow, TopUpRow)>> {
+        let account_id = match refill_store::get_top_up(&mut **tx, id).await? {
+            Some(t) => t.account_id,
+            None => return Ok(None),
+        };
+        let account = lock(tx, self, &account_id).await?;
+        let t = refill_store::lock_top_up(tx, self.db.dialect, id).await?;
+        Ok(t.map(|t| (account, t)))
+    }
+
+    /// Applies a charge's outcome to a top-up being charged (both locked): the credit
+    /// (R10, R11), or the failure (R23), with their events and R21's follow-up.
+    pub(crate) async fn apply_charge(
+        &self,
+        tx: &mut Tx,
+        account: &refill_store::AccountRow,
+        t: &mut TopUpRow,
+        charge: &Charge,
+        now: i64,
+    ) -> Result<()> {
         if !charge.id.is_empty() {
             t.gateway_charge_id = Some(charge.id.clone());
         }
         let mut settings = match t.origin.as_str() {
-            "auto" => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
+            "auto" => refill_store::get_auto_top_up(&mut **tx, &t.account_id).await?,
             _ => None,
         };
         match &charge.status {
+            // R11, configured off: the credit waits until the payment settles.
+            ChargeStatus::Pending if !self.config.credit_pending => {
+                self.hold_pending(tx, t, settings.as_mut(), now).await?;
+            }
             ChargeStatus::Succeeded | ChargeStatus::Pending => {
                 let status = if charge.status == ChargeStatus::Pending {
                     "pending"
                 } else {
                     "succeeded"
                 };
-                let after = self.credit(&mut tx, &t, &account, now).await?;
-                self.succeeded_opt(&mut tx, &mut t, settings.as_mut(), status, after, now)
+                let after = self.credit(tx, t, account, now).await?;
+                self.succeeded_opt(tx, t, settings.as_mut(), status, after, now)
                     .await?;
             }
             ChargeStatus::Declined {
@@ -494,8 +524,8 @@ impl Refill {
                 message,
             } => {
                 self.failed(
-                    &mut tx,
-                    &mut t,
+                    tx,
+                    t,
                     settings.as_mut(),
                     class_of(*class),
                     code,
@@ -506,15 +536,13 @@ impl Refill {
             }
         }
         if let Some(s) = &settings {
-            refill_store::put_auto_top_up(&mut tx, s).await?;
+            refill_store::put_auto_top_up(tx, s).await?;
         }
-        tx.commit().await?;
-        self.work_ready.notify_waiters();
         Ok(())
     }
 
     /// Credits a paid top-up to the balance (R10, R11: a pending one is usable at once).
-    async fn credit(
+    pub(crate) async fn credit(
         &self,
         tx: &mut Tx,
         t: &TopUpRow,
@@ -538,7 +566,7 @@ impl Refill {
         Ok(after)
     }
 
-    async fn succeeded_opt(
+    pub(crate) async fn succeeded_opt(
         &self,
         tx: &mut Tx,
         t: &mut TopUpRow,
@@ -820,15 +848,31 @@ impl Refill {
     async fn mark_settled(&self, id: &str, ok: bool) -> Result<bool> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let Some(peek) = refill_store::get_top_up(&mut *tx, id).await? else {
-            return Ok(false);
-        };
-        let account = lock(&mut tx, self, &peek.account_id).await?;
-        let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
+        let Some((account, mut t)) = self.lock_top_up_and_account(&mut tx, id).await? else {
             return Ok(false);
         };
         if t.status != "pending" {
             return Ok(false);
+        }
+        self.settle_in(&mut tx, &account, &mut t, ok, now).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// R11: settles a pending top-up (both locked): succeeded, or failed at the bank,
+    /// when its credit is reversed by a new entry, the account flagged (usage refused
+    /// while below zero) and the customer told.
+    pub(crate) async fn settle_in(
+        &self,
+        tx: &mut Tx,
+        account: &refill_store::AccountRow,
+        t: &mut TopUpRow,
+        ok: bool,
+        now: i64,
+    ) -> Result<()> {
+        debug_assert_eq!(t.status, "pending");
+        if refill_store::release_withheld_credit(tx, &t.id).await? {
+            return self.settle_withheld(tx, account, t, ok, now).await;
         }
         t.updated_at = now;
         if ok {
@@ -846,7 +890,7 @@ impl Refill {
             )?;
             let after = money::sub(account.balance, t.amount)?;
             post(
-                &mut tx,
+                tx,
                 &journal,
                 &account.currency,
                 &[(&t.account_id, after)],
@@ -854,16 +898,14 @@ impl Refill {
                 now,
             )
             .await?;
-            refill_store::set_balance(&mut tx, &t.account_id, after, account.low_balance_armed)
-                .await?;
-            refill_store::set_flagged(&mut tx, &t.account_id, true).await?;
+            refill_store::set_balance(tx, &t.account_id, after, account.low_balance_armed).await?;
+            refill_store::set_flagged(tx, &t.account_id, true).await?;
             let data = json!({"top_up_id": t.id, "amount": t.amount, "currency": t.currency, "balance_after": after,
                 "message": "A pending card payment failed; its credit was reversed. Usage is blocked while the balance is below zero."});
-            events::emit(&mut tx, &t.account_id, events::PAYMENT_REVERSED, data, now).await?;
+            events::emit(tx, &t.account_id, events::PAYMENT_REVERSED, data, now).await?;
         }
-        refill_store::update_top_up(&mut tx, &t).await?;
-        tx.commit().await?;
-        Ok(true)
+        refill_store::update_top_up(tx, t).await?;
+        Ok(())
     }
 }
 

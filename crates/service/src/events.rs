@@ -15,6 +15,8 @@ pub const PAYMENT_REVERSED: &str = "payment.reversed";
 /// its resource when the grace period ends.
 pub const RESOURCE_RENEWAL_FAILED: &str = "resource.renewal_failed";
 pub const RESOURCE_SUSPENDED: &str = "resource.suspended";
+/// R31: a top-up's charge was refunded at the gateway; its credit was reversed.
+pub const TOP_UP_REFUNDED: &str = "top_up.refunded";
 
 pub fn event(account_id: &str, event_type: &str, data: Value, now: i64) -> EventRow {
     EventRow {

@@ -12,9 +12,12 @@ pub mod error;
 pub mod events;
 pub mod idempotency;
 pub mod notifications;
+pub mod pending_credit;
 pub mod poster;
 pub mod recurring;
+pub mod saved_cards;
 pub mod scheduled;
+pub mod stripe_webhooks;
 pub mod top_ups;
 pub mod views;
 

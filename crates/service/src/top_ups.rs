@@ -38,7 +38,7 @@ impl Refill {
         req: NewPaymentMethod,
         idem: Option<&Idem>,
     ) -> Result<PaymentMethodView> {
-        self.account(caller, account_id).await?;
+        let account = self.account(caller, account_id).await?;
         if req.token.is_empty() || req.token.len() > 200 {
             return Err(ServiceError::invalid(
                 "invalid_token",
@@ -54,31 +54,57 @@ impl Refill {
                 other => ServiceError::Gateway(other),
             })?;
         let saved = req.save.unwrap_or(true);
+        let id = refill_store::new_id("pm");
+        // A card kept for later is saved at the gateway too (Stripe: a SetupIntent
+        // for off-session use, on the payer's customer); one used once is not.
+        let at_gateway = match saved {
+            true => Some(
+                self.save_card_at_gateway(&account, &req.token, &id, idem)
+                    .await?,
+            ),
+            false => None,
+        };
+        let token = at_gateway
+            .as_ref()
+            .map(|g| g.saved.token.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| req.token.clone());
+        let setup = at_gateway
+            .as_ref()
+            .and_then(|g| g.setup_row(&id, self.now()));
         let mut tx = self.db.begin().await?;
         let existing = refill_store::list_payment_methods(&mut *tx, account_id).await?;
         let primary = saved && (existing.is_empty() || req.primary.unwrap_or(false));
         let row = PaymentMethodRow {
-            id: refill_store::new_id("pm"),
+            id,
             account_id: account_id.into(),
-            gateway_token: req.token.clone(),
+            gateway_token: token,
             brand: card.brand,
             last4: card.last4,
             exp_month: card.exp_month as i64,
             exp_year: card.exp_year as i64,
             saved,
             is_primary: false,
-            verified_at: None,
+            // A setup that succeeded at once was checked by the bank (R14).
+            verified_at: setup
+                .as_ref()
+                .filter(|s| s.status == crate::saved_cards::READY && s.setup_id.is_some())
+                .map(|_| self.now()),
             removed_at: None,
             created_at: self.now(),
         };
         refill_store::insert_payment_method(&mut tx, &row).await?;
+        if let Some(setup) = &setup {
+            refill_store::insert_card_setup(&mut tx, setup).await?;
+        }
         if primary {
             refill_store::set_primary_payment_method(&mut tx, account_id, &row.id).await?;
         }
         let view = PaymentMethodView::from(&PaymentMethodRow {
             is_primary: primary,
             ..row
-        });
+        })
+        .with_setup(setup.as_ref());
         idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
         tx.commit().await?;
         Ok(view)
@@ -91,7 +117,11 @@ impl Refill {
     ) -> Result<Vec<PaymentMethodView>> {
         self.account(caller, account_id).await?;
         let rows = refill_store::list_payment_methods(&self.db.pool, account_id).await?;
-        Ok(rows.iter().map(PaymentMethodView::from).collect())
+        let mut views = Vec::with_capacity(rows.len());
+        for r in &rows {
+            views.push(self.payment_method_view(r).await?);
+        }
+        Ok(views)
     }
 
     /// A payment method of this account, not removed.
@@ -112,6 +142,7 @@ impl Refill {
     ) -> Result<PaymentMethodView> {
         self.account(caller, account_id).await?;
         let pm = self.payment_method(account_id, pm_id).await?;
+        self.remove_card_at_gateway(&pm).await?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
         refill_store::remove_payment_method(&mut tx, pm_id, now).await?;
@@ -203,6 +234,7 @@ impl Refill {
                     )
                 })?,
         };
+        self.ensure_card_ready(&pm).await?;
         let t = self
             .open_manual_top_up(&account, &pm, summary, idem)
             .await?;

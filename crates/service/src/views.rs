@@ -114,7 +114,27 @@ pub struct PaymentMethodView {
     pub primary: bool,
     pub verified: bool,
     pub removed: bool,
+    /// ready | requires_action (R14: 3-D Secure when the card is saved at Stripe)
+    pub status: String,
+    /// The gateway's setup (a Stripe SetupIntent), while it waits for 3-D Secure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub setup_intent: Option<String>,
+    /// For Stripe.js (`handleNextAction`), while it waits for 3-D Secure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     pub created: String,
+}
+
+impl PaymentMethodView {
+    /// With the card's setup at the gateway, where it has one.
+    pub fn with_setup(mut self, setup: Option<&refill_store::CardSetupRow>) -> Self {
+        if let Some(s) = setup.filter(|s| s.status != "ready") {
+            self.status = s.status.clone();
+            self.setup_intent = s.setup_id.clone();
+            self.client_secret = s.client_secret.clone();
+        }
+        self
+    }
 }
 
 impl From<&PaymentMethodRow> for PaymentMethodView {
@@ -131,6 +151,9 @@ impl From<&PaymentMethodRow> for PaymentMethodView {
             primary: p.is_primary,
             verified: p.verified_at.is_some(),
             removed: p.removed_at.is_some(),
+            status: "ready".into(),
+            setup_intent: None,
+            client_secret: None,
             created: rfc3339(p.created_at),
         }
     }

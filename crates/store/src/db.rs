@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("schema.sql")),
     (2, include_str!("migrations/002_notifications.sql")),
     (3, include_str!("migrations/003_recurring.sql")),
+    (4, include_str!("migrations/004_stripe.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,12 +5,14 @@
 
 mod db;
 pub mod deliveries;
+pub mod gateway_records;
 pub mod queries;
 pub mod recurring;
 pub mod work;
 
 pub use db::{Db, Dialect, Tx};
 pub use deliveries::*;
+pub use gateway_records::*;
 pub use queries::*;
 pub use recurring::*;
 pub use work::*;

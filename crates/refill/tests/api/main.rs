@@ -7,4 +7,5 @@ mod engine;
 mod notifications;
 mod processes;
 mod recurring;
+mod stripe;
 mod support;

@@ -167,6 +167,15 @@ async fn every_event_type(app: &TestApp, id: &str) {
     app.running.app.periodic_jobs().await.unwrap();
     app.clock.advance(4 * DAY);
     app.running.app.periodic_jobs().await.unwrap();
+    // top_up.refunded comes only from Stripe's charge.refunded webhook (tests/api/stripe.rs
+    // makes it); here the outbox row as that handler writes it, to show its delivery.
+    let refunded = json!({"top_up_id": "top_x", "refunded": 1_000, "refunded_total": 1_000,
+        "credit_reversed": 834, "tax_reversed": 166, "currency": "GBP", "balance_after": 0});
+    let mut tx = app.running.app.db.begin().await.unwrap();
+    refill_service::events::emit(&mut tx, id, "top_up.refunded", refunded, app.clock_now())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
 }
 
 fn types_of(events: &[Value]) -> BTreeSet<String> {

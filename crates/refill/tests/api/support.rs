@@ -93,6 +93,24 @@ pub async fn spawn(store: &Store) -> TestApp {
 }
 
 pub async fn spawn_with(store: &Store, tweak: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_on(store, None, tweak).await
+}
+
+/// As `spawn_with`, charging through `gateway` instead of the sandbox (the Stripe
+/// client pointed at the fake Stripe). `app.sandbox` is then unused.
+pub async fn spawn_with_gateway(
+    store: &Store,
+    gateway: Arc<dyn refill_gateway::Gateway>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
+    spawn_on(store, Some(gateway), tweak).await
+}
+
+async fn spawn_on(
+    store: &Store,
+    gateway: Option<Arc<dyn refill_gateway::Gateway>>,
+    tweak: impl FnOnce(&mut Settings),
+) -> TestApp {
     refill::install_crypto();
     let mut s = settings(store);
     tweak(&mut s);
@@ -102,14 +120,10 @@ pub async fn spawn_with(store: &Store, tweak: impl FnOnce(&mut Settings)) -> Tes
         use refill_service::Clock;
         c.now_ms()
     }));
-    let running = refill::start(
-        &s,
-        Arc::new(clock.clone()),
-        Some(Arc::new(sandbox.clone())),
-        false,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("refill did not start on {}: {e:#}", store.name));
+    let gateway = gateway.unwrap_or_else(|| Arc::new(sandbox.clone()));
+    let running = refill::start(&s, Arc::new(clock.clone()), Some(gateway), false)
+        .await
+        .unwrap_or_else(|e| panic!("refill did not start on {}: {e:#}", store.name));
     TestApp {
         store: store.clone(),
         base: running.url(),
