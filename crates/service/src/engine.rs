@@ -403,10 +403,11 @@ impl Refill {
         match self.gateway.find_charge(&charge_key(&t)).await {
             Ok(Some(charge)) => self.record_charge(&t.id, t.attempt, &charge).await,
             Ok(None) => {
-                let pm = match &t.payment_method_id {
-                    Some(id) => refill_store::get_payment_method(&self.db.pool, id).await?,
-                    None => None,
-                };
+                let pm = refill_store::payment_method_named(
+                    &self.db.pool,
+                    t.payment_method_id.as_deref(),
+                )
+                .await?;
                 match pm {
                     Some(pm) => self.charge_and_record(t, pm).await,
                     None => Err(ServiceError::not_found(
@@ -586,10 +587,7 @@ impl Refill {
     }
 
     async fn card_of(&self, tx: &mut Tx, t: &TopUpRow) -> Result<Option<PaymentMethodRow>> {
-        Ok(match &t.payment_method_id {
-            Some(id) => refill_store::get_payment_method(&mut **tx, id).await?,
-            None => None,
-        })
+        Ok(refill_store::payment_method_named(&mut **tx, t.payment_method_id.as_deref()).await?)
     }
 
     /// A top-up succeeded: the receipt event, and R21's follow-up when the balance

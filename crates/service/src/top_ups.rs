@@ -309,10 +309,8 @@ impl Refill {
     }
 
     pub async fn top_up_view(&self, t: &TopUpRow) -> Result<TopUpView> {
-        let pm = match &t.payment_method_id {
-            Some(id) => refill_store::get_payment_method(&self.db.pool, id).await?,
-            None => None,
-        };
+        let pm = refill_store::payment_method_named(&self.db.pool, t.payment_method_id.as_deref())
+            .await?;
         Ok(TopUpView::new(t, pm.as_ref()))
     }
 

@@ -555,6 +555,17 @@ pub async fn get_payment_method<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(pm_from).transpose()
 }
 
+/// The payment method a row names, if it names one (a top-up, a schedule).
+pub async fn payment_method_named<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    id: Option<&str>,
+) -> Result<Option<PaymentMethodRow>> {
+    match id {
+        Some(id) => get_payment_method(e, id).await,
+        None => Ok(None),
+    }
+}
+
 /// An account's saved payment methods that were not removed, primary first.
 pub async fn list_payment_methods<'e, E: Executor<'e, Database = Any>>(
     e: E,
