@@ -19,7 +19,9 @@ pub use http::status_is_retryable;
 pub use render::{EmailContent, render_email, render_sms};
 pub use retry::{RetryPolicy, backoff_delay_ms, give_up};
 pub use sms::SmsChannel;
-pub use webhook::{WebhookChannel, WebhookEndpoint, sign, verify_signature};
+pub use webhook::{
+    WebhookChannel, WebhookEndpoint, check_public_url, is_public_ip, sign, verify_signature,
+};
 
 use serde::{Deserialize, Serialize};
 

@@ -155,6 +155,57 @@ fn unix_now() -> i64 {
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
 }
 
+/// Whether an address is on the public internet: not loopback, private, link-local,
+/// unspecified, broadcast, shared (100.64/10) or an IPv6 unique-local address. An
+/// endpoint registered by a customer must be public, so that refill cannot be made to
+/// call into the provider's own network.
+pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || (a == 100 && (64..128).contains(&b)))
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_ip(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80)
+            }
+        },
+    }
+}
+
+/// Resolves the URL's host and refuses it unless every address is public.
+pub async fn check_public_url(url: &str) -> Result<(), DeliveryError> {
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|e| DeliveryError::permanent(format!("webhook: bad URL: {e}")))?;
+    let host = parsed
+        .host_str()
+        .ok_or_else(|| DeliveryError::permanent("webhook: the URL has no host"))?;
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| DeliveryError::retryable(format!("webhook: cannot resolve {host}: {e}")))?
+        .collect();
+    if addrs.is_empty() || addrs.iter().any(|a| !is_public_ip(a.ip())) {
+        return Err(DeliveryError::permanent(format!(
+            "webhook: {host} is not a public address; an endpoint registered by an account must be reachable on the internet"
+        )));
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,5 +277,39 @@ mod tests {
             serde_json::json!({"id": "evt_9", "type": "balance.low", "created": 1_700_000_000i64,
                                "account": "acct_1", "data": {"balance": 1}})
         );
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "fd00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
+            assert!(is_public_ip(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[tokio::test]
+    async fn loopback_urls_are_refused() {
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://localhost/x",
+            "http://[::1]:8080/",
+        ] {
+            let e = check_public_url(url).await.unwrap_err();
+            assert!(!e.retryable, "{url}: {e:?}");
+        }
     }
 }

@@ -2,7 +2,7 @@
 //! terminal. The running nodes pick the reset deliveries up at their next poll.
 
 use anyhow::{Context, bail};
-use refill_store::Db;
+use refill_store::{Db, Redeliver};
 
 pub const USAGE: &str = "usage: refill events redeliver <event id> [--only-dead]
        refill events redeliver --dead      (every dead-lettered delivery)";
@@ -15,15 +15,18 @@ pub async fn run(args: &[String], database_url: &str) -> anyhow::Result<()> {
     let mut tx = db.begin().await?;
     let message = match args.as_slice() {
         ["redeliver", "--dead"] => {
-            let n = refill_store::redeliver_all_dead(&mut tx, now).await?;
+            let n = refill_store::redeliver(&mut tx, Redeliver::AllDead, now).await?;
             format!("{n} dead-lettered deliveries will be sent again")
         }
         ["redeliver", id] | ["redeliver", id, "--only-dead"] => {
             if refill_store::get_event(&mut *tx, id).await?.is_none() {
                 bail!("no event {id:?}: list events with GET /v1/events");
             }
-            let only_dead = args.len() == 3;
-            let n = refill_store::redeliver(&mut tx, id, only_dead, now).await?;
+            let which = match args.len() {
+                3 => Redeliver::DeadOfEvent(id),
+                _ => Redeliver::Event(id),
+            };
+            let n = refill_store::redeliver(&mut tx, which, now).await?;
             match n {
                 0 => format!("event {id} has no deliveries to send again (yet)"),
                 n => format!("{n} deliveries of event {id} will be sent again"),

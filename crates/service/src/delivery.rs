@@ -12,11 +12,12 @@
 //! receivers dedupe by event id (the webhook envelope's `id`, the email's Message-ID).
 
 use crate::accounts::Caller;
+use crate::notifications::{contacts_of, preferences_of};
 use crate::views::{Page, rfc3339};
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{self, Channel, Contacts, EventSet, Subscription};
 use refill_notify::{DeliveryError, Notification, WebhookEndpoint};
-use refill_store::{DeliveryRow, EventRow, Tx};
+use refill_store::{DeliveryRow, EventRow, Redeliver, Tx};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -103,19 +104,18 @@ impl Refill {
     }
 
     async fn add_deliveries(&self, tx: &mut Tx, e: &EventRow) -> Result<()> {
-        let account = refill_store::get_account(&mut **tx, &e.account_id).await?;
-        let parent = account.as_ref().and_then(|a| a.parent_id.clone());
-        let (email, phone) = match account {
-            Some(_) => self.contacts_of(&e.account_id).await?,
-            None => (None, None),
+        let Some(account) = refill_store::get_account(&mut **tx, &e.account_id).await? else {
+            return Ok(());
         };
+        let parent = account.parent_id.clone();
+        let contact = contacts_of(tx, &account).await?;
         let contacts = Contacts {
-            email,
-            phone,
+            email: contact.email,
+            phone: contact.phone,
             email_configured: self.channels.email.is_some(),
             sms_configured: self.channels.sms.is_some(),
         };
-        let prefs = self.preferences_of(&e.account_id).await?;
+        let prefs = preferences_of(tx, &e.account_id).await?;
         let subs: Vec<Subscription> =
             refill_store::endpoints_hearing(&mut **tx, &e.account_id, parent.as_deref())
                 .await?
@@ -247,6 +247,9 @@ impl Refill {
                     .map_err(store)?
                     .filter(|w| w.removed_at.is_none())
                     .ok_or_else(|| DeliveryError::permanent("the webhook endpoint was removed"))?;
+                if !w.trusted {
+                    refill_notify::check_public_url(&w.url).await?;
+                }
                 let endpoint = WebhookEndpoint {
                     url: w.url,
                     secret: w.secret,
@@ -261,15 +264,36 @@ impl Refill {
         }
     }
 
-    /// The deliveries of one event the caller may see.
+    /// The deliveries of one event the caller may see: all for the operator; for an
+    /// account key, those to its payer and to its own tree's webhook endpoints.
     pub async fn deliveries(&self, caller: &Caller, event_id: &str) -> Result<Page<DeliveryView>> {
         self.visible_event(caller, event_id).await?;
-        let rows = refill_store::deliveries_of_event(&self.db.pool, event_id).await?;
+        let rows = self.visible_deliveries(caller, event_id).await?;
         Ok(Page::from_rows(rows, i64::MAX, |r| DeliveryView::from(r)))
     }
 
-    /// Sends an event again: every delivery (`only_dead` false) or the dead-lettered
-    /// ones, from a fresh retry window. Receivers dedupe by event id.
+    async fn visible_deliveries(
+        &self,
+        caller: &Caller,
+        event_id: &str,
+    ) -> Result<Vec<DeliveryRow>> {
+        let rows = refill_store::deliveries_of_event(&self.db.pool, event_id).await?;
+        if caller.is_operator() {
+            return Ok(rows);
+        }
+        let mine: Vec<String> = refill_store::list_webhook_endpoints(&self.db.pool, caller.root())
+            .await?
+            .into_iter()
+            .map(|w| w.id)
+            .collect();
+        Ok(rows
+            .into_iter()
+            .filter(|d| d.channel != Channel::Webhook.as_str() || mine.contains(&d.recipient))
+            .collect())
+    }
+
+    /// Sends an event again: every delivery the caller may see (`only_dead` false) or
+    /// the dead-lettered ones, from a fresh retry window. Receivers dedupe by event id.
     pub async fn redeliver(
         &self,
         caller: &Caller,
@@ -278,11 +302,21 @@ impl Refill {
         idem: Option<&Idem>,
     ) -> Result<Page<DeliveryView>> {
         self.visible_event(caller, event_id).await?;
+        let visible = self.visible_deliveries(caller, event_id).await?;
+        let ids: Vec<&str> = visible.iter().map(|d| d.id.as_str()).collect();
+        let chosen = visible.iter().filter(|d| !only_dead || d.status == "dead");
+        let now = self.now();
         let mut tx = self.db.begin().await?;
-        refill_store::redeliver(&mut tx, event_id, only_dead, self.now()).await?;
-        let rows = refill_store::deliveries_of_event(&mut *tx, event_id).await?;
+        for d in chosen {
+            refill_store::redeliver(&mut tx, Redeliver::One(&d.id), now).await?;
+        }
+        let rows: Vec<DeliveryRow> = refill_store::deliveries_of_event(&mut *tx, event_id)
+            .await?
+            .into_iter()
+            .filter(|d| ids.contains(&d.id.as_str()))
+            .collect();
         let page = Page::from_rows(rows, i64::MAX, |r| DeliveryView::from(r));
-        idempotency::remember(&mut tx, idem, 200, &page, self.now()).await?;
+        idempotency::remember(&mut tx, idem, 200, &page, now).await?;
         tx.commit().await?;
         Ok(page)
     }

@@ -348,6 +348,7 @@ impl Refill {
         t.total = summary.total;
         t.attempt += 1;
         t.status = "charging".into();
+        t.gateway_charge_id = None;
         t.lease_until = Some(now + self.config.lease_ms);
         t.updated_at = now;
         refill_store::update_top_up(tx, &t).await?;
@@ -782,6 +783,8 @@ impl Refill {
         };
         t.attempt += 1;
         t.status = "charging".into();
+        // The last attempt's PaymentIntent is not this attempt's.
+        t.gateway_charge_id = None;
         t.lease_until = Some(now + self.config.lease_ms);
         t.updated_at = now;
         refill_store::update_top_up(&mut tx, &t).await?;

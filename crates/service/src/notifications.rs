@@ -6,7 +6,8 @@ use crate::views::rfc3339;
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{EventSet, Preferences};
 use refill_notify::{EmailChannel, SmsChannel, WebhookChannel};
-use refill_store::WebhookEndpointRow;
+use refill_store::sqlx::AnyConnection;
+use refill_store::{AccountRow, WebhookEndpointRow};
 use serde::{Deserialize, Serialize};
 
 /// The configured channels. Email and SMS exist once configured; webhooks always.
@@ -139,48 +140,83 @@ fn check_secret(secret: &str) -> Result<()> {
     Ok(())
 }
 
-impl Refill {
-    /// R26: an account's preferences as stored, defaults where nothing is stored.
-    pub async fn preferences_of(&self, account_id: &str) -> Result<Preferences> {
-        let mut prefs = Preferences::default();
-        for (channel, types) in
-            refill_store::notification_preferences(&self.db.pool, account_id).await?
-        {
-            match channel.as_str() {
-                "email" => prefs.email = EventSet::from_text(&types),
-                "sms" => prefs.sms = EventSet::from_text(&types),
-                _ => {}
-            }
+/// R26: an account's preferences as stored, defaults where nothing is stored.
+pub async fn preferences_of(conn: &mut AnyConnection, account_id: &str) -> Result<Preferences> {
+    let mut prefs = Preferences::default();
+    for (channel, types) in refill_store::notification_preferences(&mut *conn, account_id).await? {
+        match channel.as_str() {
+            "email" => prefs.email = EventSet::from_text(&types),
+            "sms" => prefs.sms = EventSet::from_text(&types),
+            _ => {}
         }
-        Ok(prefs)
     }
+    Ok(prefs)
+}
 
-    /// The payer's email and phone: the account's own, else its main account's.
-    pub async fn contacts_of(&self, account_id: &str) -> Result<(Option<String>, Option<String>)> {
-        let a = refill_store::get_account(&self.db.pool, account_id)
-            .await?
-            .ok_or_else(|| ServiceError::not_found("account", account_id))?;
-        let parent = match &a.parent_id {
-            Some(p) => refill_store::get_account(&self.db.pool, p).await?,
-            None => None,
-        };
-        let pick = |own: &Option<String>, up: Option<&Option<String>>| {
-            own.clone().or_else(|| up.and_then(Clone::clone))
-        };
-        Ok((
-            pick(&a.payer_email, parent.as_ref().map(|p| &p.payer_email)),
-            pick(&a.payer_phone, parent.as_ref().map(|p| &p.payer_phone)),
-        ))
-    }
+/// The payer's email and phone: the account's own, else its main account's (then
+/// `inherited` says so).
+pub struct Contact {
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub inherited: bool,
+}
 
+pub async fn contacts_of(conn: &mut AnyConnection, account: &AccountRow) -> Result<Contact> {
+    let parent = match &account.parent_id {
+        Some(p) => refill_store::get_account(&mut *conn, p).await?,
+        None => None,
+    };
+    let up = |f: fn(&AccountRow) -> &Option<String>| parent.as_ref().and_then(|p| f(p).clone());
+    let email = account
+        .payer_email
+        .clone()
+        .or_else(|| up(|p| &p.payer_email));
+    let phone = account
+        .payer_phone
+        .clone()
+        .or_else(|| up(|p| &p.payer_phone));
+    let inherited = (account.payer_email.is_none() && email.is_some())
+        || (account.payer_phone.is_none() && phone.is_some());
+    Ok(Contact {
+        email,
+        phone,
+        inherited,
+    })
+}
+
+/// "a***@example.com" / "***0123": enough to recognise, not to read.
+fn mask(contact: Option<String>) -> Option<String> {
+    contact.map(|c| match c.split_once('@') {
+        Some((user, domain)) => format!("{}***@{domain}", user.chars().next().unwrap_or('*')),
+        None => {
+            let tail: String = c
+                .chars()
+                .rev()
+                .take(4)
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            format!("***{tail}")
+        }
+    })
+}
+
+impl Refill {
     pub async fn notification_settings(
         &self,
         caller: &Caller,
         account_id: &str,
     ) -> Result<NotificationSettingsView> {
         let a = self.account(caller, account_id).await?;
-        let prefs = self.preferences_of(account_id).await?;
-        let (email, phone) = self.contacts_of(account_id).await?;
+        let mut conn = self.db.pool.acquire().await?;
+        let prefs = preferences_of(&mut conn, account_id).await?;
+        let mut c = contacts_of(&mut conn, &a).await?;
+        // A sub-account's own key may not read its main account's payer.
+        if c.inherited && caller.root() == Some(account_id) {
+            (c.email, c.phone) = (mask(c.email), mask(c.phone));
+        }
+        let (email, phone) = (c.email, c.phone);
         Ok(NotificationSettingsView {
             object: "notification_settings",
             account_id: a.id,
@@ -258,6 +294,14 @@ impl Refill {
         if let Some(s) = &req.secret {
             check_secret(s)?;
         }
+        // The operator may point an endpoint at an internal host; a customer may not.
+        let trusted = caller.is_operator();
+        if !trusted
+            && let Err(e) = refill_notify::check_public_url(&req.url).await
+            && !e.retryable
+        {
+            return Err(ServiceError::invalid("url_not_public", e.reason));
+        }
         let row = WebhookEndpointRow {
             id: refill_store::new_id("we"),
             account_id,
@@ -267,6 +311,7 @@ impl Refill {
                 .unwrap_or_else(|| crate::accounts::new_secret("whsec")),
             event_types: events.to_text(),
             description: req.description.map(|d| d.chars().take(500).collect()),
+            trusted,
             removed_at: None,
             created_at: self.now(),
         };
@@ -295,7 +340,11 @@ impl Refill {
             .await?
             .filter(|w| w.removed_at.is_none())
             .ok_or_else(|| ServiceError::not_found("webhook endpoint", id))?;
-        if caller.root().is_some() && found.account_id.as_deref() != caller.root() {
+        let visible = match &found.account_id {
+            Some(acct) => self.account(caller, acct).await.is_ok(),
+            None => caller.is_operator(),
+        };
+        if !visible {
             return Err(ServiceError::not_found("webhook endpoint", id));
         }
         let mut tx = self.db.begin().await?;

@@ -114,13 +114,11 @@ impl Refill {
         let Some((account, t)) = self.lock_top_up_and_account(tx, &id).await? else {
             return Ok(None);
         };
-        let attempt = e
-            .idempotency_key()
-            .and_then(|k| k.rsplit_once(':'))
-            .filter(|(top_up, _)| *top_up == t.id)
-            .and_then(|(_, n)| n.parse::<i64>().ok());
-        let current = match attempt {
-            Some(a) => a == t.attempt,
+        // The key refill sent names the attempt exactly (a scheduled recharge's names
+        // its month, not the top-up id); only an event without one falls back to the
+        // PaymentIntent recorded for the current attempt.
+        let current = match e.idempotency_key() {
+            Some(key) => key == crate::engine::charge_key(&t),
             None => pi.is_some() && t.gateway_charge_id.as_deref() == pi,
         };
         Ok(current.then_some((account, t)))

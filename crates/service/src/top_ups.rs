@@ -345,14 +345,14 @@ impl Refill {
     /// charged again, authenticated.
     pub async fn confirm_top_up(&self, caller: &Caller, id: &str) -> Result<TopUpView> {
         let view = self.get_top_up(caller, id).await?;
-        if view.status != "requires_action" {
-            return Err(ServiceError::conflict(
+        let not_waiting = |status: &str| {
+            ServiceError::conflict(
                 "top_up_not_awaiting_authentication",
-                format!(
-                    "top-up {id} is {}, not waiting for authentication",
-                    view.status
-                ),
-            ));
+                format!("top-up {id} is {status}, not waiting for authentication"),
+            )
+        };
+        if view.status != "requires_action" {
+            return Err(not_waiting(&view.status));
         }
         let now = self.now();
         let mut tx = self.db.begin().await?;
@@ -360,6 +360,11 @@ impl Refill {
         let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
             return Err(ServiceError::not_found("top-up", id));
         };
+        // Checked again under the lock: a concurrent confirm or a webhook may have
+        // moved it on, and it must not go back to the queue.
+        if t.status != "requires_action" {
+            return Err(not_waiting(&t.status));
+        }
         t.status = "queued".into();
         t.authenticated = true;
         t.not_before = Some(now);

@@ -17,12 +17,14 @@ pub struct WebhookEndpointRow {
     /// "*" or comma-separated event types.
     pub event_types: String,
     pub description: Option<String>,
+    /// Registered by the operator (may be internal); else it must be public.
+    pub trusted: bool,
     pub removed_at: Option<i64>,
     pub created_at: i64,
 }
 
 const ENDPOINT_COLS: &str =
-    "id, account_id, url, secret, event_types, description, removed_at, created_at";
+    "id, account_id, url, secret, event_types, description, trusted, removed_at, created_at";
 
 fn endpoint_from(r: &AnyRow) -> Result<WebhookEndpointRow> {
     Ok(WebhookEndpointRow {
@@ -32,6 +34,7 @@ fn endpoint_from(r: &AnyRow) -> Result<WebhookEndpointRow> {
         secret: r.try_get("secret")?,
         event_types: r.try_get("event_types")?,
         description: r.try_get("description")?,
+        trusted: r.try_get::<i64, _>("trusted")? != 0,
         removed_at: r.try_get("removed_at")?,
         created_at: r.try_get("created_at")?,
     })
@@ -39,8 +42,8 @@ fn endpoint_from(r: &AnyRow) -> Result<WebhookEndpointRow> {
 
 pub async fn insert_webhook_endpoint(tx: &mut Tx, w: &WebhookEndpointRow) -> Result<()> {
     sqlx::query(
-        "INSERT INTO webhook_endpoints (id, account_id, url, secret, event_types, description, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO webhook_endpoints (id, account_id, url, secret, event_types, description, trusted, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(&w.id)
     .bind(&w.account_id)
@@ -48,6 +51,7 @@ pub async fn insert_webhook_endpoint(tx: &mut Tx, w: &WebhookEndpointRow) -> Res
     .bind(&w.secret)
     .bind(&w.event_types)
     .bind(&w.description)
+    .bind(i64::from(w.trusted))
     .bind(w.created_at)
     .execute(&mut **tx)
     .await?;
@@ -66,14 +70,16 @@ pub async fn get_webhook_endpoint<'e, E: Executor<'e, Database = Any>>(
     row.as_ref().map(endpoint_from).transpose()
 }
 
-/// Endpoints not removed: all of them (`owner` None) or those one account registered.
+/// Endpoints not removed: all of them (`owner` None) or those of one account tree
+/// (the account and its sub-accounts).
 pub async fn list_webhook_endpoints<'e, E: Executor<'e, Database = Any>>(
     e: E,
     owner: Option<&str>,
 ) -> Result<Vec<WebhookEndpointRow>> {
     let sql = format!(
         "SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE removed_at IS NULL \
-         AND ($1 = '' OR account_id = $1) ORDER BY created_at, id"
+         AND ($1 = '' OR account_id = $1 OR account_id IN (SELECT id FROM accounts WHERE parent_id = $1)) \
+         ORDER BY created_at, id"
     );
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(owner.unwrap_or(""))
@@ -322,32 +328,37 @@ pub async fn deliveries_of_event<'e, E: Executor<'e, Database = Any>>(
     rows.iter().map(delivery_from).collect()
 }
 
-/// Sends an event's deliveries again (all, or only dead-lettered ones), from a fresh
-/// retry window. Returns how many were reset.
-pub async fn redeliver(tx: &mut Tx, event_id: &str, only_dead: bool, now: i64) -> Result<u64> {
-    let done = sqlx::query(
-        "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL, \
-         next_attempt_at = $1, last_error = NULL, lease_owner = NULL, lease_until = NULL \
-         WHERE event_id = $2 AND ($3 = 0 OR status = 'dead')",
-    )
-    .bind(now)
-    .bind(event_id)
-    .bind(i64::from(only_dead))
-    .execute(&mut **tx)
-    .await?;
-    Ok(done.rows_affected())
+/// Which deliveries to send again.
+#[derive(Debug, Clone, Copy)]
+pub enum Redeliver<'a> {
+    /// Every delivery of an event.
+    Event(&'a str),
+    /// The dead-lettered deliveries of an event.
+    DeadOfEvent(&'a str),
+    /// One delivery.
+    One(&'a str),
+    /// Every dead-lettered delivery.
+    AllDead,
 }
 
-/// Sends every dead-lettered delivery again, from a fresh retry window.
-pub async fn redeliver_all_dead(tx: &mut Tx, now: i64) -> Result<u64> {
-    let done = sqlx::query(
+/// Sends deliveries again, from a fresh retry window. Returns how many were reset.
+pub async fn redeliver(tx: &mut Tx, which: Redeliver<'_>, now: i64) -> Result<u64> {
+    let (filter, arg) = match which {
+        Redeliver::Event(id) => ("event_id = $2", id),
+        Redeliver::DeadOfEvent(id) => ("event_id = $2 AND status = 'dead'", id),
+        Redeliver::One(id) => ("id = $2", id),
+        Redeliver::AllDead => ("status = 'dead' AND $2 = ''", ""),
+    };
+    let sql = format!(
         "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL, \
          next_attempt_at = $1, last_error = NULL, lease_owner = NULL, lease_until = NULL \
-         WHERE status = 'dead'",
-    )
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
+         WHERE {filter}"
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(now)
+        .bind(arg)
+        .execute(&mut **tx)
+        .await?;
     Ok(done.rows_affected())
 }
 

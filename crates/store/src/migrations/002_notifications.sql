@@ -3,6 +3,8 @@
 
 -- Events not yet fanned out to their deliveries.
 ALTER TABLE events ADD COLUMN dispatched BIGINT NOT NULL DEFAULT 0;
+-- Events from before delivery existed are history, not news: nobody is sent them.
+UPDATE events SET dispatched = 1;
 CREATE INDEX events_undispatched ON events (seq) WHERE dispatched = 0;
 
 -- Webhook endpoints the operator (account_id NULL: every account) or an account
@@ -14,6 +16,9 @@ CREATE TABLE webhook_endpoints (
     secret TEXT NOT NULL,
     event_types TEXT NOT NULL,
     description TEXT,
+    -- 1: registered by the operator, who may point it anywhere (an internal host);
+    -- 0: by an account key, so it must reach a public address.
+    trusted BIGINT NOT NULL DEFAULT 0,
     removed_at BIGINT,
     created_at BIGINT NOT NULL
 );
