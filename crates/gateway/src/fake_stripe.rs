@@ -56,6 +56,8 @@ enum Outcome {
     AuthRequired,
     /// 3-D Secure when the card is set up (SetupIntent); charges succeed afterwards.
     AuthOnSetup,
+    /// Saved fine; every charge declined (Stripe's `pm_card_chargeCustomerFail`).
+    DeclineAfterAttach,
     Processing,
 }
 
@@ -134,6 +136,11 @@ const CARDS: &[TestCard] = &[
         "pm_card_authenticationRequiredOnSetup",
         "3155",
         Outcome::AuthOnSetup,
+    ),
+    card(
+        "pm_card_chargeCustomerFail",
+        "0341",
+        Outcome::DeclineAfterAttach,
     ),
 ];
 
@@ -284,6 +291,9 @@ impl Intent {
                 return Some(self.decline(auth, Some(auth), msg));
             }
             Outcome::Decline(code, dc, msg) => return Some(self.decline(code, dc, msg)),
+            Outcome::DeclineAfterAttach => {
+                return Some(self.decline("card_declined", Some("generic_decline"), DECLINED));
+            }
         }
         self.charged = matches!(self.status, "succeeded" | "processing");
         None
@@ -527,7 +537,7 @@ impl Fake {
                 si["next_action"] = json!({"type": "use_stripe_sdk", "use_stripe_sdk": {}});
                 ok(self.remember(si))
             }
-            Outcome::Succeed | Outcome::Processing => {
+            Outcome::Succeed | Outcome::Processing | Outcome::DeclineAfterAttach => {
                 si["payment_method"] = json!(self.save_method(pm, card, customer));
                 si["status"] = json!("succeeded");
                 ok(self.remember(si))

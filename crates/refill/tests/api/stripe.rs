@@ -4,7 +4,7 @@
 //! webhooks, sent twice, out of order, tampered, expired and replayed.
 
 use crate::support::*;
-use refill_domain::MINUTE;
+use refill_domain::{HOUR, MINUTE};
 use refill_gateway::fake_stripe::{FAKE_WEBHOOK_SECRET, FakeFault, FakeStripe};
 use refill_gateway::stripe::Stripe;
 use refill_gateway::stripe_webhook::sign;
@@ -281,7 +281,10 @@ async fn stripe_r5_r14_cards_are_saved_on_the_payers_customer_with_3d_secure() {
 
         // A card the bank declines is not saved.
         let bad = h
-            .post(&pm_path(&id), json!({"token": "pm_card_chargeDeclined"}))
+            .post(
+                &pm_path(&id),
+                json!({"token": "pm_card_chargeCustomerFail"}),
+            )
             .await;
         assert_eq!((bad.status, bad.code()), (402, "card_declined"));
         assert_eq!(
@@ -830,5 +833,83 @@ async fn stripe_webhook_signatures_valid_tampered_expired_and_replayed() {
             )
             .await;
         assert_eq!((r.status, r.code()), (404, "webhook_not_configured"));
+    }
+}
+
+/// Review finding: a late event of an earlier, declined attempt must not move a
+/// scheduled recharge (R30) whose next attempt is being charged (its gateway key names
+/// the month, not the top-up); that attempt's own outcome is then recorded (R25).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_r30_r25_a_late_event_of_an_earlier_attempt_changes_nothing() {
+    for store in stores().await {
+        let h = stripe_app_with(&store, no_verification).await;
+        let id = h.account("scheduled").await;
+        let r = h
+            .post(
+                &pm_path(&id),
+                json!({"token": "pm_card_chargeCustomerFail"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        // Today (the 21st) is its day: it runs now, and the card declines.
+        let r = h
+            .put(
+                &format!("/v1/accounts/{id}/scheduled-recharge"),
+                json!({"amount": 2_000, "day_of_month": 21}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        h.running.app.run_scheduled_recharges().await.unwrap();
+        h.engine().await;
+        let t = h.top_ups(&id).await[0]["id"].as_str().unwrap().to_string();
+        assert_eq!(h.top_up(&t).await["attempt"], 1);
+        let key = |attempt: i64| format!("scheduled:{id}:2026-11:{attempt}");
+        let pi1 = h
+            .stripe
+            .find_charge(&key(1))
+            .await
+            .unwrap()
+            .expect("attempt 1")
+            .id;
+        // The retry's answer is lost: attempt 2 stays charging, its outcome unknown.
+        h.fake.inject(FakeFault::TimeoutAfterCharge(PAST_TIMEOUT));
+        h.clock.advance(24 * HOUR + MINUTE);
+        h.engine().await;
+        let now = h.top_up(&t).await;
+        assert_eq!(
+            (now["status"].as_str(), now["attempt"].as_i64()),
+            (Some("charging"), Some(2)),
+            "{now}"
+        );
+        // Stripe now retries attempt 1's old failure: it must change nothing.
+        let late = FakeStripe::event(
+            "payment_intent.payment_failed",
+            h.fake.object(&pi1).unwrap(),
+        );
+        assert_eq!(h.outcome(&late).await, "ignored");
+        assert_eq!(h.top_up(&t).await["status"], "charging");
+        // Attempt 2's own outcome (declined, the same card) is found and recorded once.
+        h.clock.advance(MINUTE + 1);
+        h.engine().await;
+        let pi2 = h
+            .stripe
+            .find_charge(&key(2))
+            .await
+            .unwrap()
+            .expect("attempt 2")
+            .id;
+        let now = h.top_up(&t).await;
+        assert_eq!(
+            (now["attempt"].as_i64(), now["transaction_id"].as_str()),
+            (Some(2), Some(pi2.as_str())),
+            "{now}"
+        );
+        assert_eq!(
+            h.events(&id, "top_up.failed").await.len(),
+            2,
+            "one per attempt"
+        );
+        assert_eq!(h.balance(&id).await, 0);
+        h.assert_ledger_ok().await;
     }
 }
