@@ -520,7 +520,7 @@ async fn debit(
     route: &str,
     (items, cur): (Vec<DebitItem>, Option<Currency>),
 ) -> ApiResult {
-    api.app.account(&caller, &id).await?;
+    api.app.check_account_access(&caller, &id).await?;
     let result = idempotent(
         api,
         &caller,

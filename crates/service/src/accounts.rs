@@ -48,15 +48,25 @@ pub(crate) fn new_secret(prefix: &str) -> String {
 
 impl Refill {
     /// Who holds this key, if anyone.
+    /// Known keys are kept in memory for a short while (caches.rs): no database read
+    /// per request.
     pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>> {
-        let found = refill_store::find_api_key(&self.db.pool, &hash_key(key)).await?;
-        Ok(found.map(|k| match k.account_id {
+        let hash = hash_key(key);
+        if let Some(caller) = self.caches.caller(&hash) {
+            return Ok(Some(caller));
+        }
+        let found = refill_store::find_api_key(&self.db.pool, &hash).await?;
+        let caller = found.map(|k| match k.account_id {
             None => Caller::Operator { key_id: k.id },
             Some(account_id) => Caller::Account {
                 key_id: k.id,
                 account_id,
             },
-        }))
+        });
+        if let Some(c) = &caller {
+            self.caches.remember_caller(&hash, c);
+        }
+        Ok(caller)
     }
 
     /// First start: creates the operator key (or takes `preset`) if there is none.
@@ -125,8 +135,19 @@ impl Refill {
         let row = refill_store::get_account(&self.db.pool, id)
             .await?
             .ok_or_else(|| ServiceError::not_found("account", id))?;
+        self.caches
+            .remember_parent(&row.id, row.parent_id.as_deref());
         check_access(caller, &row)?;
         Ok(row)
+    }
+
+    /// Like `account`, without the row: NotFound / Forbidden, answered from memory
+    /// once the account is known (its parent never changes): the debit path.
+    pub async fn check_account_access(&self, caller: &Caller, id: &str) -> Result<()> {
+        match self.caches.parent(id) {
+            Some(parent) => check_tree(caller, id, parent.as_deref()),
+            None => self.account(caller, id).await.map(|_| ()),
+        }
     }
 
     pub async fn create_account(
@@ -326,10 +347,14 @@ pub async fn lock(tx: &mut Tx, app: &Refill, id: &str) -> Result<AccountRow> {
 }
 
 fn check_access(caller: &Caller, row: &AccountRow) -> Result<()> {
+    check_tree(caller, &row.id, row.parent_id.as_deref())
+}
+
+fn check_tree(caller: &Caller, id: &str, parent: Option<&str>) -> Result<()> {
     match caller.root() {
         None => Ok(()),
-        Some(root) if row.id == root || row.parent_id.as_deref() == Some(root) => Ok(()),
-        Some(_) => Err(ServiceError::Forbidden(format!("account {}", row.id))),
+        Some(root) if id == root || parent == Some(root) => Ok(()),
+        Some(_) => Err(ServiceError::Forbidden(format!("account {id}"))),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod auto_top_up;
+pub mod caches;
 pub mod clock;
 pub mod config;
 pub mod delivery;
@@ -50,6 +51,8 @@ pub struct Refill {
     pub channels: Arc<notifications::Channels>,
     /// This node's delivery counts, for /metrics.
     pub counters: Arc<delivery::DeliveryCounters>,
+    /// Keys and account trees known to the debit path (issue 5).
+    pub caches: Arc<caches::Caches>,
 }
 
 impl Refill {
@@ -74,6 +77,7 @@ impl Refill {
             node_id: refill_store::new_id("node"),
             channels: Arc::new(notifications::Channels::default()),
             counters: Arc::default(),
+            caches: Arc::default(),
         }
     }
 

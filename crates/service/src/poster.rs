@@ -178,6 +178,8 @@ struct Book {
     events: Vec<EventRow>,
     triggers: BTreeSet<String>,
     now: i64,
+    /// `now` as the answers show it, formatted once per batch.
+    created: String,
     trigger_on: refill_domain::debit::TriggerOn,
 }
 
@@ -190,17 +192,30 @@ impl Book {
             events: vec![],
             triggers: BTreeSet::new(),
             now,
+            created: crate::views::rfc3339(now),
             trigger_on,
         }
     }
 
     /// Applies one request to the in-memory state; nothing is written if it is refused.
     async fn debit(&mut self, tx: &mut Tx, req: &DebitRequest) -> Result<DebitResult> {
-        let account = self
+        // The account is taken out of the map while it is worked on (no copy per
+        // request: a batch may hold hundreds of requests on one account).
+        let (id, mut account) = self
             .accounts
-            .get(&req.account_id)
-            .cloned()
+            .remove_entry(&req.account_id)
             .ok_or_else(|| ServiceError::not_found("account", &req.account_id))?;
+        let result = self.debit_from(tx, &mut account, req).await;
+        self.accounts.insert(id, account);
+        result
+    }
+
+    async fn debit_from(
+        &mut self,
+        tx: &mut Tx,
+        account: &mut AccountRow,
+        req: &DebitRequest,
+    ) -> Result<DebitResult> {
         if let Some(c) = req.currency
             && c.code() != account.currency
         {
@@ -217,7 +232,7 @@ impl Book {
             flagged: account.flagged,
         };
         let after = authorize(state, &amounts)?;
-        let (lines, entries) = self.lines(&account, req)?;
+        let (lines, entries) = self.lines(account, req)?;
         let result = DebitResult {
             object: "debit",
             account_id: account.id.clone(),
@@ -225,7 +240,7 @@ impl Book {
             total: account.balance - after,
             balance_after: after,
             items: lines,
-            created: crate::views::rfc3339(self.now),
+            created: self.created.clone(),
         };
         let status = 201;
         idempotency::remember(tx, req.idem.as_ref(), status, &result, self.now).await?;
@@ -283,8 +298,8 @@ impl Book {
     }
 
     /// Moves the account to its new balance and notes what that sets off.
-    fn settle(&mut self, mut account: AccountRow, req: &DebitRequest, after: i64) {
-        let mut watch = watch_of(&account);
+    fn settle(&mut self, account: &mut AccountRow, req: &DebitRequest, after: i64) {
+        let mut watch = watch_of(account);
         watch.trigger_on = self.trigger_on;
         let kind = req.items.first().map_or(DebitKind::Usage, |i| i.kind);
         let fx = effects_of_spending(watch, kind, account.balance, after);
@@ -309,22 +324,28 @@ impl Book {
                 self.now,
             ));
         }
-        if fx.trigger_top_up {
+        if fx.trigger_top_up && !self.triggers.contains(&account.id) {
             self.triggers.insert(account.id.clone());
         }
         account.balance = after;
         account.low_balance_armed = fx.low_balance_armed;
-        self.touched.insert(account.id.clone());
-        self.accounts.insert(account.id.clone(), account);
+        if !self.touched.contains(&account.id) {
+            self.touched.insert(account.id.clone());
+        }
     }
 
     /// Writes the batch: entries, balances, top-up triggers, events.
     async fn write(self, tx: &mut Tx) -> Result<bool> {
         refill_store::insert_entries(tx, &self.entries).await?;
-        for id in &self.touched {
-            let a = &self.accounts[id];
-            refill_store::set_balance(tx, id, a.balance, a.low_balance_armed).await?;
-        }
+        let balances: Vec<(&str, i64, bool)> = self
+            .touched
+            .iter()
+            .map(|id| {
+                let a = &self.accounts[id];
+                (id.as_str(), a.balance, a.low_balance_armed)
+            })
+            .collect();
+        refill_store::set_balances(tx, &balances).await?;
         let mut queued = false;
         for id in &self.triggers {
             let a = &self.accounts[id];

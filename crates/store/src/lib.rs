@@ -3,6 +3,7 @@
 //! Functions take an open write transaction (`Tx`), so a use case in the service crate
 //! puts every change it makes, and the events it causes, in one commit (R28).
 
+pub mod bulk;
 mod db;
 pub mod deliveries;
 pub mod gateway_records;
@@ -10,6 +11,7 @@ pub mod queries;
 pub mod recurring;
 pub mod work;
 
+pub use bulk::{insert_accounts, set_balances};
 pub use db::{Db, Dialect, Tx};
 pub use deliveries::*;
 pub use gateway_records::*;

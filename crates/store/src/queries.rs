@@ -107,15 +107,17 @@ pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Resul
     if ids.is_empty() {
         return Ok(vec![]);
     }
-    let params: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+    // The list is padded to a power of two (repeating the last id changes nothing), so
+    // that a few statement shapes serve every batch from the statement cache.
+    let width = ids.len().next_power_of_two();
     let sql = format!(
-        "SELECT {ACCOUNT_COLS} FROM accounts WHERE id IN ({}) ORDER BY id{}",
-        params.join(", "),
+        "SELECT {ACCOUNT_COLS} FROM accounts WHERE id IN {} ORDER BY id{}",
+        crate::bulk::placeholders(dialect, 1, width),
         dialect.for_update()
     );
     let mut q = sqlx::query(AssertSqlSafe(sql));
-    for id in ids {
-        q = q.bind(*id);
+    for i in 0..width {
+        q = q.bind(ids[i.min(ids.len() - 1)]);
     }
     let rows = q.fetch_all(&mut **tx).await?;
     rows.iter().map(account_from).collect()
@@ -234,28 +236,11 @@ const ENTRY_COLS: &str =
 
 /// Appends entries, many rows per statement (the hot path writes whole batches).
 pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
-    const PER_STATEMENT: usize = 500;
-    for chunk in entries.chunks(PER_STATEMENT) {
-        let values: Vec<String> = (0..chunk.len())
-            .map(|i| {
-                let b = i * 9;
-                format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8,
-                    b + 9
-                )
-            })
-            .collect();
+    let dialect = crate::bulk::dialect_of(tx);
+    for chunk in crate::bulk::chunks(entries) {
         let sql = format!(
             "INSERT INTO entries ({ENTRY_COLS}) VALUES {}",
-            values.join(", ")
+            crate::bulk::placeholders(dialect, chunk.len(), 9)
         );
         let mut q = sqlx::query(AssertSqlSafe(sql));
         for e in chunk {

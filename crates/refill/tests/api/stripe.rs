@@ -281,10 +281,7 @@ async fn stripe_r5_r14_cards_are_saved_on_the_payers_customer_with_3d_secure() {
 
         // A card the bank declines is not saved.
         let bad = h
-            .post(
-                &pm_path(&id),
-                json!({"token": "pm_card_chargeCustomerFail"}),
-            )
+            .post(&pm_path(&id), json!({"token": "pm_card_chargeDeclined"}))
             .await;
         assert_eq!((bad.status, bad.code()), (402, "card_declined"));
         assert_eq!(

@@ -1,0 +1,156 @@
+//! Many rows per statement (issue 5): the debit pipeline writes a whole batch in a
+//! few statements, and the benchmark loads a million accounts.
+//!
+//! Two things keep these cheap on both stores:
+//! - SQLite gets anonymous `?` parameters: with numbered `$n` ones it looks every
+//!   parameter's name up in a list, which costs O(n^2) for a statement of n
+//!   parameters (most of the time of a wide batch, measured with perf).
+//! - Statements come in a few shapes only (rows per statement is a power of two), so
+//!   each is prepared once per connection and then found in the statement cache.
+
+use crate::{AccountRow, Dialect, Result, Tx};
+use sqlx::AssertSqlSafe;
+
+/// The most rows one statement writes.
+pub const MAX_ROWS: usize = 256;
+
+/// The dialect of an open transaction.
+pub fn dialect_of(tx: &Tx) -> Dialect {
+    if tx.backend_name().eq_ignore_ascii_case("postgresql") {
+        Dialect::Postgres
+    } else {
+        Dialect::Sqlite
+    }
+}
+
+/// `(?, ?), (?, ?)` or `($1, $2), ($3, $4)`: the parameters of `rows` rows of `cols`
+/// values each.
+pub fn placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * cols + c + 1).to_string());
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
+/// Splits `n` rows into statements of power-of-two sizes, at most MAX_ROWS each:
+/// 300 rows are 256 + 32 + 8 + 4.
+pub fn chunk_sizes(mut n: usize) -> Vec<usize> {
+    let mut sizes = vec![];
+    while n > 0 {
+        let size = if n >= MAX_ROWS {
+            MAX_ROWS
+        } else {
+            1 << (usize::BITS - 1 - n.leading_zeros())
+        };
+        sizes.push(size);
+        n -= size;
+    }
+    sizes
+}
+
+/// The chunks of `rows` that `chunk_sizes` gives.
+pub fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
+    let mut start = 0;
+    chunk_sizes(rows.len()).into_iter().map(move |size| {
+        let chunk = &rows[start..start + size];
+        start += size;
+        chunk
+    })
+}
+
+/// New balances (and low-balance notice states, R27) of many accounts, in a few
+/// statements: `(id, balance, low_balance_armed)`.
+pub async fn set_balances(tx: &mut Tx, rows: &[(&str, i64, bool)]) -> Result<()> {
+    let dialect = dialect_of(tx);
+    for chunk in chunks(rows) {
+        let sql = format!(
+            "UPDATE accounts SET balance = v.column2, low_balance_armed = v.column3 \
+             FROM (VALUES {}) AS v WHERE accounts.id = v.column1",
+            placeholders(dialect, chunk.len(), 3)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for (id, balance, armed) in chunk {
+            q = q.bind(*id).bind(*balance).bind(*armed as i64);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// Inserts many accounts (the benchmark's scale check loads a million this way).
+pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
+    let dialect = dialect_of(tx);
+    for chunk in chunks(rows) {
+        let sql = format!(
+            "INSERT INTO accounts (id, parent_id, name, currency, balance, credit_limit, \
+             payer_name, payer_email, payer_phone, payer_country, flagged, auto_threshold, \
+             low_balance_threshold, low_balance_armed, created_at) VALUES {}",
+            placeholders(dialect, chunk.len(), 15)
+        );
+        let mut q = sqlx::query(AssertSqlSafe(sql));
+        for a in chunk {
+            q = q
+                .bind(&a.id)
+                .bind(&a.parent_id)
+                .bind(&a.name)
+                .bind(&a.currency)
+                .bind(a.balance)
+                .bind(a.credit_limit)
+                .bind(&a.payer_name)
+                .bind(&a.payer_email)
+                .bind(&a.payer_phone)
+                .bind(&a.payer_country)
+                .bind(a.flagged as i64)
+                .bind(a.auto_threshold)
+                .bind(a.low_balance_threshold)
+                .bind(a.low_balance_armed as i64)
+                .bind(a.created_at);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_powers_of_two_and_cover_all_rows() {
+        assert_eq!(chunk_sizes(0), Vec::<usize>::new());
+        assert_eq!(chunk_sizes(1), vec![1]);
+        assert_eq!(chunk_sizes(300), vec![256, 32, 8, 4]);
+        assert_eq!(chunk_sizes(600), vec![256, 256, 64, 16, 8]);
+        for n in 0..2_000 {
+            let sizes = chunk_sizes(n);
+            assert_eq!(sizes.iter().sum::<usize>(), n);
+            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
+        }
+        let rows: Vec<usize> = (0..300).collect();
+        let joined: Vec<usize> = chunks(&rows).flatten().copied().collect();
+        assert_eq!(joined, rows);
+    }
+
+    #[test]
+    fn placeholders_per_dialect() {
+        assert_eq!(placeholders(Dialect::Sqlite, 2, 2), "(?, ?), (?, ?)");
+        assert_eq!(placeholders(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
+    }
+}
