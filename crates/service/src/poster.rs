@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// One line of usage to debit.
@@ -65,6 +66,15 @@ struct Job {
 #[derive(Clone)]
 pub struct Poster {
     lanes: Arc<Vec<mpsc::Sender<Job>>>,
+    pub stats: Arc<PosterStats>,
+}
+
+/// What the pipelines did: the mean batch is `requests / batches` (the benchmark
+/// shows it).
+#[derive(Debug, Default)]
+pub struct PosterStats {
+    pub batches: AtomicU64,
+    pub requests: AtomicU64,
 }
 
 struct Lane {
@@ -72,6 +82,7 @@ struct Lane {
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
     work_ready: Arc<Notify>,
+    stats: Arc<PosterStats>,
 }
 
 impl Poster {
@@ -81,6 +92,7 @@ impl Poster {
         config: Arc<Config>,
         work_ready: Arc<Notify>,
     ) -> Poster {
+        let stats = Arc::new(PosterStats::default());
         let lanes = (0..config.pipelines.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(config.max_batch * 4);
@@ -89,6 +101,7 @@ impl Poster {
                     clock: clock.clone(),
                     config: config.clone(),
                     work_ready: work_ready.clone(),
+                    stats: stats.clone(),
                 };
                 tokio::spawn(lane.run(rx));
                 tx
@@ -96,6 +109,7 @@ impl Poster {
             .collect();
         Poster {
             lanes: Arc::new(lanes),
+            stats,
         }
     }
 
@@ -128,6 +142,10 @@ impl Lane {
     }
 
     async fn commit_batch(&self, jobs: Vec<Job>) {
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .requests
+            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
         match self.apply(&reqs).await {
             Ok((results, triggered)) => {

@@ -9,7 +9,8 @@
 //!   each is prepared once per connection and then found in the statement cache.
 
 use crate::{AccountRow, Dialect, Result, Tx};
-use sqlx::AssertSqlSafe;
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 
 /// The most rows one statement writes.
 pub const MAX_ROWS: usize = 256;
@@ -49,6 +50,26 @@ pub fn placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
     s
 }
 
+/// The text of a statement shape, built once: `shape` names the statement, `rows`
+/// is a power of two, so there are a few dozen shapes at most (they are kept for the
+/// life of the process, as the statement cache keeps them prepared).
+pub fn statement(
+    shape: &'static str,
+    dialect: Dialect,
+    rows: usize,
+    build: impl FnOnce() -> String,
+) -> &'static str {
+    type Shapes = HashMap<(&'static str, Dialect, usize), &'static str>;
+    static SHAPES: OnceLock<Mutex<Shapes>> = OnceLock::new();
+    let mut shapes = SHAPES
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    shapes
+        .entry((shape, dialect, rows))
+        .or_insert_with(|| Box::leak(build().into_boxed_str()))
+}
+
 /// Splits `n` rows into statements of power-of-two sizes, at most MAX_ROWS each:
 /// 300 rows are 256 + 32 + 8 + 4.
 pub fn chunk_sizes(mut n: usize) -> Vec<usize> {
@@ -80,12 +101,14 @@ pub fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
 pub async fn set_balances(tx: &mut Tx, rows: &[(&str, i64, bool)]) -> Result<()> {
     let dialect = dialect_of(tx);
     for chunk in chunks(rows) {
-        let sql = format!(
-            "UPDATE accounts SET balance = v.column2, low_balance_armed = v.column3 \
-             FROM (VALUES {}) AS v WHERE accounts.id = v.column1",
-            placeholders(dialect, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let sql = statement("set_balances", dialect, chunk.len(), || {
+            format!(
+                "UPDATE accounts SET balance = v.column2, low_balance_armed = v.column3 \
+                 FROM (VALUES {}) AS v WHERE accounts.id = v.column1",
+                placeholders(dialect, chunk.len(), 3)
+            )
+        });
+        let mut q = sqlx::query(sql);
         for (id, balance, armed) in chunk {
             q = q.bind(*id).bind(*balance).bind(*armed as i64);
         }
@@ -98,13 +121,15 @@ pub async fn set_balances(tx: &mut Tx, rows: &[(&str, i64, bool)]) -> Result<()>
 pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
     let dialect = dialect_of(tx);
     for chunk in chunks(rows) {
-        let sql = format!(
-            "INSERT INTO accounts (id, parent_id, name, currency, balance, credit_limit, \
-             payer_name, payer_email, payer_phone, payer_country, flagged, auto_threshold, \
-             low_balance_threshold, low_balance_armed, created_at) VALUES {}",
-            placeholders(dialect, chunk.len(), 15)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let sql = statement("insert_accounts", dialect, chunk.len(), || {
+            format!(
+                "INSERT INTO accounts (id, parent_id, name, currency, balance, credit_limit, \
+                 payer_name, payer_email, payer_phone, payer_country, flagged, auto_threshold, \
+                 low_balance_threshold, low_balance_armed, created_at) VALUES {}",
+                placeholders(dialect, chunk.len(), 15)
+            )
+        });
+        let mut q = sqlx::query(sql);
         for a in chunk {
             q = q
                 .bind(&a.id)

@@ -104,23 +104,30 @@ pub async fn get_account<'e, E: Executor<'e, Database = Any>>(
 
 /// Reads accounts for update, in id order (a fixed lock order: no deadlocks).
 pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Result<Vec<AccountRow>> {
-    if ids.is_empty() {
-        return Ok(vec![]);
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(crate::bulk::MAX_ROWS) {
+        // The list is padded to a power of two (repeating the last id changes
+        // nothing), so that a few statement shapes serve every batch.
+        let width = chunk.len().next_power_of_two();
+        let sql = crate::bulk::statement("lock_accounts", dialect, width, || {
+            format!(
+                "SELECT {ACCOUNT_COLS} FROM accounts WHERE id IN {} ORDER BY id{}",
+                crate::bulk::placeholders(dialect, 1, width),
+                dialect.for_update()
+            )
+        });
+        let mut q = sqlx::query(sql);
+        for i in 0..width {
+            q = q.bind(chunk[i.min(chunk.len() - 1)]);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            rows.push(account_from(&row)?);
+        }
     }
-    // The list is padded to a power of two (repeating the last id changes nothing), so
-    // that a few statement shapes serve every batch from the statement cache.
-    let width = ids.len().next_power_of_two();
-    let sql = format!(
-        "SELECT {ACCOUNT_COLS} FROM accounts WHERE id IN {} ORDER BY id{}",
-        crate::bulk::placeholders(dialect, 1, width),
-        dialect.for_update()
-    );
-    let mut q = sqlx::query(AssertSqlSafe(sql));
-    for i in 0..width {
-        q = q.bind(ids[i.min(ids.len() - 1)]);
-    }
-    let rows = q.fetch_all(&mut **tx).await?;
-    rows.iter().map(account_from).collect()
+    Ok(rows)
 }
 
 pub async fn lock_account(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Option<AccountRow>> {
@@ -238,11 +245,13 @@ const ENTRY_COLS: &str =
 pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
     let dialect = crate::bulk::dialect_of(tx);
     for chunk in crate::bulk::chunks(entries) {
-        let sql = format!(
-            "INSERT INTO entries ({ENTRY_COLS}) VALUES {}",
-            crate::bulk::placeholders(dialect, chunk.len(), 9)
-        );
-        let mut q = sqlx::query(AssertSqlSafe(sql));
+        let sql = crate::bulk::statement("insert_entries", dialect, chunk.len(), || {
+            format!(
+                "INSERT INTO entries ({ENTRY_COLS}) VALUES {}",
+                crate::bulk::placeholders(dialect, chunk.len(), 9)
+            )
+        });
+        let mut q = sqlx::query(sql);
         for e in chunk {
             q = q
                 .bind(&e.id)

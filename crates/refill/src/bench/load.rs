@@ -1,0 +1,194 @@
+//! The load the benchmark puts on the server: closed loops (each client sends its
+//! next request when the last one is answered: the maximum rate) and an open loop
+//! (requests sent on a schedule, whatever the answers do: the latency at a given
+//! rate, measured from the time each request was due, so a stall is counted in
+//! full rather than hidden by the clients waiting).
+
+use super::client::{Conn, Prepared};
+use std::borrow::Cow;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What one load phase measured.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Run {
+    /// Debits per second (requests answered 201 times debits per request).
+    pub rate: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// CPU time of the whole process (server and client) per debit.
+    pub cpu_us: f64,
+    /// Requests that were not answered 201.
+    pub failed: u64,
+}
+
+/// Which requests a phase sends.
+#[derive(Clone)]
+pub enum Target {
+    /// The same request every time (one hot account).
+    Fixed(Arc<Prepared>),
+    /// A debit on an account drawn at random among the first `accounts` of the
+    /// bench's bulk-loaded accounts.
+    Spread { accounts: usize, body: Arc<String> },
+}
+
+impl Target {
+    fn request(&self, rng: &mut u64) -> Cow<'_, Prepared> {
+        match self {
+            Target::Fixed(p) => Cow::Borrowed(&**p),
+            Target::Spread { accounts, body } => {
+                let i = (next(rng) % *accounts as u64) as usize;
+                let path = format!("/v1/accounts/{}/debits", super::scale::account_id(i));
+                Cow::Owned(Prepared::post(&path, super::KEY, body))
+            }
+        }
+    }
+}
+
+/// A small fast random generator (xorshift): which account a spread debit goes to.
+fn next(state: &mut u64) -> u64 {
+    let mut x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    x
+}
+
+/// CPU seconds used by this process so far (user + system), from /proc/self/stat.
+pub fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // The fields after the command name (which may hold spaces): utime and stime
+    // are fields 14 and 15, in clock ticks of 1/100 s.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// `clients` connections, each sending its next request as soon as the last one is
+/// answered, for `secs`.
+pub async fn closed_loop(
+    addr: SocketAddr,
+    target: Target,
+    per_request: usize,
+    clients: usize,
+    secs: f64,
+) -> Run {
+    let deadline = Instant::now() + Duration::from_secs_f64(secs);
+    let tasks: Vec<_> = (0..clients)
+        .map(|c| {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
+                let mut lat = Vec::with_capacity(1 << 14);
+                let mut failed = 0;
+                let Ok(mut conn) = Conn::open(addr).await else {
+                    return (lat, 1);
+                };
+                while Instant::now() < deadline {
+                    let req = target.request(&mut rng);
+                    let t = Instant::now();
+                    match conn.send(&req).await {
+                        Ok(a) if a.status == 201 => lat.push(ms(t.elapsed())),
+                        Ok(_) => failed += 1,
+                        Err(_) => {
+                            failed += 1;
+                            break;
+                        }
+                    }
+                }
+                (lat, failed)
+            })
+        })
+        .collect();
+    collect(tasks, per_request).await
+}
+
+/// Requests sent at `rate` per second in all, spread over `conns` connections (each
+/// one keeps its own schedule, as wrk2 does), for `secs`. A request's latency counts
+/// from the time it was due.
+pub async fn open_loop(
+    addr: SocketAddr,
+    target: Target,
+    rate: f64,
+    conns: usize,
+    secs: f64,
+) -> Run {
+    let start = Instant::now() + Duration::from_millis(20);
+    let deadline = start + Duration::from_secs_f64(secs);
+    let every = Duration::from_secs_f64(conns as f64 / rate.max(1.0));
+    let tasks: Vec<_> = (0..conns)
+        .map(|c| {
+            let target = target.clone();
+            tokio::spawn(async move {
+                let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ (c as u64 + 1);
+                let mut lat = vec![];
+                let mut failed = 0;
+                let Ok(mut conn) = Conn::open(addr).await else {
+                    return (lat, 1);
+                };
+                // Connections start spread over one interval, not all at once.
+                let mut due = start + every.mul_f64(c as f64 / conns as f64);
+                while due < deadline {
+                    tokio::time::sleep_until(due.into()).await;
+                    let req = target.request(&mut rng);
+                    match conn.send(&req).await {
+                        Ok(a) if a.status == 201 => lat.push(ms(due.elapsed())),
+                        Ok(_) => failed += 1,
+                        Err(_) => {
+                            failed += 1;
+                            break;
+                        }
+                    }
+                    due += every;
+                }
+                (lat, failed)
+            })
+        })
+        .collect();
+    collect(tasks, 1).await
+}
+
+type Task = tokio::task::JoinHandle<(Vec<f64>, u64)>;
+
+async fn collect(tasks: Vec<Task>, per_request: usize) -> Run {
+    let start = Instant::now();
+    let cpu0 = cpu_seconds();
+    let mut all = vec![];
+    let mut failed = 0;
+    for t in tasks {
+        let (lat, f) = t.await.unwrap_or_default();
+        all.extend(lat);
+        failed += f;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu0;
+    let n = all.len();
+    let (p50_ms, p99_ms) = percentiles(&mut all);
+    Run {
+        rate: (n * per_request) as f64 / elapsed,
+        p50_ms,
+        p99_ms,
+        cpu_us: cpu * 1e6 / (n * per_request).max(1) as f64,
+        failed,
+    }
+}
+
+/// The median and the 99th percentile.
+pub fn percentiles(v: &mut [f64]) -> (f64, f64) {
+    v.sort_by(|a, b| a.total_cmp(b));
+    let at = |p: f64| {
+        v.get(((v.len() as f64 * p) as usize).min(v.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or(0.0)
+    };
+    (at(0.5), at(0.99))
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
