@@ -28,7 +28,13 @@ pub async fn queue_auto_top_up(
     not_before: i64,
     now: i64,
 ) -> Result<bool> {
-    let row = TopUpRow {
+    let row = auto_top_up_row(account_id, currency, not_before, now);
+    Ok(refill_store::insert_top_up(tx, &row).await?)
+}
+
+/// A queued automatic top-up, in flight from now on (R19).
+fn auto_top_up_row(account_id: &str, currency: &str, not_before: i64, now: i64) -> TopUpRow {
+    TopUpRow {
         id: refill_store::new_id("top"),
         account_id: account_id.into(),
         origin: "auto".into(),
@@ -40,8 +46,22 @@ pub async fn queue_auto_top_up(
         created_at: now,
         updated_at: now,
         ..TopUpRow::default()
-    };
-    Ok(refill_store::insert_top_up(tx, &row).await?)
+    }
+}
+
+/// `queue_auto_top_up` for many accounts, (id, currency), in a few statements (the
+/// periodic check, R22). Returns how many were queued.
+pub async fn queue_auto_top_ups(
+    tx: &mut Tx,
+    accounts: &[(String, String)],
+    not_before: i64,
+    now: i64,
+) -> Result<usize> {
+    let rows: Vec<TopUpRow> = accounts
+        .iter()
+        .map(|(id, currency)| auto_top_up_row(id, currency, not_before, now))
+        .collect();
+    Ok(refill_store::insert_top_ups(tx, &rows).await? as usize)
 }
 
 /// The gateway's idempotency key for one attempt of a top-up (R25). A scheduled
@@ -798,14 +818,8 @@ impl Refill {
     pub async fn periodic_check(&self) -> Result<(usize, usize)> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let mut queued = 0;
-        for id in refill_store::accounts_due(&mut *tx, 10_000).await? {
-            let currency = refill_store::get_account(&mut *tx, &id)
-                .await?
-                .map(|a| a.currency)
-                .unwrap_or_default();
-            queued += queue_auto_top_up(&mut tx, &id, &currency, now, now).await? as usize;
-        }
+        let due = refill_store::accounts_due_with_currency(&mut *tx, 10_000).await?;
+        let queued = queue_auto_top_ups(&mut tx, &due, now, now).await?;
         let gone = refill_store::active_settings_without_means(&mut *tx).await?;
         for (account_id, reason) in &gone {
             if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, account_id).await? {

@@ -8,7 +8,8 @@
 //! - Statements come in a few shapes only (rows per statement is a power of two), so
 //!   each is prepared once per connection and then found in the statement cache.
 
-use crate::{AccountRow, Dialect, Result, Tx};
+use crate::{AccountRow, Dialect, Result, TopUpRow, Tx};
+use sqlx::{Any, Executor};
 use std::collections::HashMap;
 use std::sync::{Mutex, OnceLock};
 
@@ -151,6 +152,69 @@ pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
         q.execute(&mut **tx).await?;
     }
     Ok(())
+}
+
+/// R22: like `accounts_due`, with each account's currency: (id, currency).
+pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.currency FROM accounts a WHERE a.auto_threshold IS NOT NULL \
+         AND (a.balance - a.auto_threshold) <= 0 \
+         AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(e)
+    .await?)
+}
+
+/// Inserts many top-ups; one that would be a second in flight for its account is
+/// left out (R19). Returns how many were inserted.
+pub async fn insert_top_ups(tx: &mut Tx, rows: &[TopUpRow]) -> Result<u64> {
+    let dialect = dialect_of(tx);
+    let mut inserted = 0;
+    for chunk in chunks(rows) {
+        let sql = statement("insert_top_ups", dialect, chunk.len(), || {
+            format!(
+                "INSERT INTO top_ups ({}) VALUES {} ON CONFLICT DO NOTHING",
+                crate::work::TOP_UP_COLS,
+                placeholders(dialect, chunk.len(), 25)
+            )
+        });
+        let mut q = sqlx::query(sql);
+        for t in chunk {
+            q = q
+                .bind(&t.id)
+                .bind(&t.account_id)
+                .bind(&t.origin)
+                .bind(&t.source)
+                .bind(&t.payment_method_id)
+                .bind(&t.currency)
+                .bind(t.amount)
+                .bind(t.tax)
+                .bind(t.total)
+                .bind(&t.status)
+                .bind(t.in_flight as i64)
+                .bind(t.attempt)
+                .bind(t.authenticated as i64)
+                .bind(t.not_before)
+                .bind(&t.lease_owner)
+                .bind(t.lease_until)
+                .bind(&t.gateway_charge_id)
+                .bind(&t.failure_code)
+                .bind(&t.failure_message)
+                .bind(&t.why_waiting)
+                .bind(t.refunded)
+                .bind(&t.request_key)
+                .bind(t.created_at)
+                .bind(t.updated_at)
+                .bind(t.completed_at);
+        }
+        inserted += q.execute(&mut **tx).await?.rows_affected();
+    }
+    Ok(inserted)
 }
 
 #[cfg(test)]

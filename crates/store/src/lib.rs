@@ -11,7 +11,7 @@ pub mod queries;
 pub mod recurring;
 pub mod work;
 
-pub use bulk::{insert_accounts, set_balances};
+pub use bulk::{accounts_due_with_currency, insert_accounts, insert_top_ups, set_balances};
 pub use db::{Db, Dialect, Tx};
 pub use deliveries::*;
 pub use gateway_records::*;

@@ -38,7 +38,7 @@ pub struct TopUpRow {
     pub completed_at: Option<i64>,
 }
 
-const TOP_UP_COLS: &str = "id, account_id, origin, source, payment_method_id, currency, amount, \
+pub(crate) const TOP_UP_COLS: &str = "id, account_id, origin, source, payment_method_id, currency, amount, \
     tax, total, status, in_flight, attempt, authenticated, not_before, lease_owner, lease_until, \
     gateway_charge_id, failure_code, failure_message, why_waiting, refunded, request_key, \
     created_at, updated_at, completed_at";
