@@ -56,5 +56,25 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 
 /// A new id: a type prefix and a UUIDv7, so ids sort by creation time.
 pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+    // Written by hand: `format!` of the UUID took half of this function's time on
+    // the debit path, which makes three ids per debit (perf, issue 5).
+    let mut hex = [0u8; uuid::fmt::Simple::LENGTH];
+    let hex = uuid::Uuid::now_v7().simple().encode_lower(&mut hex);
+    let mut id = String::with_capacity(prefix.len() + 1 + hex.len());
+    id.push_str(prefix);
+    id.push('_');
+    id.push_str(hex);
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn ids_have_their_prefix_and_sort_by_creation() {
+        let a = super::new_id("ent");
+        let b = super::new_id("ent");
+        assert!(a.starts_with("ent_") && a.len() == 4 + 32, "{a}");
+        assert!(a[4..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a < b, "{a} then {b}");
+    }
 }
