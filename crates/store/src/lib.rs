@@ -70,7 +70,11 @@ mod tests {
         let a = super::new_id("ent");
         let b = super::new_id("ent");
         assert!(a.starts_with("ent_") && a.len() == 4 + 32, "{a}");
-        assert!(a[4..].chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(
+            a[4..]
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
         assert!(a < b, "{a} then {b}");
     }
 }
