@@ -589,6 +589,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let mut report = serde_json::Map::new();
+    report.insert("quick".into(), json!(o.quick));
     report.insert("clients".into(), json!(o.clients));
     report.insert("seconds_per_figure".into(), json!(plan.secs));
     for store in &stores {
