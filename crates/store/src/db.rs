@@ -158,6 +158,9 @@ impl Db {
 fn sqlite_pool(connections: u32) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(connections)
+        // A connection to a local file does not go stale: no ping before each use
+        // (a round trip to the connection's thread before every transaction).
+        .test_before_acquire(false)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _| {
             Box::pin(async move {

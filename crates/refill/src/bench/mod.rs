@@ -42,7 +42,7 @@ impl Options {
             quick: false,
             json: false,
             database_url: None,
-            clients: 16,
+            clients: 64,
             accounts: None,
         };
         let mut it = args.iter();
@@ -281,6 +281,7 @@ struct Ours {
     mean_batch: f64,
     batch: Run,
     spread: Run,
+    spread_mean_batch: f64,
     half: Run,
     crossing: (f64, f64, usize),
     load_s: f64,
@@ -352,7 +353,10 @@ async fn measure_ours(store: &Store, o: &Options, plan: &Plan) -> anyhow::Result
         name,
         &format!("single debits over {} accounts", plan.spread),
     );
+    let (b0, r0) = srv.batches();
     ours.spread = closed_loop(srv.addr(), spread(plan.spread), 1, clients, secs).await;
+    let (b1, r1) = srv.batches();
+    ours.spread_mean_batch = (r1 - r0) as f64 / (b1 - b0).max(1) as f64;
     let load =
         scale::load_accounts(db, plan.spread..plan.scale, plan.scale - plan.due, name).await?;
     ours.load_s = load.as_secs_f64();
@@ -452,6 +456,7 @@ fn store_json(store: &str, plan: &Plan, ours: &Ours, naive: &Naive) -> Value {
             "batch_endpoint": run_json(&ours.batch),
             "spread": run_json(&ours.spread),
             "spread_accounts": plan.spread,
+            "spread_mean_batch": ours.spread_mean_batch,
             "half_rate": run_json(&ours.half),
             "crossing_to_charge": {"p50_ms": ours.crossing.0, "p99_ms": ours.crossing.1,
                                    "charges": ours.crossing.2, "crossings": plan.crossings},
@@ -558,8 +563,8 @@ fn print_store(store: &str, o: &Options, plan: &Plan, ours: &Ours, naive: &Naive
         String::new(),
     );
     println!(
-        "  hot account: mean group-commit batch {:.1} requests; CPU per debit {:.0} us (refill) vs {:.0} us (naive), server and client",
-        ours.mean_batch, ours.hot.cpu_us, naive.hot.cpu_us
+        "  mean group-commit batch: {:.1} requests (hot), {:.1} (spread); CPU per hot debit, server and client: {:.0} us (refill), {:.0} us (naive)",
+        ours.mean_batch, ours.spread_mean_batch, ours.hot.cpu_us, naive.hot.cpu_us
     );
     let failed = ours.hot.failed + ours.batch.failed + ours.spread.failed + ours.half.failed;
     if failed > 0 {
@@ -584,6 +589,7 @@ pub async fn run(o: Options) -> anyhow::Result<()> {
     }
     let started = Instant::now();
     let mut report = serde_json::Map::new();
+    report.insert("quick".into(), json!(o.quick));
     report.insert("clients".into(), json!(o.clients));
     report.insert("seconds_per_figure".into(), json!(plan.secs));
     for store in &stores {
