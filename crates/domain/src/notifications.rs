@@ -2,20 +2,41 @@
 //! account's contacts, its preferences and the webhook endpoints, and stores the
 //! deliveries this returns.
 
-/// The event types refill emits (R26, R11, R29, R31), as they appear in the outbox, the API and
-/// the webhook envelope's `type`.
-pub const EVENT_TYPES: &[&str] = &[
-    "top_up.succeeded",
-    "top_up.failed",
-    "auto_top_up.disabled",
-    "balance.low",
-    "balance.approaching_threshold",
-    "cap.reached",
-    "payment.reversed",
-    "top_up.refunded",
-    "resource.renewal_failed",
-    "resource.suspended",
-];
+/// The event types refill emits, as they appear in the outbox, the API and the webhook
+/// envelope's `type`. The one list: the service emits these, the channels render them.
+pub mod event_types {
+    pub const TOP_UP_SUCCEEDED: &str = "top_up.succeeded";
+    pub const TOP_UP_FAILED: &str = "top_up.failed";
+    pub const AUTO_TOP_UP_DISABLED: &str = "auto_top_up.disabled";
+    pub const BALANCE_LOW: &str = "balance.low";
+    pub const BALANCE_APPROACHING_THRESHOLD: &str = "balance.approaching_threshold";
+    pub const CAP_REACHED: &str = "cap.reached";
+    /// R11: a pending payment failed and its credit was reversed.
+    pub const PAYMENT_REVERSED: &str = "payment.reversed";
+    /// R31: a top-up's charge was refunded at the gateway; its credit was reversed.
+    pub const TOP_UP_REFUNDED: &str = "top_up.refunded";
+    /// R29: a renewal the balance cannot cover (once per period), and the suspension
+    /// of its resource when the grace period ends.
+    pub const RESOURCE_RENEWAL_FAILED: &str = "resource.renewal_failed";
+    pub const RESOURCE_SUSPENDED: &str = "resource.suspended";
+}
+
+/// Every event type (R26, R11, R29, R31).
+pub const EVENT_TYPES: &[&str] = {
+    use event_types::*;
+    &[
+        TOP_UP_SUCCEEDED,
+        TOP_UP_FAILED,
+        AUTO_TOP_UP_DISABLED,
+        BALANCE_LOW,
+        BALANCE_APPROACHING_THRESHOLD,
+        CAP_REACHED,
+        PAYMENT_REVERSED,
+        TOP_UP_REFUNDED,
+        RESOURCE_RENEWAL_FAILED,
+        RESOURCE_SUSPENDED,
+    ]
+};
 
 /// Where a notification goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

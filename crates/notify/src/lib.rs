@@ -26,24 +26,10 @@ pub use webhook::{
 use serde::{Deserialize, Serialize};
 
 /// The event types refill emits (R26), as they appear in `Notification::event_type`
-/// and in the webhook envelope's `type`.
+/// and in the webhook envelope's `type`: the domain's one list.
 pub mod events {
-    pub const TOP_UP_SUCCEEDED: &str = "top_up.succeeded";
-    pub const TOP_UP_FAILED: &str = "top_up.failed";
-    pub const AUTO_TOP_UP_DISABLED: &str = "auto_top_up.disabled";
-    pub const BALANCE_LOW: &str = "balance.low";
-    pub const BALANCE_APPROACHING_THRESHOLD: &str = "balance.approaching_threshold";
-    pub const CAP_REACHED: &str = "cap.reached";
-    pub const PAYMENT_REVERSED: &str = "payment.reversed";
-    pub const ALL: &[&str] = &[
-        TOP_UP_SUCCEEDED,
-        TOP_UP_FAILED,
-        AUTO_TOP_UP_DISABLED,
-        BALANCE_LOW,
-        BALANCE_APPROACHING_THRESHOLD,
-        CAP_REACHED,
-        PAYMENT_REVERSED,
-    ];
+    pub use refill_domain::notifications::EVENT_TYPES as ALL;
+    pub use refill_domain::notifications::event_types::*;
 }
 
 /// One event to deliver, as the outbox stores it. `data` holds the event's fields

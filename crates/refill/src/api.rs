@@ -745,21 +745,13 @@ async fn create_transfer(State(api): State<Api>, caller: Caller, req: Request) -
 
 // ---------------------------------------------------------------- auto top-up, events
 
-fn with_etag(view: refill_service::auto_top_up::AutoTopUpView) -> Response {
-    let etag = format!("\"{}\"", view.version);
-    let mut resp = Json(view).into_response();
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        resp.headers_mut().insert(header::ETAG, v);
-    }
-    resp
-}
-
 async fn get_auto_top_up(
     State(api): State<Api>,
     caller: Caller,
     Path(id): Path<String>,
 ) -> ApiResult {
-    Ok(with_etag(api.app.get_auto_top_up(&caller, &id).await?))
+    let view = api.app.get_auto_top_up(&caller, &id).await?;
+    Ok(versioned(view.version, view))
 }
 
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
@@ -790,9 +782,8 @@ async fn put_auto_top_up(
     let (headers, body) = read_body(req).await?;
     let new: AutoTopUpRequest = parse(&body)?;
     let version = if_match(&headers)?;
-    Ok(with_etag(
-        api.app.put_auto_top_up(&caller, &id, new, version).await?,
-    ))
+    let view = api.app.put_auto_top_up(&caller, &id, new, version).await?;
+    Ok(versioned(view.version, view))
 }
 
 async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult {
@@ -851,7 +842,7 @@ async fn remove_resource(
     ok(api.app.remove_resource(&caller, &id, &resource_id).await?)
 }
 
-/// A settings object with its version as ETag (R16).
+/// A settings object (auto top-up, scheduled recharge) with its version as ETag (R16).
 fn versioned<T: serde::Serialize>(version: i64, view: T) -> Response {
     let mut resp = Json(view).into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("\"{version}\"")) {

@@ -337,7 +337,7 @@ impl Book {
             let d = data(json!({"threshold": account.auto_threshold}));
             self.events.push(events::event(
                 &account.id,
-                events::APPROACHING_THRESHOLD,
+                events::BALANCE_APPROACHING_THRESHOLD,
                 d,
                 self.now,
             ));

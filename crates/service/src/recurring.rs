@@ -315,7 +315,14 @@ impl Refill {
         if fx.approaching_threshold {
             let mut data = base;
             data["threshold"] = json!(account.auto_threshold);
-            events::emit(tx, &account.id, events::APPROACHING_THRESHOLD, data, now).await?;
+            events::emit(
+                tx,
+                &account.id,
+                events::BALANCE_APPROACHING_THRESHOLD,
+                data,
+                now,
+            )
+            .await?;
         }
         let queued = fx.trigger_top_up
             && queue_auto_top_up(tx, &account.id, &account.currency, now, now).await?;

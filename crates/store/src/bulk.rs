@@ -154,7 +154,8 @@ pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
     Ok(())
 }
 
-/// R22: like `accounts_due`, with each account's currency: (id, currency).
+/// R22: active accounts at or below their threshold with no top-up in flight, found
+/// by the `accounts_due` index, with each account's currency: (id, currency).
 pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
     e: E,
     limit: i64,

@@ -206,23 +206,6 @@ pub async fn set_low_balance_threshold(
     Ok(())
 }
 
-/// R22: active accounts at or below their threshold with no top-up in flight, by
-/// the `accounts_due` index.
-pub async fn accounts_due<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    limit: i64,
-) -> Result<Vec<String>> {
-    Ok(sqlx::query_scalar(
-        "SELECT a.id FROM accounts a WHERE a.auto_threshold IS NOT NULL \
-         AND (a.balance - a.auto_threshold) <= 0 \
-         AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
-         LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(e)
-    .await?)
-}
-
 // ---------------------------------------------------------------- ledger
 
 #[derive(Debug, Clone, PartialEq, Eq)]
