@@ -28,8 +28,21 @@ commands:
 configuration: refill.toml in the working directory (or REFILL_CONFIG), then REFILL_* variables.
 See the README for every setting.";
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .on_thread_start(refill::yield_to_commit_path)
+        .build();
+    match runtime {
+        Ok(rt) => rt.block_on(run()),
+        Err(e) => {
+            eprintln!("refill: cannot start: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+async fn run() {
     refill::install_crypto();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {

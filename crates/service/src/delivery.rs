@@ -104,7 +104,7 @@ impl Refill {
     }
 
     async fn add_deliveries(&self, tx: &mut Tx, e: &EventRow) -> Result<()> {
-        let Some(account) = refill_store::get_account(&mut **tx, &e.account_id).await? else {
+        let Some(account) = refill_store::get_account(&mut *tx, &e.account_id).await? else {
             return Ok(());
         };
         let parent = account.parent_id.clone();
@@ -117,7 +117,7 @@ impl Refill {
         };
         let prefs = preferences_of(tx, &e.account_id).await?;
         let subs: Vec<Subscription> =
-            refill_store::endpoints_hearing(&mut **tx, &e.account_id, parent.as_deref())
+            refill_store::endpoints_hearing(&mut *tx, &e.account_id, parent.as_deref())
                 .await?
                 .into_iter()
                 .map(|w| Subscription {

@@ -348,7 +348,7 @@ impl Refill {
         now: i64,
     ) -> Result<Next> {
         let pm = match &s.payment_method_id {
-            Some(id) => refill_store::get_payment_method(&mut **tx, id)
+            Some(id) => refill_store::get_payment_method(&mut *tx, id)
                 .await?
                 .filter(|p| p.removed_at.is_none()),
             None => None,
@@ -499,7 +499,7 @@ impl Refill {
         tx: &mut Tx,
         id: &str,
     ) -> Result<Option<(refill_store::AccountRow, TopUpRow)>> {
-        let account_id = match refill_store::get_top_up(&mut **tx, id).await? {
+        let account_id = match refill_store::get_top_up(&mut *tx, id).await? {
             Some(t) => t.account_id,
             None => return Ok(None),
         };
@@ -522,7 +522,7 @@ impl Refill {
             t.gateway_charge_id = Some(charge.id.clone());
         }
         let mut settings = match t.origin.as_str() {
-            "auto" => refill_store::get_auto_top_up(&mut **tx, &t.account_id).await?,
+            "auto" => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
             _ => None,
         };
         match &charge.status {
@@ -608,7 +608,7 @@ impl Refill {
     }
 
     async fn card_of(&self, tx: &mut Tx, t: &TopUpRow) -> Result<Option<PaymentMethodRow>> {
-        Ok(refill_store::payment_method_named(&mut **tx, t.payment_method_id.as_deref()).await?)
+        Ok(refill_store::payment_method_named(&mut *tx, t.payment_method_id.as_deref()).await?)
     }
 
     /// A top-up succeeded: the receipt event, and R21's follow-up when the balance
@@ -793,7 +793,12 @@ impl Refill {
     }
 
     /// A manual top-up queued again after the customer authenticated (3-D Secure).
-    async fn start_manual_retry(&self, mut tx: Tx, mut t: TopUpRow, now: i64) -> Result<Next> {
+    async fn start_manual_retry(
+        &self,
+        mut tx: refill_store::Transaction,
+        mut t: TopUpRow,
+        now: i64,
+    ) -> Result<Next> {
         let pm = self.card_of(&mut tx, &t).await?;
         let Some(pm) = pm else {
             self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)

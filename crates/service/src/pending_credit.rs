@@ -46,7 +46,7 @@ impl Refill {
         now: i64,
     ) -> Result<()> {
         let mut settings = match t.origin.as_str() {
-            "auto" => refill_store::get_auto_top_up(&mut **tx, &t.account_id).await?,
+            "auto" => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
             _ => None,
         };
         if ok {

@@ -10,12 +10,14 @@ use crate::accounts::watch_of;
 use crate::{Clock, Config, Idem, Result, ServiceError, events, idempotency};
 use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
 use refill_domain::{Currency, DomainError, ledger};
+use refill_store::sqlx::{Any, pool::PoolConnection};
 use refill_store::{AccountRow, Db, EntryRow, EventRow, Tx};
 use serde::Serialize;
 use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, mpsc, oneshot};
 
 /// One line of usage to debit.
@@ -75,6 +77,8 @@ pub struct Poster {
 pub struct PosterStats {
     pub batches: AtomicU64,
     pub requests: AtomicU64,
+    /// Microseconds spent in batch transactions (from begin to commit).
+    pub busy_us: AtomicU64,
 }
 
 struct Lane {
@@ -93,6 +97,7 @@ impl Poster {
         work_ready: Arc<Notify>,
     ) -> Poster {
         let stats = Arc::new(PosterStats::default());
+        let mut runs = vec![];
         let lanes = (0..config.pipelines.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(config.max_batch * 4);
@@ -103,10 +108,11 @@ impl Poster {
                     work_ready: work_ready.clone(),
                     stats: stats.clone(),
                 };
-                tokio::spawn(lane.run(rx));
+                runs.push(lane.run(rx));
                 tx
             })
             .collect();
+        run_on_own_thread(runs);
         Poster {
             lanes: Arc::new(lanes),
             stats,
@@ -128,6 +134,50 @@ impl Poster {
     }
 }
 
+/// Runs the lanes on a thread of their own, with its own event loop, until every
+/// `Poster` handle is gone. Why: a lane's batch is a chain of round trips to the
+/// database, and on the server's runtime each step of the chain waited in the run
+/// queue behind hundreds of HTTP tasks, so the database sat idle between statements
+/// (perf, issue 5). On its own thread a lane wakes the moment its answer arrives.
+fn run_on_own_thread<F: std::future::Future<Output = ()> + Send + 'static>(lanes: Vec<F>) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build();
+    let spawned = runtime.map_err(|e| e.to_string()).and_then(|rt| {
+        std::thread::Builder::new()
+            .name("refill-poster".into())
+            .spawn(move || {
+                rt.block_on(async {
+                    let tasks: Vec<_> = lanes.into_iter().map(tokio::spawn).collect();
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                })
+            })
+            .map_err(|e| e.to_string())
+    });
+    if let Err(e) = spawned {
+        // Without its thread the pipeline cannot run at all: every debit would hang.
+        panic!("cannot start the debit pipeline's thread: {e}");
+    }
+}
+
+/// How long the pipeline may keep the writer's connection while debits keep coming.
+const WRITER_SLICE: Duration = Duration::from_millis(5);
+
+fn not_recorded(why: &str) -> ServiceError {
+    ServiceError::Store(refill_store::StoreError::Corrupt(format!(
+        "debit not recorded: {why}"
+    )))
+}
+
+/// Answers every request of a batch that could not start with the same failure.
+fn answer_all(jobs: Vec<Job>, why: &str) {
+    for job in jobs {
+        let _ = job.reply.send(Err(not_recorded(why)));
+    }
+}
+
 fn fxhash(s: &str) -> usize {
     s.bytes()
         .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
@@ -136,18 +186,43 @@ fn fxhash(s: &str) -> usize {
 impl Lane {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(self.config.max_batch);
+        let mut held: Option<(PoolConnection<Any>, Instant)> = None;
         while rx.recv_many(&mut jobs, self.config.max_batch).await > 0 {
-            self.commit_batch(std::mem::take(&mut jobs)).await;
+            let jobs = std::mem::take(&mut jobs);
+            let (mut conn, since) = match held.take() {
+                Some(held) => held,
+                None => match self.db.writer_connection().await {
+                    Ok(conn) => (conn, Instant::now()),
+                    Err(e) => {
+                        answer_all(jobs, &e.to_string());
+                        continue;
+                    }
+                },
+            };
+            let committed = self.commit_batch(&mut conn, jobs).await;
+            // The connection is kept for the next batch while debits wait, for one
+            // time slice at most, so the store's other writers get their turn. After
+            // a failure it goes back (the pool tests it).
+            if committed && !rx.is_empty() && since.elapsed() < WRITER_SLICE {
+                held = Some((conn, since));
+            }
         }
     }
 
-    async fn commit_batch(&self, jobs: Vec<Job>) {
+    /// Commits one batch on `conn` and answers its requests. Returns whether it
+    /// committed.
+    async fn commit_batch(&self, conn: &mut Tx, jobs: Vec<Job>) -> bool {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats
             .requests
             .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
-        match self.apply(&reqs).await {
+        let started = std::time::Instant::now();
+        let applied = self.apply(conn, &reqs).await;
+        self.stats
+            .busy_us
+            .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+        match applied {
             Ok((results, triggered)) => {
                 if triggered {
                     self.work_ready.notify_waiters();
@@ -155,23 +230,27 @@ impl Lane {
                 for (reply, result) in replies.into_iter().zip(results) {
                     let _ = reply.send(result);
                 }
+                true
             }
             Err(e) => {
                 let msg = e.to_string();
                 for reply in replies {
-                    let _ = reply.send(Err(ServiceError::Store(
-                        refill_store::StoreError::Corrupt(format!("debit not recorded: {msg}")),
-                    )));
+                    let _ = reply.send(Err(not_recorded(&msg)));
                 }
+                false
             }
         }
     }
 
     /// The whole batch in one transaction. Returns each request's result and whether
     /// a top-up was queued.
-    async fn apply(&self, reqs: &[DebitRequest]) -> Result<(Vec<Result<DebitResult>>, bool)> {
+    async fn apply(
+        &self,
+        conn: &mut Tx,
+        reqs: &[DebitRequest],
+    ) -> Result<(Vec<Result<DebitResult>>, bool)> {
         let now = self.clock.now_ms();
-        let mut tx = self.db.begin().await?;
+        let mut tx = self.db.begin_on(conn).await?;
         let mut ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
         ids.sort_unstable();
         ids.dedup();

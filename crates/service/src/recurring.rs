@@ -341,7 +341,7 @@ impl Refill {
         balance: i64,
         now: i64,
     ) -> Result<(bool, bool)> {
-        let current = refill_store::get_auto_top_up(&mut **tx, &account.id).await?;
+        let current = refill_store::get_auto_top_up(&mut *tx, &account.id).await?;
         if current
             .as_ref()
             .is_some_and(|s| State::parse(&s.state) == State::Active)
@@ -439,7 +439,7 @@ impl Refill {
             return Ok(());
         };
         refill_store::delete_auto_top_up_by_resource(tx, account_id).await?;
-        let Some(mut s) = refill_store::get_auto_top_up(&mut **tx, account_id).await? else {
+        let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, account_id).await? else {
             return Ok(());
         };
         if State::parse(&s.state) != State::Active || s.version != version {

@@ -161,7 +161,7 @@ impl Refill {
         token: Option<&str>,
         now: i64,
     ) -> Result<bool> {
-        let fresh = refill_store::get_card_setup(&mut **tx, &setup.payment_method_id).await?;
+        let fresh = refill_store::get_card_setup(&mut *tx, &setup.payment_method_id).await?;
         if fresh.is_none_or(|s| s.status == READY) {
             return Ok(false);
         }

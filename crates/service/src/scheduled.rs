@@ -226,7 +226,7 @@ impl Refill {
     ) -> Result<i64> {
         let next = next_recharge(now, day, last_for);
         let key = month_request_key(account_id, next);
-        if refill_store::top_up_by_request_key(&mut **tx, &key)
+        if refill_store::top_up_by_request_key(&mut *tx, &key)
             .await?
             .is_some()
         {
@@ -352,10 +352,10 @@ impl Refill {
         s: &ScheduleRow,
     ) -> Result<Option<PaymentMethodRow>> {
         Ok(match &s.payment_method_id {
-            Some(id) => refill_store::get_payment_method(&mut **tx, id)
+            Some(id) => refill_store::get_payment_method(&mut *tx, id)
                 .await?
                 .filter(|p| p.removed_at.is_none() && p.account_id == s.account_id),
-            None => refill_store::list_payment_methods(&mut **tx, &s.account_id)
+            None => refill_store::list_payment_methods(&mut *tx, &s.account_id)
                 .await?
                 .into_iter()
                 .find(|p| p.is_primary),

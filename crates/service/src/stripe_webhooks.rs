@@ -100,7 +100,7 @@ impl Refill {
     ) -> Result<Option<(AccountRow, TopUpRow)>> {
         let pi = e.payment_intent_id();
         let by_charge = match pi {
-            Some(pi) => refill_store::top_up_id_by_charge(&mut **tx, pi).await?,
+            Some(pi) => refill_store::top_up_id_by_charge(&mut *tx, pi).await?,
             None => None,
         };
         let named = e
@@ -262,7 +262,7 @@ impl Refill {
         let Some(setup_id) = e.setup_intent_id() else {
             return Ok(false);
         };
-        let Some(setup) = refill_store::card_setup_by_setup_id(&mut **tx, setup_id).await? else {
+        let Some(setup) = refill_store::card_setup_by_setup_id(&mut *tx, setup_id).await? else {
             return Ok(false);
         };
         self.card_setup_succeeded(tx, &setup, e.payment_method_id(), now)
@@ -282,9 +282,9 @@ impl Refill {
             return Ok(false);
         };
         let mut removed = false;
-        for id in refill_store::payment_methods_by_token(&mut **tx, token).await? {
+        for id in refill_store::payment_methods_by_token(&mut *tx, token).await? {
             // Only cards saved at Stripe, of the customer the event names.
-            let Some(setup) = refill_store::get_card_setup(&mut **tx, &id).await? else {
+            let Some(setup) = refill_store::get_card_setup(&mut *tx, &id).await? else {
                 continue;
             };
             if e.customer_id().is_some() && setup.customer_id.as_deref() != e.customer_id() {

@@ -113,7 +113,7 @@ pub async fn set_balances(tx: &mut Tx, rows: &[(&str, i64, bool)]) -> Result<()>
         for (id, balance, armed) in chunk {
             q = q.bind(*id).bind(*balance).bind(*armed as i64);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -149,7 +149,7 @@ pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
                 .bind(a.low_balance_armed as i64)
                 .bind(a.created_at);
         }
-        q.execute(&mut **tx).await?;
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -213,7 +213,7 @@ pub async fn insert_top_ups(tx: &mut Tx, rows: &[TopUpRow]) -> Result<u64> {
                 .bind(t.updated_at)
                 .bind(t.completed_at);
         }
-        inserted += q.execute(&mut **tx).await?.rows_affected();
+        inserted += q.execute(&mut *tx).await?.rows_affected();
     }
     Ok(inserted)
 }

@@ -4,7 +4,14 @@ use sqlx::{AnyPool, AssertSqlSafe, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
-pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// The connection of an open write transaction: what the store's functions write
+/// through (`&mut` a `Transaction` turns into it). A caller that holds a connection
+/// across transactions (the debit pipeline) passes its connection the same way.
+pub type Tx = sqlx::AnyConnection;
+
+/// An open write transaction that owns its pooled connection: commit it, or drop it
+/// to roll back.
+pub type Transaction = sqlx::Transaction<'static, sqlx::Any>;
 
 /// The schema's history: a database applies each version once, in order. A version,
 /// once released, is never edited; a change is a new version.
@@ -99,10 +106,27 @@ impl Db {
 
     /// A write transaction. On SQLite it takes the write lock at once (BEGIN
     /// IMMEDIATE), so a transaction that reads and then writes never fails on upgrade.
-    pub async fn begin(&self) -> Result<Tx> {
+    pub async fn begin(&self) -> Result<Transaction> {
         Ok(match self.dialect {
             Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
             Dialect::Postgres => self.writer.begin().await?,
+        })
+    }
+
+    /// The writer's connection, to hold across several transactions (the debit
+    /// pipeline: handing the connection back to the pool costs a round trip to the
+    /// database, a ping, each time). Holding it keeps every other writer of a SQLite
+    /// store waiting, so hold it briefly.
+    pub async fn writer_connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
+        Ok(self.writer.acquire().await?)
+    }
+
+    /// A write transaction on a held connection (see `begin`).
+    pub async fn begin_on<'c>(&self, conn: &'c mut Tx) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
+        use sqlx::Connection;
+        Ok(match self.dialect {
+            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
+            Dialect::Postgres => conn.begin().await?,
         })
     }
 
@@ -161,6 +185,11 @@ fn sqlite_pool(connections: u32) -> AnyPoolOptions {
         // A connection to a local file does not go stale: no ping before each use
         // (a round trip to the connection's thread before every transaction).
         .test_before_acquire(false)
+        // Nor do they expire: the writer's connection is opened once, at start, by
+        // the main thread, and its thread keeps the main thread's priority (see
+        // `refill::yield_to_commit_path`).
+        .max_lifetime(None)
+        .idle_timeout(None)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(|conn, _| {
             Box::pin(async move {

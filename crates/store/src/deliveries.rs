@@ -53,7 +53,7 @@ pub async fn insert_webhook_endpoint(tx: &mut Tx, w: &WebhookEndpointRow) -> Res
     .bind(&w.description)
     .bind(i64::from(w.trusted))
     .bind(w.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -113,7 +113,7 @@ pub async fn remove_webhook_endpoint(tx: &mut Tx, id: &str, now: i64) -> Result<
     )
     .bind(now)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -152,7 +152,7 @@ pub async fn put_notification_preference(
     .bind(channel)
     .bind(event_types)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -172,7 +172,7 @@ pub async fn undispatched_events(
     );
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     rows.iter().map(crate::work::event_from).collect()
 }
@@ -180,7 +180,7 @@ pub async fn undispatched_events(
 pub async fn mark_dispatched(tx: &mut Tx, event_id: &str) -> Result<()> {
     sqlx::query("UPDATE events SET dispatched = 1 WHERE id = $1")
         .bind(event_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -254,7 +254,7 @@ pub async fn insert_delivery(tx: &mut Tx, d: &DeliveryRow) -> Result<()> {
     .bind(d.attempts)
     .bind(d.next_attempt_at)
     .bind(d.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -277,7 +277,7 @@ pub async fn claim_deliveries(
     let rows = sqlx::query(AssertSqlSafe(sql))
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     let mut claimed: Vec<DeliveryRow> = rows.iter().map(delivery_from).collect::<Result<_>>()?;
     for d in &mut claimed {
@@ -287,7 +287,7 @@ pub async fn claim_deliveries(
             .bind(owner)
             .bind(now + lease_ms)
             .bind(&d.id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
     }
     Ok(claimed)
@@ -309,7 +309,7 @@ pub async fn finish_delivery(tx: &mut Tx, d: &DeliveryRow, owner: &str) -> Resul
     .bind(d.delivered_at)
     .bind(&d.id)
     .bind(owner)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -357,7 +357,7 @@ pub async fn redeliver(tx: &mut Tx, which: Redeliver<'_>, now: i64) -> Result<u6
     let done = sqlx::query(AssertSqlSafe(sql))
         .bind(now)
         .bind(arg)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected())
 }

@@ -34,7 +34,7 @@ pub async fn insert_gateway_customer(
     .bind(account_id)
     .bind(customer_id)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -77,7 +77,7 @@ pub async fn insert_card_setup(tx: &mut Tx, s: &CardSetupRow) -> Result<()> {
     .bind(&s.client_secret)
     .bind(&s.status)
     .bind(s.updated_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -114,7 +114,7 @@ pub async fn mark_card_setup_ready(tx: &mut Tx, payment_method_id: &str, now: i6
     )
     .bind(now)
     .bind(payment_method_id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -124,7 +124,7 @@ pub async fn set_payment_method_token(tx: &mut Tx, id: &str, token: &str) -> Res
     sqlx::query("UPDATE payment_methods SET gateway_token = $1 WHERE id = $2")
         .bind(token)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -149,7 +149,7 @@ pub async fn withhold_credit(tx: &mut Tx, top_up_id: &str, now: i64) -> Result<(
     sqlx::query("INSERT INTO withheld_credits (top_up_id, created_at) VALUES ($1, $2)")
         .bind(top_up_id)
         .bind(now)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -158,7 +158,7 @@ pub async fn withhold_credit(tx: &mut Tx, top_up_id: &str, now: i64) -> Result<(
 pub async fn release_withheld_credit(tx: &mut Tx, top_up_id: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM withheld_credits WHERE top_up_id = $1")
         .bind(top_up_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -194,7 +194,7 @@ pub async fn record_stripe_event(
     .bind(id)
     .bind(event_type)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }

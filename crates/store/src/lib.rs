@@ -12,7 +12,7 @@ pub mod recurring;
 pub mod work;
 
 pub use bulk::{accounts_due_with_currency, insert_accounts, insert_top_ups, set_balances};
-pub use db::{Db, Dialect, Tx};
+pub use db::{Db, Dialect, Transaction, Tx};
 pub use deliveries::*;
 pub use gateway_records::*;
 pub use queries::*;

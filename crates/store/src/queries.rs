@@ -85,7 +85,7 @@ pub async fn insert_account(tx: &mut Tx, a: &AccountRow) -> Result<()> {
     .bind(a.low_balance_threshold)
     .bind(a.low_balance_armed as i64)
     .bind(a.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -123,7 +123,7 @@ pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Resul
         for i in 0..width {
             q = q.bind(chunk[i.min(chunk.len() - 1)]);
         }
-        for row in q.fetch_all(&mut **tx).await? {
+        for row in q.fetch_all(&mut *tx).await? {
             rows.push(account_from(&row)?);
         }
     }
@@ -165,7 +165,7 @@ pub async fn set_balance(
         .bind(balance)
         .bind(low_balance_armed as i64)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -174,7 +174,7 @@ pub async fn set_flagged(tx: &mut Tx, id: &str, flagged: bool) -> Result<()> {
     sqlx::query("UPDATE accounts SET flagged = $1 WHERE id = $2")
         .bind(flagged as i64)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -184,7 +184,7 @@ pub async fn set_auto_threshold(tx: &mut Tx, id: &str, threshold: Option<i64>) -
     sqlx::query("UPDATE accounts SET auto_threshold = $1 WHERE id = $2")
         .bind(threshold)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -201,7 +201,7 @@ pub async fn set_low_balance_threshold(
     .bind(threshold)
     .bind(armed as i64)
     .bind(id)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -227,11 +227,16 @@ const ENTRY_COLS: &str =
 /// Appends entries, many rows per statement (the hot path writes whole batches).
 pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
     let dialect = crate::bulk::dialect_of(tx);
-    for chunk in crate::bulk::chunks(entries) {
-        let sql = crate::bulk::statement("insert_entries", dialect, chunk.len(), || {
+    // One statement per MAX_ROWS entries: its rows are padded to a power of two with
+    // rows of NULLs, which the statement skips. A batch's entries take one round
+    // trip to the database, not one per power of two in their count.
+    for chunk in entries.chunks(crate::bulk::MAX_ROWS) {
+        let width = chunk.len().next_power_of_two();
+        let sql = crate::bulk::statement("insert_entries", dialect, width, || {
             format!(
-                "INSERT INTO entries ({ENTRY_COLS}) VALUES {}",
-                crate::bulk::placeholders(dialect, chunk.len(), 9)
+                "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
+                 WHERE v.column1 IS NOT NULL",
+                crate::bulk::placeholders(dialect, width, 9)
             )
         });
         let mut q = sqlx::query(sql);
@@ -247,7 +252,12 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
                 .bind(&e.reference)
                 .bind(e.created_at);
         }
-        q.execute(&mut **tx).await?;
+        for _ in chunk.len()..width {
+            let (text, int) = (None::<&str>, None::<i64>);
+            q = q.bind(text).bind(text).bind(text).bind(text).bind(text);
+            q = q.bind(int).bind(int).bind(text).bind(int);
+        }
+        q.execute(&mut *tx).await?;
     }
     Ok(())
 }
@@ -357,7 +367,7 @@ pub async fn insert_api_key(tx: &mut Tx, k: &ApiKeyRow) -> Result<()> {
     .bind(&k.account_id)
     .bind(&k.label)
     .bind(k.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -387,7 +397,7 @@ pub async fn find_api_key<'e, E: Executor<'e, Database = Any>>(
 pub async fn count_operator_keys(tx: &mut Tx) -> Result<i64> {
     Ok(
         sqlx::query_scalar("SELECT COUNT(*) FROM api_keys WHERE account_id IS NULL")
-            .fetch_one(&mut **tx)
+            .fetch_one(&mut *tx)
             .await?,
     )
 }
@@ -441,7 +451,7 @@ pub async fn put_idempotent(
     .bind(resp.status as i64)
     .bind(&resp.body)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -515,7 +525,7 @@ pub async fn insert_payment_method(tx: &mut Tx, p: &PaymentMethodRow) -> Result<
         .bind(p.verified_at)
         .bind(p.removed_at)
         .bind(p.created_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -563,7 +573,7 @@ pub async fn remove_payment_method(tx: &mut Tx, id: &str, now: i64) -> Result<()
     sqlx::query("UPDATE payment_methods SET removed_at = $1, is_primary = 0 WHERE id = $2")
         .bind(now)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -573,7 +583,7 @@ pub async fn set_primary_payment_method(tx: &mut Tx, account_id: &str, id: &str)
     sqlx::query("UPDATE payment_methods SET is_primary = CASE WHEN id = $1 THEN 1 ELSE 0 END WHERE account_id = $2")
         .bind(id)
         .bind(account_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -582,7 +592,7 @@ pub async fn set_payment_method_verified(tx: &mut Tx, id: &str, at: i64) -> Resu
     sqlx::query("UPDATE payment_methods SET verified_at = $1 WHERE id = $2")
         .bind(at)
         .bind(id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }

@@ -91,7 +91,7 @@ async fn write_resource(tx: &mut Tx, r: &ResourceRow, insert: bool) -> Result<()
         .bind(r.updated_at)
         .bind(r.suspended_at)
         .bind(r.removed_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -124,7 +124,7 @@ pub async fn lock_resource(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Op
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(resource_from).transpose()
 }
@@ -155,7 +155,7 @@ pub async fn count_held_resources(tx: &mut Tx, account_id: &str) -> Result<i64> 
         "SELECT COUNT(*) FROM resources WHERE account_id = $1 AND status <> 'removed'",
     )
     .bind(account_id)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?)
 }
 
@@ -200,7 +200,7 @@ pub async fn insert_resource_fee(tx: &mut Tx, f: &ResourceFeeRow) -> Result<bool
     .bind(f.amount)
     .bind(f.due_at)
     .bind(f.charged_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -212,7 +212,7 @@ pub async fn resource_fee_charged(tx: &mut Tx, resource_id: &str, period: i64) -
     )
     .bind(resource_id)
     .bind(period)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok(n > 0)
 }
@@ -253,7 +253,7 @@ pub async fn auto_top_up_by_resource(
         "SELECT resource_id, settings_version FROM auto_top_up_by_resource WHERE account_id = $1",
     )
     .bind(account_id)
-    .fetch_optional(&mut **tx)
+    .fetch_optional(&mut *tx)
     .await?;
     row.map(|r| Ok((r.try_get("resource_id")?, r.try_get("settings_version")?)))
         .transpose()
@@ -276,7 +276,7 @@ pub async fn put_auto_top_up_by_resource(
     .bind(resource_id)
     .bind(settings_version)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -284,7 +284,7 @@ pub async fn put_auto_top_up_by_resource(
 pub async fn delete_auto_top_up_by_resource(tx: &mut Tx, account_id: &str) -> Result<()> {
     sqlx::query("DELETE FROM auto_top_up_by_resource WHERE account_id = $1")
         .bind(account_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -348,7 +348,7 @@ pub async fn lock_schedule(
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(account_id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(schedule_from).transpose()
 }
@@ -379,7 +379,7 @@ pub async fn put_schedule(tx: &mut Tx, s: &ScheduleRow) -> Result<()> {
         .bind(s.version)
         .bind(s.created_at)
         .bind(s.updated_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -387,7 +387,7 @@ pub async fn put_schedule(tx: &mut Tx, s: &ScheduleRow) -> Result<()> {
 pub async fn delete_schedule(tx: &mut Tx, account_id: &str) -> Result<bool> {
     let done = sqlx::query("DELETE FROM scheduled_recharges WHERE account_id = $1")
         .bind(account_id)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected() == 1)
 }

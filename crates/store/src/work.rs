@@ -116,7 +116,7 @@ async fn write_top_up(tx: &mut Tx, t: &TopUpRow, insert: bool) -> Result<u64> {
         .bind(t.created_at)
         .bind(t.updated_at)
         .bind(t.completed_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected())
 }
@@ -163,7 +163,7 @@ pub async fn lock_top_up(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Opti
     );
     let row = sqlx::query(AssertSqlSafe(sql))
         .bind(id)
-        .fetch_optional(&mut **tx)
+        .fetch_optional(&mut *tx)
         .await?;
     row.as_ref().map(top_up_from).transpose()
 }
@@ -218,7 +218,7 @@ pub async fn claim_top_ups(
     let ids: Vec<String> = sqlx::query_scalar(sql)
         .bind(now)
         .bind(limit)
-        .fetch_all(&mut **tx)
+        .fetch_all(&mut *tx)
         .await?;
     let mut claimed = Vec::with_capacity(ids.len());
     for id in ids {
@@ -230,7 +230,7 @@ pub async fn claim_top_ups(
         let row = sqlx::query(AssertSqlSafe(sql))
             .bind(&id)
             .bind(now)
-            .fetch_optional(&mut **tx)
+            .fetch_optional(&mut *tx)
             .await?;
         let Some(mut t) = row.as_ref().map(top_up_from).transpose()? else {
             continue;
@@ -241,7 +241,7 @@ pub async fn claim_top_ups(
             .bind(owner)
             .bind(now + lease_ms)
             .bind(&t.id)
-            .execute(&mut **tx)
+            .execute(&mut *tx)
             .await?;
         claimed.push(t);
     }
@@ -274,7 +274,7 @@ pub async fn auto_top_up_usage(tx: &mut Tx, account_id: &str, since: i64) -> Res
     )
     .bind(account_id)
     .bind(since)
-    .fetch_one(&mut **tx)
+    .fetch_one(&mut *tx)
     .await?;
     Ok((row.try_get("n")?, row.try_get("total")?))
 }
@@ -382,7 +382,7 @@ pub async fn put_auto_top_up(tx: &mut Tx, a: &AutoTopUpRow) -> Result<()> {
         .bind(&a.why_not)
         .bind(a.version)
         .bind(a.updated_at)
-        .execute(&mut **tx)
+        .execute(&mut *tx)
         .await?;
     Ok(())
 }
@@ -402,7 +402,7 @@ pub async fn record_state_change(
     .bind(state)
     .bind(reason)
     .bind(at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -468,7 +468,7 @@ pub async fn insert_transfer(tx: &mut Tx, t: &TransferRow) -> Result<()> {
     .bind(t.amount)
     .bind(&t.reference)
     .bind(t.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -494,7 +494,7 @@ pub async fn insert_event(tx: &mut Tx, e: &EventRow) -> Result<()> {
     .bind(&e.event_type)
     .bind(&e.data)
     .bind(e.created_at)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(())
 }
@@ -547,7 +547,7 @@ pub async fn try_lease(tx: &mut Tx, name: &str, owner: &str, now: i64, until: i6
     .bind(owner)
     .bind(until)
     .bind(now)
-    .execute(&mut **tx)
+    .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
 }
