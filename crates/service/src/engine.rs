@@ -940,8 +940,21 @@ pub(crate) async fn post(
     now: i64,
 ) -> Result<()> {
     debug_assert!(journal.is_balanced());
+    let entries = journal_entries(journal, currency, balances, Some(reference), now);
+    refill_store::insert_entries(tx, &entries).await?;
+    Ok(())
+}
+
+/// The entry rows of a journal, under one new journal id (see `post`).
+pub fn journal_entries(
+    journal: &ledger::Journal,
+    currency: &str,
+    balances: &[(&str, i64)],
+    reference: Option<&str>,
+    now: i64,
+) -> Vec<EntryRow> {
     let journal_id = refill_store::new_id("jnl");
-    let entries: Vec<EntryRow> = journal
+    journal
         .postings
         .iter()
         .map(|p| EntryRow {
@@ -955,12 +968,10 @@ pub(crate) async fn post(
                 .iter()
                 .find(|(a, _)| *a == p.ledger_account)
                 .map(|(_, b)| *b),
-            reference: Some(reference.into()),
+            reference: reference.map(str::to_string),
             created_at: now,
         })
-        .collect();
-    refill_store::insert_entries(tx, &entries).await?;
-    Ok(())
+        .collect()
 }
 
 /// Starts the background workers: the top-up executor (woken at once when work is

@@ -114,21 +114,12 @@ fn entries(
     after: i64,
 ) -> anyhow::Result<Vec<EntryRow>> {
     let journal = ledger::debit(account, EntryKind::Usage, amount)?;
-    let journal_id = refill_store::new_id("jnl");
     let now = refill_store::queries::wall_clock_ms();
-    Ok(journal
-        .postings
-        .iter()
-        .map(|p| EntryRow {
-            id: refill_store::new_id("ent"),
-            journal_id: journal_id.clone(),
-            account_id: p.ledger_account.clone(),
-            currency: currency.into(),
-            kind: p.kind.as_str().into(),
-            amount: p.amount,
-            balance_after: (p.ledger_account == account).then_some(after),
-            reference: None,
-            created_at: now,
-        })
-        .collect())
+    Ok(refill_service::engine::journal_entries(
+        &journal,
+        currency,
+        &[(account, after)],
+        None,
+        now,
+    ))
 }
