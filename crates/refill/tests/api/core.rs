@@ -1975,3 +1975,51 @@ mod model {
         }
     }
 }
+
+/// R6 with the debit pipeline holding the writer's connection between batches: while
+/// a stream of debits keeps the pipeline busy, other writes (new accounts) still get
+/// the database, and the balance is the funding less every accepted debit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_other_writers_get_their_turn_during_a_stream_of_debits() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+    for store in stores().await {
+        let app = Arc::new(spawn(&store).await);
+        let (hot, _) = app.funded("hot", "pm_card_visa", 1_000_000).await;
+        let stop = Arc::new(AtomicBool::new(false));
+        let streams: Vec<_> = (0..16)
+            .map(|_| {
+                let (app, hot, stop) = (app.clone(), hot.clone(), stop.clone());
+                tokio::spawn(async move {
+                    let mut accepted = 0i64;
+                    while !stop.load(Relaxed) {
+                        let r = app.debit(&hot, 1).await;
+                        assert_eq!(r.status, 201, "{:?}", r.body);
+                        accepted += 1;
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        let stats = &app.running.app.poster.stats;
+        let before = stats.requests.load(Relaxed);
+        let others = async {
+            for i in 0..5 {
+                app.account(&format!("other {i}")).await;
+            }
+        };
+        // A bound so that starvation fails the test instead of hanging it.
+        tokio::time::timeout(std::time::Duration::from_secs(60), others)
+            .await
+            .expect("other writers never got the database during the debit stream");
+        let during = stats.requests.load(Relaxed) - before;
+        stop.store(true, Relaxed);
+        let mut accepted = 0;
+        for s in streams {
+            accepted += s.await.expect("debit stream");
+        }
+        assert!(during > 0, "the debit stream ran while the others wrote");
+        assert_eq!(app.balance(&hot).await, 1_000_000 - accepted);
+        app.assert_ledger_ok().await;
+    }
+}
