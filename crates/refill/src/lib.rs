@@ -25,7 +25,7 @@ pub fn install_crypto() {
 /// they start). Why: a debit batch is a chain of short steps on two other threads,
 /// the pipeline's and the database connection's (SQLite runs each connection on a
 /// thread of its own). When the request threads keep every core busy, each step
-/// waited for a core, 60 to 100 us a step, and the pipeline, the one serial part of
+/// waited for a core, 40 to 380 us a step, and the pipeline, the one serial part of
 /// the path, slowed down (measured in the bench: 1.19 ms a batch, 0.91 ms with the
 /// request threads at nice 5). The pipeline's thread and the writer's connection are
 /// made from the main thread, so they keep the normal priority; a process may always
