@@ -171,10 +171,10 @@ fn not_recorded(why: &str) -> ServiceError {
     )))
 }
 
-/// Answers every request of a batch that could not start with the same failure.
-fn answer_all(jobs: Vec<Job>, why: &str) {
-    for job in jobs {
-        let _ = job.reply.send(Err(not_recorded(why)));
+/// Answers every request of a batch that was not recorded with the same failure.
+fn answer_all(replies: impl IntoIterator<Item = oneshot::Sender<Result<DebitResult>>>, why: &str) {
+    for reply in replies {
+        let _ = reply.send(Err(not_recorded(why)));
     }
 }
 
@@ -194,7 +194,7 @@ impl Lane {
                 None => match self.db.writer_connection().await {
                     Ok(conn) => (conn, Instant::now()),
                     Err(e) => {
-                        answer_all(jobs, &e.to_string());
+                        answer_all(jobs.into_iter().map(|j| j.reply), &e.to_string());
                         continue;
                     }
                 },
@@ -217,7 +217,7 @@ impl Lane {
             .requests
             .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         let applied = self.apply(conn, &reqs).await;
         self.stats
             .busy_us
@@ -233,10 +233,7 @@ impl Lane {
                 true
             }
             Err(e) => {
-                let msg = e.to_string();
-                for reply in replies {
-                    let _ = reply.send(Err(not_recorded(&msg)));
-                }
+                answer_all(replies, &e.to_string());
                 false
             }
         }

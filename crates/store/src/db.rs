@@ -38,6 +38,16 @@ impl Dialect {
         text.replace("{SERIAL}", serial)
     }
 
+    /// The statement that opens a write transaction: SQLite takes the write lock at
+    /// once (IMMEDIATE), so a transaction that reads and then writes never fails on
+    /// upgrade; PostgreSQL locks rows as it goes.
+    fn begin(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "BEGIN IMMEDIATE",
+            Dialect::Postgres => "BEGIN",
+        }
+    }
+
     /// Row locks: PostgreSQL locks the rows it reads for update; SQLite has one
     /// writer at a time (BEGIN IMMEDIATE), so it needs none.
     pub fn for_update(self) -> &'static str {
@@ -104,13 +114,9 @@ impl Db {
         })
     }
 
-    /// A write transaction. On SQLite it takes the write lock at once (BEGIN
-    /// IMMEDIATE), so a transaction that reads and then writes never fails on upgrade.
+    /// A write transaction (see `Dialect::begin`).
     pub async fn begin(&self) -> Result<Transaction> {
-        Ok(match self.dialect {
-            Dialect::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => self.writer.begin().await?,
-        })
+        Ok(self.writer.begin_with(self.dialect.begin()).await?)
     }
 
     /// The writer's connection, to hold across several transactions (the debit
@@ -124,10 +130,7 @@ impl Db {
     /// A write transaction on a held connection (see `begin`).
     pub async fn begin_on<'c>(&self, conn: &'c mut Tx) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
         use sqlx::Connection;
-        Ok(match self.dialect {
-            Dialect::Sqlite => conn.begin_with("BEGIN IMMEDIATE").await?,
-            Dialect::Postgres => conn.begin().await?,
-        })
+        Ok(conn.begin_with(self.dialect.begin()).await?)
     }
 
     /// Applies the migrations not applied yet, in order, in one transaction. Safe when

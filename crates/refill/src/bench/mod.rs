@@ -212,15 +212,12 @@ impl Server {
         db.close().await;
     }
 
-    /// (batches, requests) committed by the pipeline so far.
-    fn batches(&self) -> (u64, u64) {
+    /// (batches, requests, microseconds inside batch transactions) of the pipeline
+    /// so far.
+    fn batches(&self) -> (u64, u64, u64) {
         let s = &self.running.app.poster.stats;
-        (s.batches.load(Relaxed), s.requests.load(Relaxed))
-    }
-
-    /// Microseconds the pipeline has spent inside batch transactions so far.
-    fn busy_us(&self) -> u64 {
-        self.running.app.poster.stats.busy_us.load(Relaxed)
+        let busy = s.busy_us.load(Relaxed);
+        (s.batches.load(Relaxed), s.requests.load(Relaxed), busy)
     }
 }
 
@@ -325,9 +322,9 @@ async fn measure_ours(store: &Store, o: &Options, plan: &Plan) -> anyhow::Result
     let mut ours = Ours::default();
 
     step(o, name, "one hot account, single debits");
-    let (b0, r0, u0) = (srv.batches().0, srv.batches().1, srv.busy_us());
+    let (b0, r0, u0) = srv.batches();
     ours.hot = closed_loop(srv.addr(), single(&hot_id), 1, clients, secs).await;
-    let (b1, r1, u1) = (srv.batches().0, srv.batches().1, srv.busy_us());
+    let (b1, r1, u1) = srv.batches();
     ours.mean_batch = (r1 - r0) as f64 / (b1 - b0).max(1) as f64;
     ours.batch_us = (u1 - u0) as f64 / (b1 - b0).max(1) as f64;
     ours.busy = (u1 - u0) as f64 / 1e6 / secs;
@@ -368,9 +365,9 @@ async fn measure_ours(store: &Store, o: &Options, plan: &Plan) -> anyhow::Result
         name,
         &format!("single debits over {} accounts", plan.spread),
     );
-    let (b0, r0) = srv.batches();
+    let (b0, r0, _) = srv.batches();
     ours.spread = closed_loop(srv.addr(), spread(plan.spread), 1, clients, secs).await;
-    let (b1, r1) = srv.batches();
+    let (b1, r1, _) = srv.batches();
     ours.spread_mean_batch = (r1 - r0) as f64 / (b1 - b0).max(1) as f64;
     let load =
         scale::load_accounts(db, plan.spread..plan.scale, plan.scale - plan.due, name).await?;
