@@ -1,6 +1,6 @@
 use crate::{Result, StoreError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, AssertSqlSafe, Executor};
+use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -77,6 +77,9 @@ pub struct Db {
     /// Here writers queue on a pool of one connection instead, in order, and each
     /// starts the moment the one before commits. PostgreSQL: the same pool.
     writer: AnyPool,
+    /// SQLite: while a clone of the `Db` lives, a task checkpoints the WAL (see
+    /// `checkpoint_in_background`).
+    _checkpointer: Option<std::sync::Arc<()>>,
 }
 
 impl Db {
@@ -93,10 +96,13 @@ impl Db {
             return Err(StoreError::BadUrl(url.to_string()));
         };
         let options = AnyConnectOptions::from_str(&url)?;
-        let (pool, writer) = match dialect {
+        let (pool, writer, _checkpointer) = match dialect {
             Dialect::Sqlite => {
-                let writer = sqlite_pool(1).connect_with(options.clone()).await?;
-                (sqlite_pool(8).connect_with(options).await?, writer)
+                let writer = sqlite_pool(1, true).connect_with(options.clone()).await?;
+                let pool = sqlite_pool(8, false).connect_with(options).await?;
+                let alive = std::sync::Arc::new(());
+                checkpoint_in_background(pool.clone(), std::sync::Arc::downgrade(&alive));
+                (pool, writer, Some(alive))
             }
             Dialect::Postgres => {
                 let pool = AnyPoolOptions::new()
@@ -104,13 +110,14 @@ impl Db {
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await?;
-                (pool.clone(), pool)
+                (pool.clone(), pool, None)
             }
         };
         Ok(Db {
             pool,
             dialect,
             writer,
+            _checkpointer,
         })
     }
 
@@ -181,8 +188,8 @@ impl Db {
     }
 }
 
-/// SQLite connections: WAL, synchronous=FULL (an answered write is on disk).
-fn sqlite_pool(connections: u32) -> AnyPoolOptions {
+/// A pool of SQLite connections (`sqlite_settings`); the writer's pool has one.
+fn sqlite_pool(connections: u32, writer: bool) -> AnyPoolOptions {
     AnyPoolOptions::new()
         .max_connections(connections)
         // A connection to a local file does not go stale: no ping before each use
@@ -194,16 +201,54 @@ fn sqlite_pool(connections: u32) -> AnyPoolOptions {
         .max_lifetime(None)
         .idle_timeout(None)
         .acquire_timeout(Duration::from_secs(30))
-        .after_connect(|conn, _| {
-            Box::pin(async move {
-                conn.execute(
-                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
-                     PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;",
-                )
-                .await?;
-                Ok(())
-            })
-        })
+        .after_connect(move |conn, _| Box::pin(async move { sqlite_settings(conn, writer).await }))
+}
+
+/// Every SQLite connection: WAL, synchronous=FULL (an answered write is on disk).
+/// The writer does not checkpoint: SQLite's automatic checkpoint runs inside the
+/// commit that fills the WAL, and held the writer (and every debit waiting behind it)
+/// for 10 to 20 ms (the benchmark's p99, issue 5). `checkpoint_in_background` does it.
+async fn sqlite_settings(conn: &mut sqlx::AnyConnection, writer: bool) -> sqlx::Result<()> {
+    conn.execute(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; \
+         PRAGMA busy_timeout=30000; PRAGMA foreign_keys=ON;",
+    )
+    .await?;
+    if writer {
+        conn.execute("PRAGMA wal_autocheckpoint=0").await?;
+    }
+    Ok(())
+}
+
+/// How often the background checkpoint runs.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Copies the WAL's committed pages into the database file from a reader's
+/// connection, on a timer, until the last clone of the `Db` is gone. A passive
+/// checkpoint takes no lock a writer needs, so commits go on meanwhile; once it has
+/// copied everything, the next write starts the WAL from its beginning again, so the
+/// file stays small.
+fn checkpoint_in_background(pool: AnyPool, alive: std::sync::Weak<()>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if alive.strong_count() == 0 || pool.is_closed() {
+                break;
+            }
+            // A failure (the database busy, say) is retried at the next tick.
+            let _ = checkpoint(&pool).await;
+        }
+    });
+}
+
+/// Copies the WAL's committed pages into the database file, without waiting for
+/// anyone. Returns the frames left in the WAL that no checkpoint has copied yet.
+async fn checkpoint(pool: &AnyPool) -> Result<i64> {
+    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+        .fetch_one(pool)
+        .await?;
+    let (log, copied): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
+    Ok(log - copied)
 }
 
 /// The statements of a schema text, comments removed.
@@ -218,4 +263,49 @@ fn statements(schema: &str) -> Vec<String> {
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// Issue 5: a commit never runs SQLite's checkpoint (it held the writer for 10
+    /// to 20 ms); the background task copies the WAL into the database file instead.
+    #[tokio::test]
+    async fn the_wal_is_checkpointed_in_the_background_not_by_commits() {
+        let path = std::env::temp_dir().join(format!("refill-ckpt-{}.db", crate::new_id("t")));
+        let db = Db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let mut tx = db.begin().await.unwrap();
+        let auto: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(auto, 0, "the writer must not checkpoint inside its commits");
+        // 3,000 pages in one commit: three times what SQLite's automatic checkpoint
+        // would have copied at once.
+        tx.execute("CREATE TABLE filler (b BLOB)").await.unwrap();
+        for _ in 0..3_000 {
+            sqlx::query("INSERT INTO filler (b) VALUES (zeroblob(4000))")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+        let copied = 3_000 * 4_000;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::fs::metadata(&path).unwrap().len() < copied {
+            assert!(
+                Instant::now() < deadline,
+                "the background checkpoint never copied the WAL into the database file"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        db.close().await;
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+        }
+    }
 }

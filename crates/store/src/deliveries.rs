@@ -160,29 +160,26 @@ pub async fn put_notification_preference(
 // ---------------------------------------------------------------- fan-out
 
 /// The oldest events not yet fanned out, locked so that one node fans each out.
-pub async fn undispatched_events(
-    tx: &mut Tx,
-    dialect: Dialect,
-    limit: i64,
-) -> Result<Vec<EventRow>> {
-    let sql = format!(
+/// The oldest events not fanned out yet (read without locks: `mark_dispatched`
+/// decides which node fans each one out).
+pub async fn undispatched_events(conn: &mut Tx, limit: i64) -> Result<Vec<EventRow>> {
+    let rows = sqlx::query(
         "SELECT id, account_id, type, data, created_at FROM events WHERE dispatched = 0 \
-         ORDER BY seq LIMIT $1{}",
-        dialect.skip_locked()
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
+         ORDER BY seq LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(&mut *conn)
+    .await?;
     rows.iter().map(crate::work::event_from).collect()
 }
 
-pub async fn mark_dispatched(tx: &mut Tx, event_id: &str) -> Result<()> {
-    sqlx::query("UPDATE events SET dispatched = 1 WHERE id = $1")
+/// Marks an event fanned out; false when it already was (by another node).
+pub async fn mark_dispatched(tx: &mut Tx, event_id: &str) -> Result<bool> {
+    let done = sqlx::query("UPDATE events SET dispatched = 1 WHERE id = $1 AND dispatched = 0")
         .bind(event_id)
         .execute(&mut *tx)
         .await?;
-    Ok(())
+    Ok(done.rows_affected() == 1)
 }
 
 pub async fn get_event<'e, E: Executor<'e, Database = Any>>(
