@@ -27,9 +27,7 @@ pub struct Config {
     pub poll_every: Millis,
     /// How many debit requests the pipeline commits together at most.
     pub max_batch: usize,
-    /// Parallel debit pipelines: separate transactions for separate accounts, at
-    /// once. 0 picks by store: 1 on SQLite (one writer at a time anyway), 4 on
-    /// PostgreSQL (whose own group commit then joins their commits).
+    /// Parallel debit pipelines (PostgreSQL: separate transactions for separate accounts).
     pub pipelines: usize,
     /// R28: backoff of failed notification deliveries, and how long to keep trying.
     pub notify_retry: RetryPolicy,
@@ -64,7 +62,7 @@ impl Default for Config {
             lease_ms: MINUTE,
             poll_every: 1_000,
             max_batch: 512,
-            pipelines: 0,
+            pipelines: 1,
             notify_retry: RetryPolicy::default(),
             recurring: RecurringConfig::default(),
             stripe_webhook_secret: None,

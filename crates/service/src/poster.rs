@@ -98,7 +98,7 @@ impl Poster {
     ) -> Poster {
         let stats = Arc::new(PosterStats::default());
         let mut runs = vec![];
-        let lanes = (0..lanes_for(config.pipelines, db.dialect))
+        let lanes = (0..config.pipelines.max(1))
             .map(|_| {
                 let (tx, rx) = mpsc::channel(config.max_batch * 4);
                 let lane = Lane {
@@ -159,15 +159,6 @@ fn run_on_own_thread<F: std::future::Future<Output = ()> + Send + 'static>(lanes
     if let Err(e) = spawned {
         // Without its thread the pipeline cannot run at all: every debit would hang.
         panic!("cannot start the debit pipeline's thread: {e}");
-    }
-}
-
-/// How many lanes run: as configured, or by store when 0 (see `Config::pipelines`).
-fn lanes_for(configured: usize, dialect: refill_store::Dialect) -> usize {
-    match (configured, dialect) {
-        (0, refill_store::Dialect::Sqlite) => 1,
-        (0, refill_store::Dialect::Postgres) => 4,
-        (n, _) => n,
     }
 }
 

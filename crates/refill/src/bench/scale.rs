@@ -49,11 +49,6 @@ pub async fn load_accounts(
     if tty {
         eprint!("\r");
     }
-    // Fresh statistics, as a database that grew to this size would have: planned on
-    // the empty table, PostgreSQL read the accounts by a sequential scan.
-    refill_store::sqlx::query("ANALYZE accounts")
-        .execute(&db.pool)
-        .await?;
     eprintln!(
         "bench: {label}: loaded accounts {}..{} in {:.1} s",
         range.start,
