@@ -97,12 +97,7 @@ impl Refill {
     /// held the store's writer (and the debits queued behind it) for about 1 ms per
     /// event under load (issue 5).
     pub async fn fan_out(&self) -> Result<usize> {
-        let mut conn = self
-            .db
-            .pool
-            .acquire()
-            .await
-            .map_err(refill_store::StoreError::from)?;
+        let mut conn = self.db.pool.acquire().await?;
         let events = refill_store::undispatched_events(&mut conn, FAN_OUT_BATCH).await?;
         let mut planned = Vec::with_capacity(events.len());
         for e in &events {

@@ -1,6 +1,6 @@
 use crate::{Result, StoreError};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, AssertSqlSafe, Executor, Row};
+use sqlx::{AnyPool, AssertSqlSafe, Executor};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -242,13 +242,10 @@ fn checkpoint_in_background(pool: AnyPool, alive: std::sync::Weak<()>) {
 }
 
 /// Copies the WAL's committed pages into the database file, without waiting for
-/// anyone. Returns the frames left in the WAL that no checkpoint has copied yet.
-async fn checkpoint(pool: &AnyPool) -> Result<i64> {
-    let row = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
-        .fetch_one(pool)
-        .await?;
-    let (log, copied): (i64, i64) = (row.try_get(1)?, row.try_get(2)?);
-    Ok(log - copied)
+/// anyone.
+async fn checkpoint(pool: &AnyPool) -> Result<()> {
+    pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+    Ok(())
 }
 
 /// The statements of a schema text, comments removed.

@@ -159,7 +159,6 @@ pub async fn put_notification_preference(
 
 // ---------------------------------------------------------------- fan-out
 
-/// The oldest events not yet fanned out, locked so that one node fans each out.
 /// The oldest events not fanned out yet (read without locks: `mark_dispatched`
 /// decides which node fans each one out).
 pub async fn undispatched_events(conn: &mut Tx, limit: i64) -> Result<Vec<EventRow>> {
