@@ -62,12 +62,13 @@ pub async fn get_webhook_endpoint<'e, E: Executor<'e, Database = Any>>(
     e: E,
     id: &str,
 ) -> Result<Option<WebhookEndpointRow>> {
-    let sql = format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(endpoint_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {ENDPOINT_COLS} FROM webhook_endpoints WHERE id = $1"),
+        id,
+        endpoint_from,
+    )
+    .await
 }
 
 /// Endpoints not removed: all of them (`owner` None) or those of one account tree
@@ -185,12 +186,8 @@ pub async fn get_event<'e, E: Executor<'e, Database = Any>>(
     e: E,
     id: &str,
 ) -> Result<Option<EventRow>> {
-    let row =
-        sqlx::query("SELECT id, account_id, type, data, created_at FROM events WHERE id = $1")
-            .bind(id)
-            .fetch_optional(e)
-            .await?;
-    row.as_ref().map(crate::work::event_from).transpose()
+    let sql = "SELECT id, account_id, type, data, created_at FROM events WHERE id = $1";
+    crate::row_by(e, sql.into(), id, crate::work::event_from).await
 }
 
 // ---------------------------------------------------------------- deliveries

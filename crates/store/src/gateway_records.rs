@@ -86,24 +86,26 @@ pub async fn get_card_setup<'e, E: Executor<'e, Database = Any>>(
     e: E,
     payment_method_id: &str,
 ) -> Result<Option<CardSetupRow>> {
-    let sql = format!("SELECT {SETUP_COLS} FROM card_setups WHERE payment_method_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(payment_method_id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(setup_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {SETUP_COLS} FROM card_setups WHERE payment_method_id = $1"),
+        payment_method_id,
+        setup_from,
+    )
+    .await
 }
 
 pub async fn card_setup_by_setup_id<'e, E: Executor<'e, Database = Any>>(
     e: E,
     setup_id: &str,
 ) -> Result<Option<CardSetupRow>> {
-    let sql = format!("SELECT {SETUP_COLS} FROM card_setups WHERE setup_id = $1");
-    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(setup_id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(setup_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {SETUP_COLS} FROM card_setups WHERE setup_id = $1"),
+        setup_id,
+        setup_from,
+    )
+    .await
 }
 
 /// The setup succeeded: the card is usable; the secret is no longer needed.

@@ -32,6 +32,24 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// The row that `sql` finds by one key (`$1`), if any, read by `from`: what every
+/// get-by-id function of the store does.
+pub(crate) async fn row_by<'e, E, T>(
+    e: E,
+    sql: String,
+    key: &str,
+    from: fn(&sqlx::any::AnyRow) -> Result<T>,
+) -> Result<Option<T>>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(key)
+        .fetch_optional(e)
+        .await?;
+    row.as_ref().map(from).transpose()
+}
+
 impl StoreError {
     /// A unique or exclusion constraint refused the write (a lost race).
     pub fn is_unique_violation(&self) -> bool {

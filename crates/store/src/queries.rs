@@ -94,12 +94,13 @@ pub async fn get_account<'e, E: Executor<'e, Database = Any>>(
     e: E,
     id: &str,
 ) -> Result<Option<AccountRow>> {
-    let sql = format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(account_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = $1"),
+        id,
+        account_from,
+    )
+    .await
 }
 
 /// Reads accounts for update, in id order (a fixed lock order: no deadlocks).
@@ -534,12 +535,13 @@ pub async fn get_payment_method<'e, E: Executor<'e, Database = Any>>(
     e: E,
     id: &str,
 ) -> Result<Option<PaymentMethodRow>> {
-    let sql = format!("SELECT {PM_COLS} FROM payment_methods WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(pm_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {PM_COLS} FROM payment_methods WHERE id = $1"),
+        id,
+        pm_from,
+    )
+    .await
 }
 
 /// The payment method a row names, if it names one (a top-up, a schedule).

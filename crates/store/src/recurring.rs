@@ -108,25 +108,27 @@ pub async fn get_resource<'e, E: Executor<'e, Database = Any>>(
     e: E,
     id: &str,
 ) -> Result<Option<ResourceRow>> {
-    let sql = format!("SELECT {RESOURCE_COLS} FROM resources WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(resource_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {RESOURCE_COLS} FROM resources WHERE id = $1"),
+        id,
+        resource_from,
+    )
+    .await
 }
 
 /// Reads a resource for update (lock order: its account first, then the resource).
 pub async fn lock_resource(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Option<ResourceRow>> {
-    let sql = format!(
-        "SELECT {RESOURCE_COLS} FROM resources WHERE id = $1{}",
-        dialect.for_update()
-    );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    row.as_ref().map(resource_from).transpose()
+    crate::row_by(
+        &mut *tx,
+        format!(
+            "SELECT {RESOURCE_COLS} FROM resources WHERE id = $1{}",
+            dialect.for_update()
+        ),
+        id,
+        resource_from,
+    )
+    .await
 }
 
 /// The resources an account holds (active or suspended, not removed), oldest first.
@@ -329,12 +331,13 @@ pub async fn get_schedule<'e, E: Executor<'e, Database = Any>>(
     e: E,
     account_id: &str,
 ) -> Result<Option<ScheduleRow>> {
-    let sql = format!("SELECT {SCHEDULE_COLS} FROM scheduled_recharges WHERE account_id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(schedule_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {SCHEDULE_COLS} FROM scheduled_recharges WHERE account_id = $1"),
+        account_id,
+        schedule_from,
+    )
+    .await
 }
 
 pub async fn lock_schedule(
@@ -342,15 +345,16 @@ pub async fn lock_schedule(
     dialect: Dialect,
     account_id: &str,
 ) -> Result<Option<ScheduleRow>> {
-    let sql = format!(
-        "SELECT {SCHEDULE_COLS} FROM scheduled_recharges WHERE account_id = $1{}",
-        dialect.for_update()
-    );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    row.as_ref().map(schedule_from).transpose()
+    crate::row_by(
+        &mut *tx,
+        format!(
+            "SELECT {SCHEDULE_COLS} FROM scheduled_recharges WHERE account_id = $1{}",
+            dialect.for_update()
+        ),
+        account_id,
+        schedule_from,
+    )
+    .await
 }
 
 /// Writes a schedule whole (insert or replace by account).

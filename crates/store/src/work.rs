@@ -136,36 +136,39 @@ pub async fn top_up_by_request_key<'e, E: Executor<'e, Database = Any>>(
     e: E,
     key: &str,
 ) -> Result<Option<TopUpRow>> {
-    let sql = format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE request_key = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(key)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(top_up_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE request_key = $1"),
+        key,
+        top_up_from,
+    )
+    .await
 }
 
 pub async fn get_top_up<'e, E: Executor<'e, Database = Any>>(
     e: E,
     id: &str,
 ) -> Result<Option<TopUpRow>> {
-    let sql = format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(top_up_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE id = $1"),
+        id,
+        top_up_from,
+    )
+    .await
 }
 
 pub async fn lock_top_up(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Option<TopUpRow>> {
-    let sql = format!(
-        "SELECT {TOP_UP_COLS} FROM top_ups WHERE id = $1{}",
-        dialect.for_update()
-    );
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(&mut *tx)
-        .await?;
-    row.as_ref().map(top_up_from).transpose()
+    crate::row_by(
+        &mut *tx,
+        format!(
+            "SELECT {TOP_UP_COLS} FROM top_ups WHERE id = $1{}",
+            dialect.for_update()
+        ),
+        id,
+        top_up_from,
+    )
+    .await
 }
 
 /// The account's automatic top-up in flight, if any (R19).
@@ -173,12 +176,13 @@ pub async fn top_up_in_flight<'e, E: Executor<'e, Database = Any>>(
     e: E,
     account_id: &str,
 ) -> Result<Option<TopUpRow>> {
-    let sql = format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE account_id = $1 AND in_flight = 1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(top_up_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {TOP_UP_COLS} FROM top_ups WHERE account_id = $1 AND in_flight = 1"),
+        account_id,
+        top_up_from,
+    )
+    .await
 }
 
 pub async fn list_top_ups<'e, E: Executor<'e, Database = Any>>(
@@ -340,12 +344,13 @@ pub async fn get_auto_top_up<'e, E: Executor<'e, Database = Any>>(
     e: E,
     account_id: &str,
 ) -> Result<Option<AutoTopUpRow>> {
-    let sql = format!("SELECT {AUTO_COLS} FROM auto_top_up WHERE account_id = $1");
-    let row = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .fetch_optional(e)
-        .await?;
-    row.as_ref().map(auto_from).transpose()
+    crate::row_by(
+        e,
+        format!("SELECT {AUTO_COLS} FROM auto_top_up WHERE account_id = $1"),
+        account_id,
+        auto_from,
+    )
+    .await
 }
 
 /// Writes the settings whole (insert or replace by account).
