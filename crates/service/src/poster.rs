@@ -178,6 +178,14 @@ fn answer_all(replies: impl IntoIterator<Item = oneshot::Sender<Result<DebitResu
     }
 }
 
+fn entry_kind(kind: DebitKind) -> ledger::EntryKind {
+    match kind {
+        DebitKind::Usage => ledger::EntryKind::Usage,
+        DebitKind::Fee => ledger::EntryKind::Fee,
+        DebitKind::RecurringFee => ledger::EntryKind::RecurringFee,
+    }
+}
+
 fn fxhash(s: &str) -> usize {
     s.bytes()
         .fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(b as usize))
@@ -343,51 +351,53 @@ impl Book {
         Ok(result)
     }
 
-    /// The entries of a request: per item, the customer's debit and the revenue.
+    /// The entries of a request, one journal: per item, the customer's debit; then the
+    /// revenue, one entry per kind of item (`ledger::spending`).
     fn lines(
         &self,
         account: &AccountRow,
         req: &DebitRequest,
     ) -> Result<(Vec<DebitLine>, Vec<EntryRow>)> {
+        let items: Vec<(ledger::EntryKind, i64)> = req
+            .items
+            .iter()
+            .map(|i| (entry_kind(i.kind), i.amount))
+            .collect();
+        let journal = ledger::spending(&account.id, &items)?;
+        let (mine, revenue) = journal.postings.split_at(req.items.len());
+        let journal_id = refill_store::new_id("jnl");
+        let entry = |p: &ledger::Posting, balance_after, reference: &Option<String>| EntryRow {
+            id: refill_store::new_id("ent"),
+            journal_id: journal_id.clone(),
+            account_id: p.ledger_account.clone(),
+            currency: account.currency.clone(),
+            kind: p.kind.as_str().into(),
+            amount: p.amount,
+            balance_after,
+            reference: reference.clone(),
+            created_at: self.now,
+        };
         let mut balance = account.balance;
         let mut lines = Vec::with_capacity(req.items.len());
-        let mut entries = Vec::with_capacity(req.items.len() * 2);
-        for item in &req.items {
-            let kind = match item.kind {
-                DebitKind::Usage => ledger::EntryKind::Usage,
-                DebitKind::Fee => ledger::EntryKind::Fee,
-                DebitKind::RecurringFee => ledger::EntryKind::RecurringFee,
-            };
-            let journal = ledger::debit(&account.id, kind, item.amount)?;
+        let mut entries = Vec::with_capacity(journal.postings.len());
+        for (item, p) in req.items.iter().zip(mine) {
             balance = refill_domain::money::sub(balance, item.amount)?;
-            let journal_id = refill_store::new_id("jnl");
-            let entry_id = refill_store::new_id("ent");
-            for p in &journal.postings {
-                let mine = p.ledger_account == account.id;
-                entries.push(EntryRow {
-                    id: if mine {
-                        entry_id.clone()
-                    } else {
-                        refill_store::new_id("ent")
-                    },
-                    journal_id: journal_id.clone(),
-                    account_id: p.ledger_account.clone(),
-                    currency: account.currency.clone(),
-                    kind: p.kind.as_str().into(),
-                    amount: p.amount,
-                    balance_after: mine.then_some(balance),
-                    reference: item.reference.clone(),
-                    created_at: self.now,
-                });
-            }
+            let e = entry(p, Some(balance), &item.reference);
             lines.push(DebitLine {
-                entry_id,
+                entry_id: e.id.clone(),
                 amount: item.amount,
                 kind: item.kind.as_str(),
                 reference: item.reference.clone(),
                 balance_after: balance,
             });
+            entries.push(e);
         }
+        // A lone item's reference is the journal's; a batch's revenue lines sum many.
+        let shared = match &req.items[..] {
+            [one] => one.reference.clone(),
+            _ => None,
+        };
+        entries.extend(revenue.iter().map(|p| entry(p, None, &shared)));
         Ok((lines, entries))
     }
 

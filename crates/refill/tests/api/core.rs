@@ -331,6 +331,51 @@ async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
 // ---------------------------------------------------------------- R3: the ledger
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_a_batch_is_one_journal_with_an_entry_per_item_and_a_revenue_line_per_kind() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
+        let pool = &app.running.app.db.pool;
+        let before = refill_store::count_entries(pool).await.unwrap();
+        let items = json!([
+            {"amount": 10, "reference": "m-1"},
+            {"amount": 20, "reference": "m-2"},
+            {"amount": 7, "kind": "fee"},
+            {"amount": 30, "reference": "m-3"},
+        ]);
+        let r = app
+            .post(
+                &format!("/v1/accounts/{a}/debits/batch"),
+                json!({ "items": items }),
+            )
+            .await;
+        assert_created(&r);
+        let added = refill_store::count_entries(pool).await.unwrap() - before;
+        assert_eq!(
+            added,
+            4 + 2,
+            "{}: four items, usage and fee revenue",
+            store.name
+        );
+        let list = entries(&app, &a).await;
+        let mine: Vec<(i64, &str)> = list[..4]
+            .iter()
+            .map(|e| {
+                (
+                    e["amount"].as_i64().unwrap(),
+                    e["reference"].as_str().unwrap_or("-"),
+                )
+            })
+            .collect();
+        assert_eq!(mine, [(-30, "m-3"), (-7, "-"), (-20, "m-2"), (-10, "m-1")]);
+        let journal = &list[0]["journal_id"];
+        assert!(list[..4].iter().all(|e| &e["journal_id"] == journal));
+        let report = refill::verify::verify(&app.running.app.db).await.unwrap();
+        assert!(report.problems.is_empty(), "{:?}", report.problems);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_entries_are_listed_newest_first_with_balance_after() {
     for store in stores().await {
         let app = spawn(&store).await;
