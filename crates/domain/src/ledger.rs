@@ -110,26 +110,44 @@ fn revenue_of(kind: EntryKind) -> &'static str {
     }
 }
 
-/// Spending of several items at once (R6, a batch of debits): one customer posting per
-/// item, in the items' order, then one revenue posting per kind for the sum of that
-/// kind's items. Why one per kind and not one per item: a batch of 100 messages is
-/// then 101 entries, not 200, and the revenue side is read as totals anyway.
+/// Spending of several items at once (R6, a batch of debits): for each kind of item,
+/// in the order the kinds first appear, one customer posting for the sum of that
+/// kind's items; then the revenue's posting of each kind, in the same order. Why per
+/// kind and not per item: a batch of 100 messages is then two entries, not 200, and
+/// the entry lists its items (the storage of a row per item bounded the batch
+/// endpoint, issue 5). `kinds_of` tells which items each customer posting sums.
 pub fn spending(account: &str, items: &[(EntryKind, i64)]) -> Result<Journal, DomainError> {
-    let mut postings = Vec::with_capacity(items.len() + 1);
-    let mut revenue: Vec<Posting> = Vec::with_capacity(1);
+    let kinds = kinds_of(items);
+    let mut sums = vec![0i64; kinds.len()];
     for &(kind, amount) in items {
-        let amount = positive(amount)?;
-        postings.push(posting(account, kind, -amount));
-        match revenue.iter_mut().find(|p| p.kind == kind) {
-            Some(p) => p.amount = add(p.amount, amount)?,
-            None => revenue.push(posting(revenue_of(kind), kind, amount)),
-        }
+        let at = kinds.iter().position(|k| *k == kind).unwrap_or(0);
+        sums[at] = add(sums[at], positive(amount)?)?;
     }
-    if postings.is_empty() {
+    if kinds.is_empty() {
         return Err(DomainError::AmountNotPositive);
     }
-    postings.extend(revenue);
-    Ok(Journal { postings })
+    let customer = kinds
+        .iter()
+        .zip(&sums)
+        .map(|(&k, &s)| posting(account, k, -s));
+    let revenue = kinds
+        .iter()
+        .zip(&sums)
+        .map(|(&k, &s)| posting(revenue_of(k), k, s));
+    Ok(Journal {
+        postings: customer.chain(revenue).collect(),
+    })
+}
+
+/// The kinds of `items`, each once, in the order they first appear.
+pub fn kinds_of(items: &[(EntryKind, i64)]) -> Vec<EntryKind> {
+    let mut kinds: Vec<EntryKind> = Vec::with_capacity(1);
+    for (kind, _) in items {
+        if !kinds.contains(kind) {
+            kinds.push(*kind);
+        }
+    }
+    kinds
 }
 
 /// A paid top-up (R10): the gateway collected `amount + tax`; the customer is credited
@@ -232,9 +250,10 @@ mod tests {
     }
 
     #[test]
-    fn r3_spending_posts_each_item_and_one_revenue_line_per_kind() {
+    fn r3_spending_posts_one_customer_and_one_revenue_line_per_kind() {
         use EntryKind::*;
-        let j = spending("a", &[(Usage, 5), (Fee, 7), (Usage, 3), (RecurringFee, 2)]).unwrap();
+        let items = [(Usage, 5), (Fee, 7), (Usage, 3), (RecurringFee, 2)];
+        let j = spending("a", &items).unwrap();
         assert!(j.is_balanced());
         let lines: Vec<(&str, EntryKind, i64)> = j
             .postings
@@ -244,15 +263,15 @@ mod tests {
         assert_eq!(
             lines,
             [
-                ("a", Usage, -5),
+                ("a", Usage, -8),
                 ("a", Fee, -7),
-                ("a", Usage, -3),
                 ("a", RecurringFee, -2),
                 (system::REVENUE_USAGE, Usage, 8),
                 (system::REVENUE_FEES, Fee, 7),
                 (system::REVENUE_FEES, RecurringFee, 2),
             ]
         );
+        assert_eq!(kinds_of(&items), [Usage, Fee, RecurringFee]);
         assert_eq!(spending("a", &[(Usage, 5)]), debit("a", Usage, 5));
     }
 

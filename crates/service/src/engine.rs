@@ -970,6 +970,7 @@ pub fn journal_entries(
                 .map(|(_, b)| *b),
             reference: reference.map(str::to_string),
             created_at: now,
+            items: None,
         })
         .collect()
 }

@@ -178,6 +178,49 @@ fn answer_all(replies: impl IntoIterator<Item = oneshot::Sender<Result<DebitResu
     }
 }
 
+/// The answer's line per item, with the balance after it in the request's order;
+/// each names the customer entry of its kind (the first `kinds.len()` of `entries`).
+fn answer_lines(
+    mut balance: i64,
+    req: &DebitRequest,
+    kinds: &[ledger::EntryKind],
+    entries: &[EntryRow],
+) -> Result<Vec<DebitLine>> {
+    let mut lines = Vec::with_capacity(req.items.len());
+    for item in &req.items {
+        balance = refill_domain::money::sub(balance, item.amount)?;
+        let of_kind = kinds.iter().position(|k| *k == entry_kind(item.kind));
+        lines.push(DebitLine {
+            entry_id: of_kind.map(|k| entries[k].id.clone()).unwrap_or_default(),
+            amount: item.amount,
+            kind: item.kind.as_str(),
+            reference: item.reference.clone(),
+            balance_after: balance,
+        });
+    }
+    Ok(lines)
+}
+
+/// What an entry that sums several items lists of them (`EntryRow::items`).
+#[derive(Serialize)]
+struct ListedItem<'a> {
+    amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<&'a str>,
+}
+
+fn items_json(items: &[&DebitItem]) -> String {
+    let listed: Vec<ListedItem> = items
+        .iter()
+        .map(|i| ListedItem {
+            amount: i.amount,
+            reference: i.reference.as_deref(),
+        })
+        .collect();
+    // A list of integers and strings always serializes.
+    serde_json::to_string(&listed).unwrap_or_default()
+}
+
 fn entry_kind(kind: DebitKind) -> ledger::EntryKind {
     match kind {
         DebitKind::Usage => ledger::EntryKind::Usage,
@@ -351,8 +394,9 @@ impl Book {
         Ok(result)
     }
 
-    /// The entries of a request, one journal: per item, the customer's debit; then the
-    /// revenue, one entry per kind of item (`ledger::spending`).
+    /// The entries of a request, one journal (`ledger::spending`): per kind of item,
+    /// the customer's entry (which lists its items when it sums more than one), then
+    /// the revenue's. The answer keeps a line per item, in the request's order.
     fn lines(
         &self,
         account: &AccountRow,
@@ -364,41 +408,58 @@ impl Book {
             .map(|i| (entry_kind(i.kind), i.amount))
             .collect();
         let journal = ledger::spending(&account.id, &items)?;
-        let (mine, revenue) = journal.postings.split_at(req.items.len());
+        let kinds = ledger::kinds_of(&items);
+        let (mine, revenue) = journal.postings.split_at(kinds.len());
         let journal_id = refill_store::new_id("jnl");
-        let entry = |p: &ledger::Posting, balance_after, reference: &Option<String>| EntryRow {
+        let mut entries = Vec::with_capacity(journal.postings.len());
+        let mut balance = account.balance;
+        for (kind, p) in kinds.iter().zip(mine) {
+            balance = refill_domain::money::add(balance, p.amount)?;
+            let of_kind: Vec<&DebitItem> = req
+                .items
+                .iter()
+                .filter(|i| entry_kind(i.kind) == *kind)
+                .collect();
+            let (reference, listed) = match of_kind[..] {
+                [one] => (one.reference.clone(), None),
+                _ => (None, Some(items_json(&of_kind))),
+            };
+            let mut e = self.entry(&journal_id, account, p, Some(balance), reference);
+            e.items = listed;
+            entries.push(e);
+        }
+        // A lone item's reference is the journal's; a batch's revenue sums many.
+        let shared = match &req.items[..] {
+            [one] => one.reference.clone(),
+            _ => None,
+        };
+        for p in revenue {
+            entries.push(self.entry(&journal_id, account, p, None, shared.clone()));
+        }
+        let lines = answer_lines(account.balance, req, &kinds, &entries)?;
+        Ok((lines, entries))
+    }
+
+    fn entry(
+        &self,
+        journal_id: &str,
+        account: &AccountRow,
+        p: &ledger::Posting,
+        balance_after: Option<i64>,
+        reference: Option<String>,
+    ) -> EntryRow {
+        EntryRow {
             id: refill_store::new_id("ent"),
-            journal_id: journal_id.clone(),
+            journal_id: journal_id.to_string(),
             account_id: p.ledger_account.clone(),
             currency: account.currency.clone(),
             kind: p.kind.as_str().into(),
             amount: p.amount,
             balance_after,
-            reference: reference.clone(),
+            reference,
             created_at: self.now,
-        };
-        let mut balance = account.balance;
-        let mut lines = Vec::with_capacity(req.items.len());
-        let mut entries = Vec::with_capacity(journal.postings.len());
-        for (item, p) in req.items.iter().zip(mine) {
-            balance = refill_domain::money::sub(balance, item.amount)?;
-            let e = entry(p, Some(balance), &item.reference);
-            lines.push(DebitLine {
-                entry_id: e.id.clone(),
-                amount: item.amount,
-                kind: item.kind.as_str(),
-                reference: item.reference.clone(),
-                balance_after: balance,
-            });
-            entries.push(e);
+            items: None,
         }
-        // A lone item's reference is the journal's; a batch's revenue lines sum many.
-        let shared = match &req.items[..] {
-            [one] => one.reference.clone(),
-            _ => None,
-        };
-        entries.extend(revenue.iter().map(|p| entry(p, None, &shared)));
-        Ok((lines, entries))
     }
 
     /// Moves the account to its new balance and notes what that sets off.

@@ -81,6 +81,9 @@ pub struct EntryView {
     pub currency: String,
     pub balance_after: Option<i64>,
     pub reference: Option<String>,
+    /// The items an entry of a batch sums (`amount`, `reference`), in posting order;
+    /// null for an entry of one item.
+    pub items: Option<serde_json::Value>,
     pub created: String,
 }
 
@@ -96,6 +99,10 @@ impl From<&EntryRow> for EntryView {
             currency: e.currency.clone(),
             balance_after: e.balance_after,
             reference: e.reference.clone(),
+            items: e
+                .items
+                .as_deref()
+                .and_then(|j| serde_json::from_str(j).ok()),
             created: rfc3339(e.created_at),
         }
     }

@@ -20,6 +20,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("migrations/002_notifications.sql")),
     (3, include_str!("migrations/003_recurring.sql")),
     (4, include_str!("migrations/004_stripe.sql")),
+    (5, include_str!("migrations/005_entry_items.sql")),
 ];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -220,10 +220,12 @@ pub struct EntryRow {
     pub balance_after: Option<i64>,
     pub reference: Option<String>,
     pub created_at: i64,
+    /// The items an entry of a batch sums, as JSON (see migration 5); None for one.
+    pub items: Option<String>,
 }
 
-const ENTRY_COLS: &str =
-    "id, journal_id, account_id, currency, kind, amount, balance_after, reference, created_at";
+const ENTRY_COLS: &str = "id, journal_id, account_id, currency, kind, amount, balance_after, \
+     reference, created_at, items";
 
 /// Appends entries, many rows per statement (the hot path writes whole batches).
 pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
@@ -237,7 +239,7 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
             format!(
                 "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
                  WHERE v.column1 IS NOT NULL",
-                crate::bulk::placeholders(dialect, width, 9)
+                crate::bulk::placeholders(dialect, width, 10)
             )
         });
         let mut q = sqlx::query(sql);
@@ -251,12 +253,13 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
                 .bind(e.amount)
                 .bind(e.balance_after)
                 .bind(&e.reference)
-                .bind(e.created_at);
+                .bind(e.created_at)
+                .bind(&e.items);
         }
         for _ in chunk.len()..width {
             let (text, int) = (None::<&str>, None::<i64>);
             q = q.bind(text).bind(text).bind(text).bind(text).bind(text);
-            q = q.bind(int).bind(int).bind(text).bind(int);
+            q = q.bind(int).bind(int).bind(text).bind(int).bind(text);
         }
         q.execute(&mut *tx).await?;
     }
@@ -274,6 +277,7 @@ fn entry_from(row: &AnyRow) -> Result<EntryRow> {
         balance_after: row.try_get("balance_after")?,
         reference: row.try_get("reference")?,
         created_at: row.try_get("created_at")?,
+        items: row.try_get("items")?,
     })
 }
 

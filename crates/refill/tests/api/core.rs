@@ -331,7 +331,7 @@ async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
 // ---------------------------------------------------------------- R3: the ledger
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r3_a_batch_is_one_journal_with_an_entry_per_item_and_a_revenue_line_per_kind() {
+async fn r3_a_batch_is_one_journal_with_an_entry_per_kind_listing_its_items() {
     for store in stores().await {
         let app = spawn(&store).await;
         let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
@@ -340,8 +340,8 @@ async fn r3_a_batch_is_one_journal_with_an_entry_per_item_and_a_revenue_line_per
         let items = json!([
             {"amount": 10, "reference": "m-1"},
             {"amount": 20, "reference": "m-2"},
-            {"amount": 7, "kind": "fee"},
-            {"amount": 30, "reference": "m-3"},
+            {"amount": 7, "kind": "fee", "reference": "f-1"},
+            {"amount": 30},
         ]);
         let r = app
             .post(
@@ -353,23 +353,48 @@ async fn r3_a_batch_is_one_journal_with_an_entry_per_item_and_a_revenue_line_per
         let added = refill_store::count_entries(pool).await.unwrap() - before;
         assert_eq!(
             added,
-            4 + 2,
-            "{}: four items, usage and fee revenue",
+            2 + 2,
+            "{}: usage and fee, each with revenue",
             store.name
         );
+
         let list = entries(&app, &a).await;
-        let mine: Vec<(i64, &str)> = list[..4]
+        let (fee, usage) = (&list[0], &list[1]);
+        assert_eq!(
+            (fee["kind"].as_str(), fee["amount"].as_i64()),
+            (Some("fee"), Some(-7))
+        );
+        assert_eq!(
+            fee["reference"], "f-1",
+            "an entry of one item keeps its reference"
+        );
+        assert!(fee["items"].is_null());
+        assert_eq!(
+            (usage["kind"].as_str(), usage["amount"].as_i64()),
+            (Some("usage"), Some(-60))
+        );
+        assert!(usage["reference"].is_null());
+        assert_eq!(
+            usage["items"],
+            json!([{"amount": 10, "reference": "m-1"}, {"amount": 20, "reference": "m-2"}, {"amount": 30}])
+        );
+        assert_eq!(usage["balance_after"], 5000 - 60);
+        assert_eq!(fee["balance_after"], 5000 - 67);
+        assert_eq!(fee["journal_id"], usage["journal_id"]);
+
+        // The answer keeps a line per item, naming the entry that holds it.
+        let lines = r.body["items"].as_array().unwrap();
+        let named: Vec<(&str, i64)> = lines
             .iter()
-            .map(|e| {
+            .map(|l| {
                 (
-                    e["amount"].as_i64().unwrap(),
-                    e["reference"].as_str().unwrap_or("-"),
+                    l["entry_id"].as_str().unwrap(),
+                    l["balance_after"].as_i64().unwrap(),
                 )
             })
             .collect();
-        assert_eq!(mine, [(-30, "m-3"), (-7, "-"), (-20, "m-2"), (-10, "m-1")]);
-        let journal = &list[0]["journal_id"];
-        assert!(list[..4].iter().all(|e| &e["journal_id"] == journal));
+        let (u, f) = (usage["id"].as_str().unwrap(), fee["id"].as_str().unwrap());
+        assert_eq!(named, [(u, 4990), (u, 4970), (f, 4963), (u, 4933)]);
         let report = refill::verify::verify(&app.running.app.db).await.unwrap();
         assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
@@ -585,7 +610,8 @@ async fn r6_batch_over_the_balance_is_refused_whole() {
             .map(|l| l["balance_after"].as_i64().unwrap())
             .collect();
         assert_eq!(afters, [600, 200, 0]);
-        assert_eq!(snapshot(&app, &[&a]).await, vec![(0, before[0].1 + 3)]);
+        // One entry, of one kind, lists the three items.
+        assert_eq!(snapshot(&app, &[&a]).await, vec![(0, before[0].1 + 1)]);
 
         for bad in [
             json!({"items": []}),
