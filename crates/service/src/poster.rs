@@ -501,7 +501,6 @@ impl Book {
 
     /// Writes the batch: entries, balances, top-up triggers, events.
     async fn write(self, tx: &mut Tx) -> Result<bool> {
-        refill_store::insert_entries(tx, &self.entries).await?;
         let balances: Vec<(&str, i64, bool)> = self
             .touched
             .iter()
@@ -510,7 +509,7 @@ impl Book {
                 (id.as_str(), a.balance, a.low_balance_armed)
             })
             .collect();
-        refill_store::set_balances(tx, &balances).await?;
+        refill_store::write_batch(tx, &self.entries, &balances).await?;
         let mut queued = false;
         for id in &self.triggers {
             let a = &self.accounts[id];

@@ -11,7 +11,9 @@ pub mod queries;
 pub mod recurring;
 pub mod work;
 
-pub use bulk::{accounts_due_with_currency, insert_accounts, insert_top_ups, set_balances};
+pub use bulk::{
+    accounts_due_with_currency, insert_accounts, insert_top_ups, set_balances, write_batch,
+};
 pub use db::{Db, Dialect, Transaction, Tx};
 pub use deliveries::*;
 pub use gateway_records::*;

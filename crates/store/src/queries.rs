@@ -236,35 +236,54 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
     for chunk in entries.chunks(crate::bulk::MAX_ROWS) {
         let width = chunk.len().next_power_of_two();
         let sql = crate::bulk::statement("insert_entries", dialect, width, || {
-            format!(
-                "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
-                 WHERE v.column1 IS NOT NULL",
-                crate::bulk::placeholders(dialect, width, 10)
-            )
+            entries_sql(dialect, width, 1)
         });
-        let mut q = sqlx::query(sql);
-        for e in chunk {
-            q = q
-                .bind(&e.id)
-                .bind(&e.journal_id)
-                .bind(&e.account_id)
-                .bind(&e.currency)
-                .bind(&e.kind)
-                .bind(e.amount)
-                .bind(e.balance_after)
-                .bind(&e.reference)
-                .bind(e.created_at)
-                .bind(&e.items);
-        }
-        for _ in chunk.len()..width {
-            let (text, int) = (None::<&str>, None::<i64>);
-            q = q.bind(text).bind(text).bind(text).bind(text).bind(text);
-            q = q.bind(int).bind(int).bind(text).bind(int).bind(text);
-        }
-        q.execute(&mut *tx).await?;
+        bind_entries(sqlx::query(sql), chunk, width)
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(())
 }
+
+/// The insert of `width` entries (NULL rows skipped), its parameters numbered from
+/// `first` (PostgreSQL).
+pub(crate) fn entries_sql(dialect: crate::Dialect, width: usize, first: usize) -> String {
+    format!(
+        "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
+         WHERE v.column1 IS NOT NULL",
+        crate::bulk::placeholders_from(dialect, width, 10, first)
+    )
+}
+
+/// Binds `entries`, then rows of NULLs up to `width`.
+pub(crate) fn bind_entries<'q>(
+    mut q: AnyQuery<'q>,
+    entries: &'q [EntryRow],
+    width: usize,
+) -> AnyQuery<'q> {
+    for e in entries {
+        q = q
+            .bind(&e.id)
+            .bind(&e.journal_id)
+            .bind(&e.account_id)
+            .bind(&e.currency)
+            .bind(&e.kind)
+            .bind(e.amount)
+            .bind(e.balance_after)
+            .bind(&e.reference)
+            .bind(e.created_at)
+            .bind(&e.items);
+    }
+    for _ in entries.len()..width {
+        let (text, int) = (None::<&str>, None::<i64>);
+        q = q.bind(text).bind(text).bind(text).bind(text).bind(text);
+        q = q.bind(int).bind(int).bind(text).bind(int).bind(text);
+    }
+    q
+}
+
+/// A query of the `Any` driver with its arguments.
+pub(crate) type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments>;
 
 fn entry_from(row: &AnyRow) -> Result<EntryRow> {
     Ok(EntryRow {

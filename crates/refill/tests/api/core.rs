@@ -400,6 +400,87 @@ async fn r3_a_batch_is_one_journal_with_an_entry_per_kind_listing_its_items() {
     }
 }
 
+/// The pipeline's write of a batch, in one statement (a few accounts) and in several
+/// (more accounts than one statement takes): every entry and every balance lands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_a_batch_write_lands_whole_in_one_statement_or_several() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let db = &app.running.app.db;
+        for (round, accounts) in [(0, 3usize), (1, 300)] {
+            let ids: Vec<String> = (0..accounts)
+                .map(|i| format!("acct_w{round}_{i}"))
+                .collect();
+            let rows: Vec<refill_store::AccountRow> =
+                ids.iter().map(|id| account_row(id)).collect();
+            let entries: Vec<refill_store::EntryRow> =
+                ids.iter().map(|id| entry_row(id, -5)).collect();
+            let balances: Vec<(&str, i64, bool)> =
+                ids.iter().map(|id| (id.as_str(), -5, false)).collect();
+            let mut tx = db.begin().await.unwrap();
+            refill_store::insert_accounts(&mut tx, &rows).await.unwrap();
+            let before = refill_store::count_entries(&mut *tx).await.unwrap();
+            refill_store::write_batch(&mut tx, &entries, &balances)
+                .await
+                .unwrap();
+            let added = refill_store::count_entries(&mut *tx).await.unwrap() - before;
+            tx.commit().await.unwrap();
+            assert_eq!(
+                added, accounts as i64,
+                "{}: {accounts} accounts",
+                store.name
+            );
+            for id in [&ids[0], &ids[accounts - 1]] {
+                let a = refill_store::get_account(&db.pool, id)
+                    .await
+                    .unwrap()
+                    .unwrap();
+                assert_eq!(
+                    (a.balance, a.low_balance_armed),
+                    (-5, false),
+                    "{}: {id}",
+                    store.name
+                );
+            }
+        }
+    }
+}
+
+fn account_row(id: &str) -> refill_store::AccountRow {
+    refill_store::AccountRow {
+        id: id.into(),
+        parent_id: None,
+        name: "w".into(),
+        currency: "GBP".into(),
+        balance: 0,
+        credit_limit: -100,
+        payer_name: None,
+        payer_email: None,
+        payer_phone: None,
+        payer_country: None,
+        flagged: false,
+        auto_threshold: None,
+        low_balance_threshold: 0,
+        low_balance_armed: true,
+        created_at: 0,
+    }
+}
+
+fn entry_row(account: &str, amount: i64) -> refill_store::EntryRow {
+    refill_store::EntryRow {
+        id: refill_store::new_id("ent"),
+        journal_id: refill_store::new_id("jnl"),
+        account_id: account.into(),
+        currency: "GBP".into(),
+        kind: "adjustment".into(),
+        amount,
+        balance_after: Some(amount),
+        reference: None,
+        created_at: 0,
+        items: None,
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_entries_are_listed_newest_first_with_balance_after() {
     for store in stores().await {
