@@ -29,12 +29,6 @@ pub fn dialect_of(tx: &Tx) -> Dialect {
 /// `(?, ?), (?, ?)` or `($1, $2), ($3, $4)`: the parameters of `rows` rows of `cols`
 /// values each.
 pub fn placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
-    placeholders_from(dialect, rows, cols, 1)
-}
-
-/// `placeholders`, numbered from `first` on PostgreSQL (for a second list in the
-/// same statement).
-pub fn placeholders_from(dialect: Dialect, rows: usize, cols: usize, first: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -49,7 +43,7 @@ pub fn placeholders_from(dialect: Dialect, rows: usize, cols: usize, first: usiz
                 Dialect::Sqlite => s.push('?'),
                 Dialect::Postgres => {
                     s.push('$');
-                    s.push_str(&(first + r * cols + c).to_string());
+                    s.push_str(&(r * cols + c + 1).to_string());
                 }
             }
         }
@@ -111,7 +105,7 @@ pub async fn set_balances(tx: &mut Tx, rows: &[(&str, i64, bool)]) -> Result<()>
     for chunk in chunks(rows) {
         let width = chunk.len();
         let sql = statement("set_balances", dialect, width, || {
-            balances_sql(dialect, width, 1)
+            balances_sql(dialect, width)
         });
         bind_balances(sqlx::query(sql), chunk, width)
             .execute(&mut *tx)
@@ -120,13 +114,12 @@ pub async fn set_balances(tx: &mut Tx, rows: &[(&str, i64, bool)]) -> Result<()>
     Ok(())
 }
 
-/// The update of `width` balances (rows of NULLs match no account), its parameters
-/// numbered from `first` (PostgreSQL).
-fn balances_sql(dialect: Dialect, width: usize, first: usize) -> String {
+/// The update of `width` balances (rows of NULLs match no account).
+fn balances_sql(dialect: Dialect, width: usize) -> String {
     format!(
         "UPDATE accounts SET balance = v.column2, low_balance_armed = v.column3 \
          FROM (VALUES {}) AS v WHERE accounts.id = v.column1",
-        placeholders_from(dialect, width, 3, first)
+        placeholders(dialect, width, 3)
     )
 }
 
@@ -145,32 +138,33 @@ fn bind_balances<'q>(
     q
 }
 
-/// A batch of the debit pipeline: its entries and its accounts' new balances, in one
-/// round trip to the database when each fits one statement (SQLite runs the two
-/// statements of one text, PostgreSQL the insert inside a WITH). A round trip cost
-/// 70-120 us under load, a tenth of a hot batch (issue 5).
+/// A batch of the debit pipeline: its entries and its accounts' new balances. On
+/// SQLite in one round trip when each fits one statement (SQLite runs the two
+/// statements of one text): a round trip to SQLite's connection thread cost 70-120 us
+/// under load, and this took the write of a hot batch from ~344 to ~180 us (timers,
+/// issue 5). PostgreSQL keeps two statements: the same in one (the insert inside a
+/// WITH) gave no gain in A/B runs (hot 11.4k and 13.4k/s against 17.6k and 13.4k).
 pub async fn write_batch(
     tx: &mut Tx,
     entries: &[EntryRow],
     balances: &[(&str, i64, bool)],
 ) -> Result<()> {
     let fits = |n: usize| (1..=MAX_ROWS).contains(&n);
-    if !fits(entries.len()) || !fits(balances.len()) {
+    let dialect = dialect_of(tx);
+    if dialect == Dialect::Postgres || !fits(entries.len()) || !fits(balances.len()) {
         insert_entries(tx, entries).await?;
         return set_balances(tx, balances).await;
     }
-    let dialect = dialect_of(tx);
     let (ew, bw) = (
         entries.len().next_power_of_two(),
         balances.len().next_power_of_two(),
     );
     let sql = statement("write_batch", dialect, ew * (MAX_ROWS + 1) + bw, || {
-        let insert = entries_sql(dialect, ew, 1);
-        let update = balances_sql(dialect, bw, 1 + ew * 10);
-        match dialect {
-            Dialect::Sqlite => format!("{insert}; {update}"),
-            Dialect::Postgres => format!("WITH posted AS ({insert}) {update}"),
-        }
+        format!(
+            "{}; {}",
+            entries_sql(dialect, ew),
+            balances_sql(dialect, bw)
+        )
     });
     let q = bind_entries(sqlx::query(sql), entries, ew);
     bind_balances(q, balances, bw).execute(&mut *tx).await?;
@@ -301,6 +295,5 @@ mod tests {
     fn placeholders_per_dialect() {
         assert_eq!(placeholders(Dialect::Sqlite, 2, 2), "(?, ?), (?, ?)");
         assert_eq!(placeholders(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
-        assert_eq!(placeholders_from(Dialect::Postgres, 1, 2, 5), "($5, $6)");
     }
 }

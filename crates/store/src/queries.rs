@@ -236,7 +236,7 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
     for chunk in entries.chunks(crate::bulk::MAX_ROWS) {
         let width = chunk.len().next_power_of_two();
         let sql = crate::bulk::statement("insert_entries", dialect, width, || {
-            entries_sql(dialect, width, 1)
+            entries_sql(dialect, width)
         });
         bind_entries(sqlx::query(sql), chunk, width)
             .execute(&mut *tx)
@@ -245,13 +245,12 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
     Ok(())
 }
 
-/// The insert of `width` entries (NULL rows skipped), its parameters numbered from
-/// `first` (PostgreSQL).
-pub(crate) fn entries_sql(dialect: crate::Dialect, width: usize, first: usize) -> String {
+/// The insert of `width` entries (rows of NULLs are skipped).
+pub(crate) fn entries_sql(dialect: crate::Dialect, width: usize) -> String {
     format!(
         "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
          WHERE v.column1 IS NOT NULL",
-        crate::bulk::placeholders_from(dialect, width, 10, first)
+        crate::bulk::placeholders(dialect, width, 10)
     )
 }
 

@@ -400,7 +400,7 @@ async fn r3_a_batch_is_one_journal_with_an_entry_per_kind_listing_its_items() {
     }
 }
 
-/// The pipeline's write of a batch, in one statement (a few accounts) and in several
+/// The pipeline's write of a batch, in one round trip (SQLite, a few accounts) and in several
 /// (more accounts than one statement takes): every entry and every balance lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_a_batch_write_lands_whole_in_one_statement_or_several() {
