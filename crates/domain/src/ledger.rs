@@ -115,7 +115,8 @@ fn revenue_of(kind: EntryKind) -> &'static str {
 /// kind's items; then the revenue's posting of each kind, in the same order. Why per
 /// kind and not per item: a batch of 100 messages is then two entries, not 200, and
 /// the entry lists its items (the storage of a row per item bounded the batch
-/// endpoint, issue 5). `kinds_of` tells which items each customer posting sums.
+/// endpoint, issue 5). So the first half of the postings are the customer's, one per
+/// kind, and their kinds say which items each sums.
 pub fn spending(account: &str, items: &[(EntryKind, i64)]) -> Result<Journal, DomainError> {
     let kinds = kinds_of(items);
     let mut sums = vec![0i64; kinds.len()];
@@ -140,7 +141,7 @@ pub fn spending(account: &str, items: &[(EntryKind, i64)]) -> Result<Journal, Do
 }
 
 /// The kinds of `items`, each once, in the order they first appear.
-pub fn kinds_of(items: &[(EntryKind, i64)]) -> Vec<EntryKind> {
+fn kinds_of(items: &[(EntryKind, i64)]) -> Vec<EntryKind> {
     let mut kinds: Vec<EntryKind> = Vec::with_capacity(1);
     for (kind, _) in items {
         if !kinds.contains(kind) {

@@ -408,8 +408,9 @@ impl Book {
             .map(|i| (entry_kind(i.kind), i.amount))
             .collect();
         let journal = ledger::spending(&account.id, &items)?;
-        let kinds = ledger::kinds_of(&items);
-        let (mine, revenue) = journal.postings.split_at(kinds.len());
+        // The first half are the account's postings, one per kind (`spending`).
+        let (mine, revenue) = journal.postings.split_at(journal.postings.len() / 2);
+        let kinds: Vec<ledger::EntryKind> = mine.iter().map(|p| p.kind).collect();
         let journal_id = refill_store::new_id("jnl");
         let mut entries = Vec::with_capacity(journal.postings.len());
         let mut balance = account.balance;
