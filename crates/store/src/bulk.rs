@@ -8,7 +8,7 @@
 //! - Statements come in a few shapes only (rows per statement is a power of two), so
 //!   each is prepared once per connection and then found in the statement cache.
 
-use crate::queries::{AnyQuery, bind_entries, entries_sql, insert_entries};
+use crate::queries::{AnyQuery, bind_account, bind_entries, entries_sql, insert_entries};
 use crate::{AccountRow, Dialect, EntryRow, Result, TopUpRow, Tx};
 use sqlx::{Any, Executor};
 use std::collections::HashMap;
@@ -185,22 +185,7 @@ pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
         });
         let mut q = sqlx::query(sql);
         for a in chunk {
-            q = q
-                .bind(&a.id)
-                .bind(&a.parent_id)
-                .bind(&a.name)
-                .bind(&a.currency)
-                .bind(a.balance)
-                .bind(a.credit_limit)
-                .bind(&a.payer_name)
-                .bind(&a.payer_email)
-                .bind(&a.payer_phone)
-                .bind(&a.payer_country)
-                .bind(a.flagged as i64)
-                .bind(a.auto_threshold)
-                .bind(a.low_balance_threshold)
-                .bind(a.low_balance_armed as i64)
-                .bind(a.created_at);
+            q = bind_account(q, a);
         }
         q.execute(&mut *tx).await?;
     }
@@ -239,32 +224,7 @@ pub async fn insert_top_ups(tx: &mut Tx, rows: &[TopUpRow]) -> Result<u64> {
         });
         let mut q = sqlx::query(sql);
         for t in chunk {
-            q = q
-                .bind(&t.id)
-                .bind(&t.account_id)
-                .bind(&t.origin)
-                .bind(&t.source)
-                .bind(&t.payment_method_id)
-                .bind(&t.currency)
-                .bind(t.amount)
-                .bind(t.tax)
-                .bind(t.total)
-                .bind(&t.status)
-                .bind(t.in_flight as i64)
-                .bind(t.attempt)
-                .bind(t.authenticated as i64)
-                .bind(t.not_before)
-                .bind(&t.lease_owner)
-                .bind(t.lease_until)
-                .bind(&t.gateway_charge_id)
-                .bind(&t.failure_code)
-                .bind(&t.failure_message)
-                .bind(&t.why_waiting)
-                .bind(t.refunded)
-                .bind(&t.request_key)
-                .bind(t.created_at)
-                .bind(t.updated_at)
-                .bind(t.completed_at);
+            q = crate::work::bind_top_up(q, t);
         }
         inserted += q.execute(&mut *tx).await?.rows_affected();
     }

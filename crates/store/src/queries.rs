@@ -64,30 +64,31 @@ fn account_from(row: &AnyRow) -> Result<AccountRow> {
 }
 
 pub async fn insert_account(tx: &mut Tx, a: &AccountRow) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO accounts (id, parent_id, name, currency, balance, credit_limit, payer_name, \
-         payer_email, payer_phone, payer_country, flagged, auto_threshold, low_balance_threshold, \
-         low_balance_armed, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
-    )
-    .bind(&a.id)
-    .bind(&a.parent_id)
-    .bind(&a.name)
-    .bind(&a.currency)
-    .bind(a.balance)
-    .bind(a.credit_limit)
-    .bind(&a.payer_name)
-    .bind(&a.payer_email)
-    .bind(&a.payer_phone)
-    .bind(&a.payer_country)
-    .bind(a.flagged as i64)
-    .bind(a.auto_threshold)
-    .bind(a.low_balance_threshold)
-    .bind(a.low_balance_armed as i64)
-    .bind(a.created_at)
-    .execute(&mut *tx)
-    .await?;
+    let sql = "INSERT INTO accounts (id, parent_id, name, currency, balance, credit_limit, \
+               payer_name, payer_email, payer_phone, payer_country, flagged, auto_threshold, \
+               low_balance_threshold, low_balance_armed, created_at) \
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)";
+    bind_account(sqlx::query(sql), a).execute(&mut *tx).await?;
     Ok(())
+}
+
+/// Binds an account's 15 columns, in the order of `insert_account`.
+pub(crate) fn bind_account<'q>(q: AnyQuery<'q>, a: &'q AccountRow) -> AnyQuery<'q> {
+    q.bind(&a.id)
+        .bind(&a.parent_id)
+        .bind(&a.name)
+        .bind(&a.currency)
+        .bind(a.balance)
+        .bind(a.credit_limit)
+        .bind(&a.payer_name)
+        .bind(&a.payer_email)
+        .bind(&a.payer_phone)
+        .bind(&a.payer_country)
+        .bind(a.flagged as i64)
+        .bind(a.auto_threshold)
+        .bind(a.low_balance_threshold)
+        .bind(a.low_balance_armed as i64)
+        .bind(a.created_at)
 }
 
 pub async fn get_account<'e, E: Executor<'e, Database = Any>>(

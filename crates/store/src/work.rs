@@ -1,5 +1,6 @@
 //! Top-ups, auto top-up settings, transfers, the event outbox and leases.
 
+use crate::queries::AnyQuery;
 use crate::{Dialect, Result, Tx};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
@@ -73,25 +74,9 @@ fn top_up_from(r: &AnyRow) -> Result<TopUpRow> {
     })
 }
 
-/// Writes a top-up whole (insert, or replace the row with the same id).
-async fn write_top_up(tx: &mut Tx, t: &TopUpRow, insert: bool) -> Result<u64> {
-    let sql = if insert {
-        let params: Vec<String> = (1..=25).map(|i| format!("${i}")).collect();
-        format!(
-            "INSERT INTO top_ups ({TOP_UP_COLS}) VALUES ({}) ON CONFLICT DO NOTHING",
-            params.join(", ")
-        )
-    } else {
-        let sets: Vec<String> = TOP_UP_COLS
-            .split(", ")
-            .enumerate()
-            .skip(1)
-            .map(|(i, c)| format!("{} = ${}", c.trim(), i + 1))
-            .collect();
-        format!("UPDATE top_ups SET {} WHERE id = $1", sets.join(", "))
-    };
-    let done = sqlx::query(AssertSqlSafe(sql))
-        .bind(&t.id)
+/// Binds a top-up's 25 columns, in the order of `TOP_UP_COLS`.
+pub(crate) fn bind_top_up<'q>(q: AnyQuery<'q>, t: &'q TopUpRow) -> AnyQuery<'q> {
+    q.bind(&t.id)
         .bind(&t.account_id)
         .bind(&t.origin)
         .bind(&t.source)
@@ -116,6 +101,26 @@ async fn write_top_up(tx: &mut Tx, t: &TopUpRow, insert: bool) -> Result<u64> {
         .bind(t.created_at)
         .bind(t.updated_at)
         .bind(t.completed_at)
+}
+
+/// Writes a top-up whole (insert, or replace the row with the same id).
+async fn write_top_up(tx: &mut Tx, t: &TopUpRow, insert: bool) -> Result<u64> {
+    let sql = if insert {
+        let params: Vec<String> = (1..=25).map(|i| format!("${i}")).collect();
+        format!(
+            "INSERT INTO top_ups ({TOP_UP_COLS}) VALUES ({}) ON CONFLICT DO NOTHING",
+            params.join(", ")
+        )
+    } else {
+        let sets: Vec<String> = TOP_UP_COLS
+            .split(", ")
+            .enumerate()
+            .skip(1)
+            .map(|(i, c)| format!("{} = ${}", c.trim(), i + 1))
+            .collect();
+        format!("UPDATE top_ups SET {} WHERE id = $1", sets.join(", "))
+    };
+    let done = bind_top_up(sqlx::query(AssertSqlSafe(sql)), t)
         .execute(&mut *tx)
         .await?;
     Ok(done.rows_affected())
