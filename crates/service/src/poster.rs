@@ -79,7 +79,20 @@ pub struct PosterStats {
     pub requests: AtomicU64,
     /// Microseconds spent in batch transactions (from begin to commit).
     pub busy_us: AtomicU64,
+    /// Batches written by the fast path, without reading their accounts again.
+    pub unread: AtomicU64,
+    /// Fast-path writes that found an account changed by another writer, and went
+    /// down the locking path instead.
+    pub stale: AtomicU64,
 }
+
+/// The accounts as the lane last wrote or read them (the fast path's starting point:
+/// `refill_store::commit_if_unchanged` checks each is still so).
+type Seen = HashMap<String, AccountRow>;
+
+/// The most accounts a lane remembers; past it, it forgets them all (a debit of a
+/// forgotten account only takes the locking path once).
+const SEEN_MAX: usize = 4096;
 
 struct Lane {
     db: Db,
@@ -238,6 +251,7 @@ impl Lane {
     async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(self.config.max_batch);
         let mut held: Option<(PoolConnection<Any>, Instant)> = None;
+        let mut seen = Seen::new();
         while rx.recv_many(&mut jobs, self.config.max_batch).await > 0 {
             let jobs = std::mem::take(&mut jobs);
             let (mut conn, since) = match held.take() {
@@ -250,11 +264,14 @@ impl Lane {
                     }
                 },
             };
-            let committed = self.commit_batch(&mut conn, jobs).await;
-            // The connection is kept for the next batch while debits wait, for one
-            // time slice at most, so the store's other writers get their turn. After
-            // a failure it goes back (the pool tests it).
-            if committed && !rx.is_empty() && since.elapsed() < WRITER_SLICE {
+            let committed = self.post_batch(&mut conn, jobs, &mut seen).await;
+            if !committed {
+                // The batch's transaction may still be open: closing the connection
+                // rolls it back, and the pool opens a fresh one for the next writer.
+                conn.close_on_drop();
+            } else if !rx.is_empty() && since.elapsed() < WRITER_SLICE {
+                // Kept for the next batch while debits wait, for one time slice at
+                // most, so the store's other writers get their turn.
                 held = Some((conn, since));
             }
         }
@@ -262,14 +279,14 @@ impl Lane {
 
     /// Commits one batch on `conn` and answers its requests. Returns whether it
     /// committed.
-    async fn commit_batch(&self, conn: &mut Tx, jobs: Vec<Job>) -> bool {
+    async fn post_batch(&self, conn: &mut Tx, jobs: Vec<Job>, seen: &mut Seen) -> bool {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats
             .requests
             .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
         let started = Instant::now();
-        let applied = self.apply(conn, &reqs).await;
+        let applied = self.apply(conn, &reqs, seen).await;
         self.stats
             .busy_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -290,27 +307,71 @@ impl Lane {
         }
     }
 
-    /// The whole batch in one transaction. Returns each request's result and whether
-    /// a top-up was queued.
+    /// The whole batch in one transaction: the fast path when it applies, else
+    /// `open_batch` .. `commit_batch`. Returns each request's result and whether a
+    /// top-up was queued.
     async fn apply(
         &self,
         conn: &mut Tx,
         reqs: &[DebitRequest],
+        seen: &mut Seen,
     ) -> Result<(Vec<Result<DebitResult>>, bool)> {
         let now = self.clock.now_ms();
-        let mut tx = self.db.begin_on(conn).await?;
-        let mut ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
-        ids.sort_unstable();
-        ids.dedup();
-        let rows = refill_store::lock_accounts(&mut tx, self.db.dialect, &ids).await?;
+        if let Some(results) = self.apply_unread(conn, reqs, seen, now).await {
+            return Ok((results, false));
+        }
+        let ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
+        let rows = refill_store::open_batch(conn, &ids).await?;
         let mut book = Book::new(rows, now, self.config.trigger_on);
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {
-            results.push(book.debit(&mut tx, req).await);
+            results.push(book.debit(conn, req).await);
         }
-        let triggered = book.write(&mut tx).await?;
-        tx.commit().await?;
+        let triggered = book.write_and_commit(conn).await?;
+        book.remember_accounts(seen);
         Ok((results, triggered))
+    }
+
+    /// The fast path: every account of the batch is one the lane has seen, and the
+    /// batch writes only entries and balances (no idempotency key, no event, no
+    /// top-up: those take the locking path), all in one round trip. `None` when it
+    /// does not apply, or when an account had changed (then nothing was written).
+    async fn apply_unread(
+        &self,
+        conn: &mut Tx,
+        reqs: &[DebitRequest],
+        seen: &mut Seen,
+        now: i64,
+    ) -> Option<Vec<Result<DebitResult>>> {
+        if reqs.iter().any(|r| r.idem.is_some()) {
+            return None;
+        }
+        let ids: BTreeSet<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
+        let rows: Option<Vec<AccountRow>> = ids.iter().map(|id| seen.get(*id).cloned()).collect();
+        let mut book = Book::new(rows?, now, self.config.trigger_on);
+        let mut results = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            // Without an idempotency key a debit writes nothing until the commit.
+            results.push(book.debit(conn, req).await);
+        }
+        let fits = book.entries.len() <= refill_store::bulk::MAX_ROWS
+            && book.touched.len() <= refill_store::bulk::MAX_ROWS;
+        if !book.events.is_empty() || !book.triggers.is_empty() || !fits {
+            return None;
+        }
+        if book.touched.is_empty() {
+            return Some(results);
+        }
+        // Whatever the failure (most likely an account changed), the locking path
+        // redoes the batch from a fresh read.
+        if book.commit_if_unchanged(conn, seen).await.is_err() {
+            self.stats.stale.fetch_add(1, Ordering::Relaxed);
+            refill_store::abandon_batch(conn).await;
+            return None;
+        }
+        self.stats.unread.fetch_add(1, Ordering::Relaxed);
+        book.remember_accounts(seen);
+        Some(results)
     }
 }
 
@@ -500,17 +561,35 @@ impl Book {
         }
     }
 
-    /// Writes the batch: entries, balances, top-up triggers, events.
-    async fn write(self, tx: &mut Tx) -> Result<bool> {
-        let balances: Vec<(&str, i64, bool)> = self
-            .touched
-            .iter()
-            .map(|id| {
-                let a = &self.accounts[id];
-                (id.as_str(), a.balance, a.low_balance_armed)
-            })
-            .collect();
-        refill_store::write_batch(tx, &self.entries, &balances).await?;
+    /// The accounts as this batch leaves them, for the lane's next batches.
+    fn remember_accounts(self, seen: &mut Seen) {
+        if seen.len() + self.accounts.len() > SEEN_MAX {
+            seen.clear();
+        }
+        seen.extend(self.accounts);
+    }
+
+    /// Writes the batch's entries and balances and commits, if its accounts still
+    /// hold what `seen` has of them (`refill_store::commit_if_unchanged`).
+    async fn commit_if_unchanged(&self, tx: &mut Tx, seen: &Seen) -> Result<()> {
+        let mut changes = Vec::with_capacity(self.touched.len());
+        for id in &self.touched {
+            let (Some(before), Some(now)) = (seen.get(id), self.accounts.get(id)) else {
+                return Err(not_recorded("an account of the batch was not seen"));
+            };
+            changes.push(refill_store::BalanceChange {
+                seen: before,
+                balance: now.balance,
+                low_balance_armed: now.low_balance_armed,
+            });
+        }
+        refill_store::commit_if_unchanged(tx, &self.entries, &changes).await?;
+        Ok(())
+    }
+
+    /// Writes the batch: top-up triggers and events, then entries and balances, whose
+    /// write carries the commit (`commit_batch`).
+    async fn write_and_commit(&self, tx: &mut Tx) -> Result<bool> {
         let mut queued = false;
         for id in &self.triggers {
             let a = &self.accounts[id];
@@ -520,6 +599,15 @@ impl Book {
         for e in &self.events {
             refill_store::insert_event(tx, e).await?;
         }
+        let balances: Vec<(&str, i64, bool)> = self
+            .touched
+            .iter()
+            .map(|id| {
+                let a = &self.accounts[id];
+                (id.as_str(), a.balance, a.low_balance_armed)
+            })
+            .collect();
+        refill_store::commit_batch(tx, &self.entries, &balances).await?;
         Ok(queued)
     }
 }

@@ -8,7 +8,10 @@
 //! - Statements come in a few shapes only (rows per statement is a power of two), so
 //!   each is prepared once per connection and then found in the statement cache.
 
-use crate::queries::{AnyQuery, bind_account, bind_entries, entries_sql, insert_entries};
+use crate::queries::{
+    AnyQuery, bind_account, bind_entries, entries_sql, entries_sql_after, insert_entries,
+    read_accounts_for_update,
+};
 use crate::{AccountRow, Dialect, EntryRow, Result, TopUpRow, Tx};
 use sqlx::{Any, Executor};
 use std::collections::HashMap;
@@ -29,6 +32,11 @@ pub fn dialect_of(tx: &Tx) -> Dialect {
 /// `(?, ?), (?, ?)` or `($1, $2), ($3, $4)`: the parameters of `rows` rows of `cols`
 /// values each.
 pub fn placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
+    placeholders_after(dialect, 0, rows, cols)
+}
+
+/// `placeholders` in a statement that has `before` parameters ahead of these.
+pub fn placeholders_after(dialect: Dialect, before: usize, rows: usize, cols: usize) -> String {
     let mut s = String::with_capacity(rows * cols * 5);
     for r in 0..rows {
         if r > 0 {
@@ -43,7 +51,7 @@ pub fn placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
                 Dialect::Sqlite => s.push('?'),
                 Dialect::Postgres => {
                     s.push('$');
-                    s.push_str(&(r * cols + c + 1).to_string());
+                    s.push_str(&(before + r * cols + c + 1).to_string());
                 }
             }
         }
@@ -138,13 +146,31 @@ fn bind_balances<'q>(
     q
 }
 
-/// A batch of the debit pipeline: its entries and its accounts' new balances. On
-/// SQLite in one round trip when each fits one statement (SQLite runs the two
-/// statements of one text): a round trip to SQLite's connection thread cost 70-120 us
-/// under load, and this took the write of a hot batch from ~344 to ~180 us (timers,
-/// issue 5). PostgreSQL keeps two statements: the same in one (the insert inside a
-/// WITH) gave no gain in A/B runs (hot 11.4k and 13.4k/s against 17.6k and 13.4k).
-pub async fn write_batch(
+/// Opens the debit pipeline's transaction on a held connection and reads the batch's
+/// accounts for update. On SQLite the BEGIN rides in the text of the read, and
+/// `commit_batch` puts the COMMIT in the text of the write: a batch costs two round
+/// trips to SQLite's connection thread instead of four (each cost 50-120 us under
+/// load, issue 5). After an error the transaction may still be open: the caller must
+/// close the connection (`PoolConnection::close_on_drop`), which rolls it back.
+pub async fn open_batch(tx: &mut Tx, ids: &[&str]) -> Result<Vec<AccountRow>> {
+    let dialect = dialect_of(tx);
+    let lead = match dialect {
+        Dialect::Sqlite => "BEGIN IMMEDIATE; ",
+        Dialect::Postgres => {
+            tx.execute("BEGIN").await?;
+            ""
+        }
+    };
+    read_accounts_for_update(tx, dialect, ids, lead).await
+}
+
+/// Writes a batch of the debit pipeline, its entries and its accounts' new balances,
+/// and commits the transaction `open_batch` opened. On SQLite in one round trip when
+/// each fits one statement (SQLite runs the statements of one text in order): this
+/// took the write of a hot batch from ~344 to ~180 us (timers, issue 5). PostgreSQL
+/// keeps separate statements: the insert and the update in one (inside a WITH) gave
+/// no gain in A/B runs (hot 11.4k and 13.4k/s against 17.6k and 13.4k).
+pub async fn commit_batch(
     tx: &mut Tx,
     entries: &[EntryRow],
     balances: &[(&str, i64, bool)],
@@ -153,15 +179,17 @@ pub async fn write_batch(
     let dialect = dialect_of(tx);
     if dialect == Dialect::Postgres || !fits(entries.len()) || !fits(balances.len()) {
         insert_entries(tx, entries).await?;
-        return set_balances(tx, balances).await;
+        set_balances(tx, balances).await?;
+        tx.execute("COMMIT").await?;
+        return Ok(());
     }
     let (ew, bw) = (
         entries.len().next_power_of_two(),
         balances.len().next_power_of_two(),
     );
-    let sql = statement("write_batch", dialect, ew * (MAX_ROWS + 1) + bw, || {
+    let sql = statement("commit_batch", dialect, ew * (MAX_ROWS + 1) + bw, || {
         format!(
-            "{}; {}",
+            "{}; {}; COMMIT",
             entries_sql(dialect, ew),
             balances_sql(dialect, bw)
         )
@@ -169,6 +197,106 @@ pub async fn write_batch(
     let q = bind_entries(sqlx::query(sql), entries, ew);
     bind_balances(q, balances, bw).execute(&mut *tx).await?;
     Ok(())
+}
+
+/// What a batch changes in an account the pipeline read in an earlier batch: the row
+/// as it was seen then, and the new balance and low-balance notice state.
+pub struct BalanceChange<'a> {
+    pub seen: &'a AccountRow,
+    pub balance: i64,
+    pub low_balance_armed: bool,
+}
+
+/// The debit pipeline's fast path: a batch whose accounts it read in an earlier batch
+/// writes its entries and balances and commits in one round trip, without reading
+/// them again, provided every account still holds what the pipeline saw; if one does
+/// not (another writer changed it), the statement fails and writes nothing, and the
+/// caller rolls back (`abandon_batch`) and takes the locking path (`open_batch`).
+/// SQLite: BEGIN, the update, the insert and COMMIT in one text; PostgreSQL: the
+/// update inside a WITH of the insert, one statement, its own transaction.
+pub async fn commit_if_unchanged(
+    tx: &mut Tx,
+    entries: &[EntryRow],
+    changes: &[BalanceChange<'_>],
+) -> Result<()> {
+    if entries.len() > MAX_ROWS || changes.len() > MAX_ROWS || changes.is_empty() {
+        return Err(crate::StoreError::Corrupt(
+            "a fast-path batch must change between 1 and 256 accounts and entries".into(),
+        ));
+    }
+    let dialect = dialect_of(tx);
+    let (ew, bw) = (
+        entries.len().next_power_of_two(),
+        changes.len().next_power_of_two(),
+    );
+    let sql = statement(
+        "commit_if_unchanged",
+        dialect,
+        ew * (MAX_ROWS + 1) + bw,
+        || {
+            let update = checked_balances_sql(dialect, bw);
+            let insert = entries_sql_after(dialect, bw * CHANGE_COLS, ew);
+            match dialect {
+                Dialect::Sqlite => format!("BEGIN IMMEDIATE; {update}; {insert}; COMMIT"),
+                Dialect::Postgres => format!("WITH changed AS ({update} RETURNING 1) {insert}"),
+            }
+        },
+    );
+    let q = bind_changes(sqlx::query(sql), changes, bw);
+    bind_entries(q, entries, ew).execute(&mut *tx).await?;
+    Ok(())
+}
+
+/// Rolls back whatever transaction a failed batch left open on the pipeline's
+/// connection (none is fine: the error that says so is of no interest).
+pub async fn abandon_batch(tx: &mut Tx) {
+    let _ = tx.execute("ROLLBACK").await;
+}
+
+const CHANGE_COLS: usize = 10;
+
+/// The update of `width` balances that sets a balance to NULL, which the schema
+/// refuses (NOT NULL), when the account no longer holds what the pipeline saw in any
+/// column a debit reads. Rows of NULLs match no account.
+fn checked_balances_sql(dialect: Dialect, width: usize) -> String {
+    let same = dialect.is_not_distinct();
+    format!(
+        "UPDATE accounts SET balance = CASE WHEN accounts.balance = v.column4 \
+         AND accounts.credit_limit = v.column5 AND accounts.flagged = v.column6 \
+         AND accounts.auto_threshold {same} v.column7 \
+         AND accounts.low_balance_threshold = v.column8 \
+         AND accounts.low_balance_armed = v.column9 AND accounts.currency = v.column10 \
+         THEN v.column2 END, low_balance_armed = v.column3 \
+         FROM (VALUES {}) AS v WHERE accounts.id = v.column1",
+        placeholders(dialect, width, CHANGE_COLS)
+    )
+}
+
+/// Binds `changes`, then rows of NULLs up to `width`.
+fn bind_changes<'q>(
+    mut q: AnyQuery<'q>,
+    changes: &[BalanceChange<'q>],
+    width: usize,
+) -> AnyQuery<'q> {
+    for c in changes {
+        let a = c.seen;
+        q = q
+            .bind(&a.id)
+            .bind(c.balance)
+            .bind(c.low_balance_armed as i64);
+        q = q
+            .bind(a.balance)
+            .bind(a.credit_limit)
+            .bind(a.flagged as i64);
+        q = q.bind(a.auto_threshold).bind(a.low_balance_threshold);
+        q = q.bind(a.low_balance_armed as i64).bind(&a.currency);
+    }
+    for _ in changes.len()..width {
+        let (text, int) = (None::<&str>, None::<i64>);
+        q = q.bind(text).bind(int).bind(int).bind(int).bind(int);
+        q = q.bind(int).bind(int).bind(int).bind(int).bind(text);
+    }
+    q
 }
 
 /// Inserts many accounts (the benchmark's scale check loads a million this way).

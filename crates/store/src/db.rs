@@ -58,6 +58,14 @@ impl Dialect {
         }
     }
 
+    /// Equality that holds between two NULLs.
+    pub fn is_not_distinct(self) -> &'static str {
+        match self {
+            Dialect::Sqlite => "IS",
+            Dialect::Postgres => "IS NOT DISTINCT FROM",
+        }
+    }
+
     /// Like `for_update`, but skips rows another node holds (work queues).
     pub fn skip_locked(self) -> &'static str {
         match self {
@@ -133,12 +141,6 @@ impl Db {
     /// store waiting, so hold it briefly.
     pub async fn writer_connection(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>> {
         Ok(self.writer.acquire().await?)
-    }
-
-    /// A write transaction on a held connection (see `begin`).
-    pub async fn begin_on<'c>(&self, conn: &'c mut Tx) -> Result<sqlx::Transaction<'c, sqlx::Any>> {
-        use sqlx::Connection;
-        Ok(conn.begin_with(self.dialect.begin()).await?)
     }
 
     /// Applies the migrations not applied yet, in order, in one transaction. Safe when

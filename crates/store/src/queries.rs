@@ -106,6 +106,17 @@ pub async fn get_account<'e, E: Executor<'e, Database = Any>>(
 
 /// Reads accounts for update, in id order (a fixed lock order: no deadlocks).
 pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Result<Vec<AccountRow>> {
+    read_accounts_for_update(tx, dialect, ids, "").await
+}
+
+/// `lock_accounts`, the first statement's text led by `lead` (SQLite: the BEGIN of
+/// the debit pipeline's transaction, see `bulk::open_batch`).
+pub(crate) async fn read_accounts_for_update(
+    tx: &mut Tx,
+    dialect: Dialect,
+    ids: &[&str],
+    mut lead: &'static str,
+) -> Result<Vec<AccountRow>> {
     let mut ids = ids.to_vec();
     ids.sort_unstable();
     ids.dedup();
@@ -114,13 +125,14 @@ pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Resul
         // The list is padded to a power of two (repeating the last id changes
         // nothing), so that a few statement shapes serve every batch.
         let width = chunk.len().next_power_of_two();
-        let sql = crate::bulk::statement("lock_accounts", dialect, width, || {
+        let sql = crate::bulk::statement(lead_shape(lead), dialect, width, || {
             format!(
-                "SELECT {ACCOUNT_COLS} FROM accounts WHERE id IN {} ORDER BY id{}",
+                "{lead}SELECT {ACCOUNT_COLS} FROM accounts WHERE id IN {} ORDER BY id{}",
                 crate::bulk::placeholders(dialect, 1, width),
                 dialect.for_update()
             )
         });
+        lead = "";
         let mut q = sqlx::query(sql);
         for i in 0..width {
             q = q.bind(chunk[i.min(chunk.len() - 1)]);
@@ -130,6 +142,15 @@ pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Resul
         }
     }
     Ok(rows)
+}
+
+/// The statement cache's name of an account read with or without a lead.
+fn lead_shape(lead: &str) -> &'static str {
+    if lead.is_empty() {
+        "lock_accounts"
+    } else {
+        "open_and_lock_accounts"
+    }
 }
 
 pub async fn lock_account(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Option<AccountRow>> {
@@ -248,10 +269,15 @@ pub async fn insert_entries(tx: &mut Tx, entries: &[EntryRow]) -> Result<()> {
 
 /// The insert of `width` entries (rows of NULLs are skipped).
 pub(crate) fn entries_sql(dialect: crate::Dialect, width: usize) -> String {
+    entries_sql_after(dialect, 0, width)
+}
+
+/// `entries_sql` in a statement that has `before` parameters ahead of these.
+pub(crate) fn entries_sql_after(dialect: crate::Dialect, before: usize, width: usize) -> String {
     format!(
         "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
          WHERE v.column1 IS NOT NULL",
-        crate::bulk::placeholders(dialect, width, 10)
+        crate::bulk::placeholders_after(dialect, before, width, 10)
     )
 }
 

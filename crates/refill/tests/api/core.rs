@@ -400,36 +400,32 @@ async fn r3_a_batch_is_one_journal_with_an_entry_per_kind_listing_its_items() {
     }
 }
 
-/// The pipeline's write of a batch, in one round trip (SQLite, a few accounts) and in several
-/// (more accounts than one statement takes): every entry and every balance lands.
+/// The pipeline's transaction on a held connection (`open_batch` .. `commit_batch`):
+/// with a few accounts (on SQLite the BEGIN and the COMMIT ride in the texts of the read
+/// and the write) and with more than one statement takes: every account is read,
+/// every entry and every balance lands.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r3_a_batch_write_lands_whole_in_one_statement_or_several() {
+async fn r3_a_batch_transaction_lands_whole_in_one_statement_or_several() {
     for store in stores().await {
         let app = spawn(&store).await;
         let db = &app.running.app.db;
         for (round, accounts) in [(0, 3usize), (1, 300)] {
-            let ids: Vec<String> = (0..accounts)
-                .map(|i| format!("acct_w{round}_{i}"))
-                .collect();
-            let rows: Vec<refill_store::AccountRow> =
-                ids.iter().map(|id| account_row(id)).collect();
+            let ids = batch_accounts(db, round, accounts).await;
+            let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
             let entries: Vec<refill_store::EntryRow> =
                 ids.iter().map(|id| entry_row(id, -5)).collect();
             let balances: Vec<(&str, i64, bool)> =
                 ids.iter().map(|id| (id.as_str(), -5, false)).collect();
-            let mut tx = db.begin().await.unwrap();
-            refill_store::insert_accounts(&mut tx, &rows).await.unwrap();
-            let before = refill_store::count_entries(&mut *tx).await.unwrap();
-            refill_store::write_batch(&mut tx, &entries, &balances)
+            let before = refill_store::count_entries(&db.pool).await.unwrap();
+            let mut conn = db.writer_connection().await.unwrap();
+            let read = refill_store::open_batch(&mut conn, &refs).await.unwrap();
+            assert_eq!(read.len(), accounts, "{}: accounts read", store.name);
+            refill_store::commit_batch(&mut conn, &entries, &balances)
                 .await
                 .unwrap();
-            let added = refill_store::count_entries(&mut *tx).await.unwrap() - before;
-            tx.commit().await.unwrap();
-            assert_eq!(
-                added, accounts as i64,
-                "{}: {accounts} accounts",
-                store.name
-            );
+            drop(conn);
+            let added = refill_store::count_entries(&db.pool).await.unwrap() - before;
+            assert_eq!(added, accounts as i64, "{}: {accounts}", store.name);
             for id in [&ids[0], &ids[accounts - 1]] {
                 let a = refill_store::get_account(&db.pool, id)
                     .await
@@ -444,6 +440,62 @@ async fn r3_a_batch_write_lands_whole_in_one_statement_or_several() {
             }
         }
     }
+}
+
+/// A batch whose write fails lands nothing: the pipeline closes its connection, which
+/// rolls the open transaction back, and the next writer gets a fresh connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_a_failed_batch_transaction_lands_nothing_and_the_writer_recovers() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let db = &app.running.app.db;
+        let ids = batch_accounts(db, 0, 2).await;
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let mut twice = entry_row(&ids[0], -5);
+        twice.id = "ent_twice".into();
+        let entries = vec![twice.clone(), twice];
+        let balances = vec![(refs[0], -5, false), (refs[1], -5, false)];
+        let before = refill_store::count_entries(&db.pool).await.unwrap();
+        let mut conn = db.writer_connection().await.unwrap();
+        refill_store::open_batch(&mut conn, &refs).await.unwrap();
+        let failed = refill_store::commit_batch(&mut conn, &entries, &balances).await;
+        assert!(
+            failed.is_err(),
+            "{}: a duplicate entry id must fail",
+            store.name
+        );
+        conn.close_on_drop();
+        drop(conn);
+        let mut tx = db.begin().await.unwrap();
+        refill_store::set_balances(&mut tx, &[(refs[1], -7, true)])
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let balance = |id: String| async move {
+            let a = refill_store::get_account(&db.pool, &id).await.unwrap();
+            a.unwrap().balance
+        };
+        assert_eq!(balance(ids[0].clone()).await, 0, "{}", store.name);
+        assert_eq!(balance(ids[1].clone()).await, -7, "{}", store.name);
+        let after = refill_store::count_entries(&db.pool).await.unwrap();
+        assert_eq!(
+            after, before,
+            "{}: no entry of the failed batch",
+            store.name
+        );
+    }
+}
+
+/// `accounts` accounts, committed, for a test of the pipeline's transaction.
+async fn batch_accounts(db: &refill_store::Db, round: usize, accounts: usize) -> Vec<String> {
+    let ids: Vec<String> = (0..accounts)
+        .map(|i| format!("acct_w{round}_{i}"))
+        .collect();
+    let rows: Vec<refill_store::AccountRow> = ids.iter().map(|id| account_row(id)).collect();
+    let mut tx = db.begin().await.unwrap();
+    refill_store::insert_accounts(&mut tx, &rows).await.unwrap();
+    tx.commit().await.unwrap();
+    ids
 }
 
 fn account_row(id: &str) -> refill_store::AccountRow {
@@ -637,6 +689,70 @@ async fn r6_single_debit_takes_the_balance_down() {
             )
             .await;
         assert_problem(&r, 400, "invalid_kind");
+        app.assert_ledger_ok().await;
+    }
+}
+
+/// Issue 5's fast path: the pipeline writes a debit without reading its account again
+/// when it saw the account in an earlier batch, but only if no other writer changed it
+/// since. A transfer (the balance) and turning auto top-up on (the threshold) are such
+/// changes: the next debit goes down the locking path and sees them (R6, R18).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let stats = app.running.app.poster.stats.clone();
+        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
+        let (main, _) = app.funded("main", "pm_card_visa", 5000).await;
+        let sub = sub_account(&app, &main, "sub").await;
+        let transfer = |amount: i64| {
+            app.post(
+                "/v1/transfers",
+                json!({"from_account": main, "to_account": sub, "amount": amount}),
+            )
+        };
+        let balance_after = |r: Resp| {
+            assert_created(&r);
+            r.body["balance_after"].as_i64().unwrap()
+        };
+        assert_created(&transfer(1000).await);
+        assert_eq!(balance_after(app.debit(&sub, 100).await), 900);
+        let fast = count(&stats.unread);
+        assert_eq!(balance_after(app.debit(&sub, 100).await), 800);
+        assert_eq!(count(&stats.unread), fast + 1, "{}: fast path", store.name);
+
+        let stale = count(&stats.stale);
+        assert_created(&transfer(500).await);
+        assert_eq!(balance_after(app.debit(&sub, 100).await), 1200);
+        assert_eq!(
+            count(&stats.stale),
+            stale + 1,
+            "{}: the change seen",
+            store.name
+        );
+        assert_eq!(balance_after(app.debit(&sub, 100).await), 1100);
+
+        // main: 5000 - 1500 transferred = 3500; seen by two debits, then a threshold.
+        assert_eq!(balance_after(app.debit(&main, 100).await), 3400);
+        assert_eq!(balance_after(app.debit(&main, 100).await), 3300);
+        let s = app
+            .put(
+                &format!("/v1/accounts/{main}/auto-top-up"),
+                json!({"enabled": true, "threshold": 1000, "amount": 2000, "terms_version": "2026-01"}),
+            )
+            .await;
+        assert_eq!(s.status, 200, "{}", s.body);
+        let (charges, stale) = (app.sandbox.charges().len(), count(&stats.stale));
+        assert_eq!(balance_after(app.debit(&main, 2400).await), 900);
+        assert_eq!(
+            count(&stats.stale),
+            stale + 1,
+            "{}: threshold seen",
+            store.name
+        );
+        app.engine().await;
+        assert_eq!(app.sandbox.charges().len(), charges + 1, "{}", store.name);
+        assert_eq!(app.balance(&main).await, 2900, "{}", store.name);
         app.assert_ledger_ok().await;
     }
 }
