@@ -334,7 +334,7 @@ impl Lane {
 
     /// The fast path: every account of the batch is one the lane has seen, and the
     /// batch writes only entries and balances (no idempotency key, no event, no
-    /// top-up: those take the locking path), all in one round trip. `None` when it
+    /// top-up, no refusal: those take the locking path), all in one round trip. `None` when it
     /// does not apply, or when an account had changed (then nothing was written).
     async fn apply_unread(
         &self,
@@ -354,13 +354,13 @@ impl Lane {
             // Without an idempotency key a debit writes nothing until the commit.
             results.push(book.debit(conn, req).await);
         }
+        // A refusal is checked by nothing (it writes nothing), and it may come from
+        // a balance another writer has raised since: refusals take the locking path.
+        let refused = results.iter().any(|r| r.is_err());
         let fits = book.entries.len() <= refill_store::bulk::MAX_ROWS
             && book.touched.len() <= refill_store::bulk::MAX_ROWS;
-        if !book.events.is_empty() || !book.triggers.is_empty() || !fits {
+        if refused || !book.events.is_empty() || !book.triggers.is_empty() || !fits {
             return None;
-        }
-        if book.touched.is_empty() {
-            return Some(results);
         }
         // Whatever the failure (most likely an account changed), the locking path
         // redoes the batch from a fresh read.

@@ -3,7 +3,7 @@
 //! transfers (R18), idempotency, bad input, the OpenAPI document, health, and a
 //! property test over random sequences of operations.
 
-use crate::support::{Resp, Store, TestApp, spawn, stores};
+use crate::support::{Resp, Store, TestApp, enable_auto_top_up, spawn, stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -711,6 +711,9 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
                 json!({"from_account": main, "to_account": sub, "amount": amount}),
             )
         };
+        let went_stale = |before: u64, what: &str| {
+            assert_eq!(count(&stats.stale), before + 1, "{}: {what}", store.name);
+        };
         let balance_after = |r: Resp| {
             assert_created(&r);
             r.body["balance_after"].as_i64().unwrap()
@@ -724,32 +727,21 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
         let stale = count(&stats.stale);
         assert_created(&transfer(500).await);
         assert_eq!(balance_after(app.debit(&sub, 100).await), 1200);
-        assert_eq!(
-            count(&stats.stale),
-            stale + 1,
-            "{}: the change seen",
-            store.name
-        );
+        went_stale(stale, "the change seen");
         assert_eq!(balance_after(app.debit(&sub, 100).await), 1100);
+        assert_eq!(balance_after(app.debit(&sub, 1100).await), 0);
+        // What the lane saw (0) would refuse this debit; the balance it meets would not.
+        assert_created(&transfer(300).await);
+        assert_eq!(balance_after(app.debit(&sub, 200).await), 100);
 
-        // main: 5000 - 1500 transferred = 3500; seen by two debits, then a threshold.
-        assert_eq!(balance_after(app.debit(&main, 100).await), 3400);
-        assert_eq!(balance_after(app.debit(&main, 100).await), 3300);
-        let s = app
-            .put(
-                &format!("/v1/accounts/{main}/auto-top-up"),
-                json!({"enabled": true, "threshold": 1000, "amount": 2000, "terms_version": "2026-01"}),
-            )
-            .await;
+        // main: 5000 - 1800 transferred = 3200; seen by two debits, then a threshold.
+        assert_eq!(balance_after(app.debit(&main, 100).await), 3100);
+        assert_eq!(balance_after(app.debit(&main, 100).await), 3000);
+        let s = enable_auto_top_up(&app, &main, 1000, 2000).await;
         assert_eq!(s.status, 200, "{}", s.body);
         let (charges, stale) = (app.sandbox.charges().len(), count(&stats.stale));
-        assert_eq!(balance_after(app.debit(&main, 2400).await), 900);
-        assert_eq!(
-            count(&stats.stale),
-            stale + 1,
-            "{}: threshold seen",
-            store.name
-        );
+        assert_eq!(balance_after(app.debit(&main, 2100).await), 900);
+        went_stale(stale, "threshold seen");
         app.engine().await;
         assert_eq!(app.sandbox.charges().len(), charges + 1, "{}", store.name);
         assert_eq!(app.balance(&main).await, 2900, "{}", store.name);
@@ -1220,12 +1212,7 @@ async fn r18_transfers_move_credit_both_ways_and_never_trigger_a_top_up() {
         let app = spawn(&store).await;
         let (main, _) = app.funded("main", "pm_card_visa", 5000).await;
         let sub = sub_account(&app, &main, "sub").await;
-        let s = app
-            .put(
-                &format!("/v1/accounts/{main}/auto-top-up"),
-                json!({"enabled": true, "threshold": 1000, "amount": 2000, "terms_version": "2026-01"}),
-            )
-            .await;
+        let s = enable_auto_top_up(&app, &main, 1000, 2000).await;
         assert_eq!(s.status, 200, "{}", s.body);
         assert_eq!(s.body["state"], "active");
         let top_up_events = |evs: Vec<Value>| evs.iter().filter(|e| is_top_up_event(e)).count();

@@ -1,20 +1,11 @@
 //! Issue 3: the auto top-up engine, R12-R27, with the simulated clock.
 
-use crate::support::*;
+use crate::support::{enable_auto_top_up as enable, *};
 use refill_domain::{DAY, HOUR, MINUTE};
 use refill_gateway::sandbox::Fault;
 use serde_json::{Value, json};
 
 const TERMS: &str = "2026-01";
-
-/// Turns auto top-up on: below `threshold`, add `amount`, by the primary card.
-async fn enable(app: &TestApp, id: &str, threshold: i64, amount: i64) -> Resp {
-    app.put(
-        &format!("/v1/accounts/{id}/auto-top-up"),
-        json!({"enabled": true, "threshold": threshold, "amount": amount, "terms_version": TERMS}),
-    )
-    .await
-}
 
 async fn settings(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/v1/accounts/{id}/auto-top-up"))
