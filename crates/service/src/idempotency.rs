@@ -22,6 +22,16 @@ impl Idem {
     }
 }
 
+/// What is kept under `idem`: `value` as the response, with the request's hash.
+pub fn response<T: Serialize>(idem: &Idem, status: u16, value: &T) -> Result<StoredResponse> {
+    Ok(StoredResponse {
+        request_hash: idem.request_hash.clone(),
+        status,
+        body: serde_json::to_string(value)
+            .map_err(|e| ServiceError::invalid("internal", e.to_string()))?,
+    })
+}
+
 /// Stores `value` as the response to `idem` inside `tx`. Fails with
 /// `IdempotentReplay` when a concurrent request with the same key got there first;
 /// the caller must then roll back and replay the stored response.
@@ -33,12 +43,7 @@ pub async fn remember<T: Serialize>(
     now: i64,
 ) -> Result<()> {
     let Some(idem) = idem else { return Ok(()) };
-    let resp = StoredResponse {
-        request_hash: idem.request_hash.clone(),
-        status,
-        body: serde_json::to_string(value)
-            .map_err(|e| ServiceError::invalid("internal", e.to_string()))?,
-    };
+    let resp = response(idem, status, value)?;
     if refill_store::put_idempotent(tx, &idem.scope, &idem.key, &resp, now).await? {
         Ok(())
     } else {

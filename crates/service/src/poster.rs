@@ -81,8 +81,8 @@ pub struct PosterStats {
     pub busy_us: AtomicU64,
     /// Batches written by the fast path, without reading their accounts again.
     pub unread: AtomicU64,
-    /// Fast-path writes that found an account changed by another writer, and went
-    /// down the locking path instead.
+    /// Fast-path writes that failed (an account changed by another writer, an
+    /// idempotency key taken), and went down the locking path instead.
     pub stale: AtomicU64,
 }
 
@@ -333,7 +333,7 @@ impl Lane {
     }
 
     /// The fast path: every account of the batch is one the lane has seen, and the
-    /// batch writes only entries and balances (no idempotency key, no event, no
+    /// batch writes only entries, balances and idempotent responses (no event, no
     /// top-up, no refusal: those take the locking path), all in one round trip. `None` when it
     /// does not apply, or when an account had changed (then nothing was written).
     async fn apply_unread(
@@ -343,15 +343,13 @@ impl Lane {
         seen: &mut Seen,
         now: i64,
     ) -> Option<Vec<Result<DebitResult>>> {
-        if reqs.iter().any(|r| r.idem.is_some()) {
-            return None;
-        }
         let ids: BTreeSet<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
         let rows: Option<Vec<AccountRow>> = ids.iter().map(|id| seen.get(*id).cloned()).collect();
         let mut book = Book::new(rows?, now, self.config.trigger_on);
+        // The responses are kept with the commit's write, not one by one.
+        book.kept = Some(vec![]);
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {
-            // Without an idempotency key a debit writes nothing until the commit.
             results.push(book.debit(conn, req).await);
         }
         // A refusal is checked by nothing (it writes nothing), and it may come from
@@ -387,6 +385,9 @@ struct Book {
     /// `now` as the answers show it, formatted once per batch.
     created: String,
     trigger_on: refill_domain::debit::TriggerOn,
+    /// On the fast path, the idempotent responses to write with the batch (`None`:
+    /// each is written as its debit is worked out).
+    kept: Option<Vec<refill_store::KeptResponse>>,
 }
 
 impl Book {
@@ -400,6 +401,7 @@ impl Book {
             now,
             created: crate::views::rfc3339(now),
             trigger_on,
+            kept: None,
         }
     }
 
@@ -448,8 +450,7 @@ impl Book {
             items: lines,
             created: self.created.clone(),
         };
-        let status = 201;
-        idempotency::remember(tx, req.idem.as_ref(), status, &result, self.now).await?;
+        self.keep(tx, req.idem.as_ref(), &result).await?;
         self.entries.extend(entries);
         self.settle(account, req, after);
         Ok(result)
@@ -561,6 +562,22 @@ impl Book {
         }
     }
 
+    /// Keeps the response under the request's idempotency key: at once, or with the
+    /// batch's write on the fast path.
+    async fn keep(&mut self, tx: &mut Tx, idem: Option<&Idem>, result: &DebitResult) -> Result<()> {
+        let status = 201;
+        match (&mut self.kept, idem) {
+            (Some(kept), Some(idem)) => kept.push(refill_store::KeptResponse {
+                scope: idem.scope.clone(),
+                key: idem.key.clone(),
+                response: idempotency::response(idem, status, result)?,
+                created_at: self.now,
+            }),
+            _ => idempotency::remember(tx, idem, status, result, self.now).await?,
+        }
+        Ok(())
+    }
+
     /// The accounts as this batch leaves them, for the lane's next batches.
     fn remember_accounts(self, seen: &mut Seen) {
         if seen.len() + self.accounts.len() > SEEN_MAX {
@@ -583,7 +600,8 @@ impl Book {
                 low_balance_armed: now.low_balance_armed,
             });
         }
-        refill_store::commit_if_unchanged(tx, &self.entries, &changes).await?;
+        let kept = self.kept.as_deref().unwrap_or_default();
+        refill_store::commit_if_unchanged(tx, &self.entries, &changes, kept).await?;
         Ok(())
     }
 

@@ -207,44 +207,89 @@ pub struct BalanceChange<'a> {
     pub low_balance_armed: bool,
 }
 
+/// A response to keep under an idempotency key, written with the batch that made it.
+pub struct KeptResponse {
+    pub scope: String,
+    pub key: String,
+    pub response: crate::StoredResponse,
+    pub created_at: i64,
+}
+
 /// The debit pipeline's fast path: a batch whose accounts it read in an earlier batch
-/// writes its entries and balances and commits in one round trip, without reading
-/// them again, provided every account still holds what the pipeline saw; if one does
-/// not (another writer changed it), the statement fails and writes nothing, and the
+/// writes its entries, balances and idempotent responses and commits in one round
+/// trip, without reading the accounts again, provided every account still holds what
+/// the pipeline saw and no key is taken; if not (another writer changed an account, a
+/// concurrent request took a key), the statement fails and writes nothing, and the
 /// caller rolls back (`abandon_batch`) and takes the locking path (`open_batch`).
-/// SQLite: BEGIN, the update, the insert and COMMIT in one text; PostgreSQL: the
-/// update inside a WITH of the insert, one statement, its own transaction.
+/// SQLite: BEGIN, the update, the inserts and COMMIT in one text; PostgreSQL: the
+/// update and the keys inside a WITH of the insert, one statement, its own transaction.
 pub async fn commit_if_unchanged(
     tx: &mut Tx,
     entries: &[EntryRow],
     changes: &[BalanceChange<'_>],
+    kept: &[KeptResponse],
 ) -> Result<()> {
-    if entries.len() > MAX_ROWS || changes.len() > MAX_ROWS || changes.is_empty() {
+    let fits = |n: usize| n <= MAX_ROWS;
+    if !fits(entries.len()) || !fits(changes.len()) || !fits(kept.len()) || changes.is_empty() {
         return Err(crate::StoreError::Corrupt(
-            "a fast-path batch must change between 1 and 256 accounts and entries".into(),
+            "a fast-path batch must change between 1 and 256 accounts, entries and keys".into(),
         ));
     }
     let dialect = dialect_of(tx);
-    let (ew, bw) = (
-        entries.len().next_power_of_two(),
-        changes.len().next_power_of_two(),
+    let width = |n: usize| n.next_power_of_two();
+    let (ew, bw, kw) = (
+        width(entries.len()),
+        width(changes.len()),
+        width(kept.len()),
     );
-    let sql = statement(
-        "commit_if_unchanged",
-        dialect,
-        ew * (MAX_ROWS + 1) + bw,
-        || {
-            let update = checked_balances_sql(dialect, bw);
-            let insert = entries_sql_after(dialect, bw * CHANGE_COLS, ew);
-            match dialect {
-                Dialect::Sqlite => format!("BEGIN IMMEDIATE; {update}; {insert}; COMMIT"),
-                Dialect::Postgres => format!("WITH changed AS ({update} RETURNING 1) {insert}"),
+    let shape = (ew * (MAX_ROWS + 1) + bw) * (MAX_ROWS + 1) + kw;
+    let sql = statement("commit_if_unchanged", dialect, shape, || {
+        let update = checked_balances_sql(dialect, bw);
+        let keys = kept_sql(dialect, bw * CHANGE_COLS, kw);
+        let insert = entries_sql_after(dialect, bw * CHANGE_COLS + kw * KEPT_COLS, ew);
+        match dialect {
+            Dialect::Sqlite => format!("BEGIN IMMEDIATE; {update}; {keys}; {insert}; COMMIT"),
+            Dialect::Postgres => {
+                format!("WITH changed AS ({update} RETURNING 1), kept AS ({keys}) {insert}")
             }
-        },
-    );
+        }
+    });
     let q = bind_changes(sqlx::query(sql), changes, bw);
+    let q = bind_kept(q, kept, kw);
     bind_entries(q, entries, ew).execute(&mut *tx).await?;
     Ok(())
+}
+
+const KEPT_COLS: usize = 6;
+
+/// The insert of `width` kept responses, without ON CONFLICT: a key taken meanwhile
+/// fails the statement (rows of NULLs are left out).
+fn kept_sql(dialect: Dialect, before: usize, width: usize) -> String {
+    format!(
+        "INSERT INTO idempotency_keys (scope, key, request_hash, status, body, created_at) \
+         SELECT * FROM (VALUES {}) AS k WHERE k.column1 IS NOT NULL",
+        placeholders_after(dialect, before, width, KEPT_COLS)
+    )
+}
+
+/// Binds `kept`, then rows of NULLs up to `width`.
+fn bind_kept<'q>(mut q: AnyQuery<'q>, kept: &'q [KeptResponse], width: usize) -> AnyQuery<'q> {
+    for k in kept {
+        let r = &k.response;
+        q = q.bind(&k.scope).bind(&k.key).bind(&r.request_hash);
+        q = q.bind(r.status as i64).bind(&r.body).bind(k.created_at);
+    }
+    for _ in kept.len()..width {
+        let (text, int) = (None::<&str>, None::<i64>);
+        q = q
+            .bind(text)
+            .bind(text)
+            .bind(text)
+            .bind(int)
+            .bind(text)
+            .bind(int);
+    }
+    q
 }
 
 /// Rolls back whatever transaction a failed batch left open on the pipeline's

@@ -12,8 +12,8 @@ pub mod recurring;
 pub mod work;
 
 pub use bulk::{
-    BalanceChange, abandon_batch, accounts_due_with_currency, commit_batch, commit_if_unchanged,
-    insert_accounts, insert_top_ups, open_batch, set_balances,
+    BalanceChange, KeptResponse, abandon_batch, accounts_due_with_currency, commit_batch,
+    commit_if_unchanged, insert_accounts, insert_top_ups, open_batch, set_balances,
 };
 pub use db::{Db, Dialect, Transaction, Tx};
 pub use deliveries::*;

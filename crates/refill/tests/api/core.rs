@@ -693,6 +693,13 @@ async fn r6_single_debit_takes_the_balance_down() {
     }
 }
 
+/// The pipeline's fast-path batches so far: (written, failed and redone).
+fn fast_path(app: &TestApp) -> (u64, u64) {
+    let stats = &app.running.app.poster.stats;
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
+    (load(&stats.unread), load(&stats.stale))
+}
+
 /// Issue 5's fast path: the pipeline writes a debit without reading its account again
 /// when it saw the account in an earlier batch, but only if no other writer changed it
 /// since. A transfer (the balance) and turning auto top-up on (the threshold) are such
@@ -701,8 +708,6 @@ async fn r6_single_debit_takes_the_balance_down() {
 async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
     for store in stores().await {
         let app = spawn(&store).await;
-        let stats = app.running.app.poster.stats.clone();
-        let count = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
         let (main, _) = app.funded("main", "pm_card_visa", 5000).await;
         let sub = sub_account(&app, &main, "sub").await;
         let transfer = |amount: i64| {
@@ -712,7 +717,7 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
             )
         };
         let went_stale = |before: u64, what: &str| {
-            assert_eq!(count(&stats.stale), before + 1, "{}: {what}", store.name);
+            assert_eq!(fast_path(&app).1, before + 1, "{}: {what}", store.name);
         };
         let balance_after = |r: Resp| {
             assert_created(&r);
@@ -720,11 +725,11 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
         };
         assert_created(&transfer(1000).await);
         assert_eq!(balance_after(app.debit(&sub, 100).await), 900);
-        let fast = count(&stats.unread);
+        let fast = fast_path(&app).0;
         assert_eq!(balance_after(app.debit(&sub, 100).await), 800);
-        assert_eq!(count(&stats.unread), fast + 1, "{}: fast path", store.name);
+        assert_eq!(fast_path(&app).0, fast + 1, "{}: fast path", store.name);
 
-        let stale = count(&stats.stale);
+        let stale = fast_path(&app).1;
         assert_created(&transfer(500).await);
         assert_eq!(balance_after(app.debit(&sub, 100).await), 1200);
         went_stale(stale, "the change seen");
@@ -739,12 +744,41 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
         assert_eq!(balance_after(app.debit(&main, 100).await), 3000);
         let s = enable_auto_top_up(&app, &main, 1000, 2000).await;
         assert_eq!(s.status, 200, "{}", s.body);
-        let (charges, stale) = (app.sandbox.charges().len(), count(&stats.stale));
+        let (charges, stale) = (app.sandbox.charges().len(), fast_path(&app).1);
         assert_eq!(balance_after(app.debit(&main, 2100).await), 900);
         went_stale(stale, "threshold seen");
         app.engine().await;
         assert_eq!(app.sandbox.charges().len(), charges + 1, "{}", store.name);
         assert_eq!(app.balance(&main).await, 2900, "{}", store.name);
+        app.assert_ledger_ok().await;
+    }
+}
+
+/// Issue 5's fast path keeps idempotent responses too: a keyed debit of an account
+/// the pipeline has seen is written with its key in one round trip; a replay answers
+/// the stored response; twins sent at once apply once (a batch that holds two of them
+/// fails its fast write on the second key and is done again on the locking path).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_keyed_debits_take_the_fast_path_and_still_apply_once() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
+        let path = format!("/v1/accounts/{a}/debits");
+        assert_created(&app.post_idem(&path, json!({"amount": 100}), "k1").await);
+        let fast = fast_path(&app).0;
+        let first = app.post_idem(&path, json!({"amount": 200}), "k2").await;
+        assert_created(&first);
+        assert_eq!(fast_path(&app).0, fast + 1, "{}: fast path", store.name);
+        let again = app.post_idem(&path, json!({"amount": 200}), "k2").await;
+        assert_eq!(again.status, 201, "{}", again.body);
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        assert_eq!(again.body, first.body);
+        assert_eq!(app.balance(&a).await, 4700, "{}", store.name);
+
+        let twin = || app.post_idem(&path, json!({"amount": 300}), "twin");
+        let (r1, r2, r3, r4, r5, r6) = tokio::join!(twin(), twin(), twin(), twin(), twin(), twin());
+        twins_answered_once(&[&r1, &r2, &r3, &r4, &r5, &r6]);
+        assert_eq!(app.balance(&a).await, 4400, "{}: debited once", store.name);
         app.assert_ledger_ok().await;
     }
 }
@@ -1563,6 +1597,25 @@ async fn r25_declined_top_up_replay_returns_the_same_refusal() {
     }
 }
 
+/// Requests sent at once with one idempotency key: each was answered (201) or told
+/// the key is in use (409), and every 201 is the same answer.
+fn twins_answered_once(all: &[&Resp]) {
+    for r in all {
+        assert!(
+            r.status == 201 || (r.status == 409 && r.code() == "idempotency_key_in_use"),
+            "{}: {}",
+            r.status,
+            r.body
+        );
+    }
+    let answers: Vec<&&Resp> = all.iter().filter(|r| r.status == 201).collect();
+    assert!(!answers.is_empty());
+    assert!(
+        answers.iter().all(|r| r.body == answers[0].body),
+        "one answer"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_concurrent_twins_with_one_key_apply_once() {
     for store in stores().await {
@@ -1571,23 +1624,7 @@ async fn api_concurrent_twins_with_one_key_apply_once() {
         let path = format!("/v1/accounts/{a}/debits");
         let twin = || app.post_idem(&path, json!({"amount": 300}), "twin");
         let (r1, r2, r3, r4) = tokio::join!(twin(), twin(), twin(), twin());
-        let answers: Vec<&Resp> = [&r1, &r2, &r3, &r4]
-            .into_iter()
-            .filter(|r| r.status == 201)
-            .collect();
-        for r in [&r1, &r2, &r3, &r4] {
-            assert!(
-                r.status == 201 || (r.status == 409 && r.code() == "idempotency_key_in_use"),
-                "{}: {}",
-                r.status,
-                r.body
-            );
-        }
-        assert!(!answers.is_empty());
-        assert!(
-            answers.iter().all(|r| r.body == answers[0].body),
-            "one answer"
-        );
+        twins_answered_once(&[&r1, &r2, &r3, &r4]);
         assert_eq!(app.balance(&a).await, 1700, "debited once");
 
         let before = app.sandbox.charges().len();
