@@ -344,6 +344,13 @@ impl Lane {
         now: i64,
     ) -> Option<Vec<Result<DebitResult>>> {
         let ids: BTreeSet<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
+        // PostgreSQL: the checked UPDATE locks its rows in the order the planner
+        // joins them, not in id order as every other writer does (`lock_accounts`),
+        // so a batch of several accounts could deadlock with a transfer; one account
+        // (the hot case) cannot.
+        if self.db.dialect == refill_store::Dialect::Postgres && ids.len() > 1 {
+            return None;
+        }
         let rows: Option<Vec<AccountRow>> = ids.iter().map(|id| seen.get(*id).cloned()).collect();
         let mut book = Book::new(rows?, now, self.config.trigger_on);
         // The responses are kept with the commit's write, not one by one.
@@ -580,7 +587,7 @@ impl Book {
 
     /// The accounts as this batch leaves them, for the lane's next batches.
     fn remember_accounts(self, seen: &mut Seen) {
-        if seen.len() + self.accounts.len() > SEEN_MAX {
+        if seen.len() >= SEEN_MAX {
             seen.clear();
         }
         seen.extend(self.accounts);

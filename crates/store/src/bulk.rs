@@ -292,17 +292,23 @@ fn bind_kept<'q>(mut q: AnyQuery<'q>, kept: &'q [KeptResponse], width: usize) ->
     q
 }
 
-/// Rolls back whatever transaction a failed batch left open on the pipeline's
-/// connection (none is fine: the error that says so is of no interest).
+/// Rolls back whatever transaction a failed fast-path write left open on the
+/// pipeline's connection: on SQLite one may be (the text begins with BEGIN; none is
+/// fine, the error that says so is of no interest); on PostgreSQL the write was one
+/// statement, its own transaction, so there is nothing to roll back.
 pub async fn abandon_batch(tx: &mut Tx) {
-    let _ = tx.execute("ROLLBACK").await;
+    if dialect_of(tx) == Dialect::Sqlite {
+        let _ = tx.execute("ROLLBACK").await;
+    }
 }
 
 const CHANGE_COLS: usize = 10;
 
 /// The update of `width` balances that sets a balance to NULL, which the schema
 /// refuses (NOT NULL), when the account no longer holds what the pipeline saw in any
-/// column a debit reads. Rows of NULLs match no account.
+/// column a debit reads. Rows of NULLs match no account. Every column that
+/// `poster::Book::debit_from` and `accounts::watch_of` read must be compared here: one
+/// left out would let the fast path decide on a stale value.
 fn checked_balances_sql(dialect: Dialect, width: usize) -> String {
     let same = dialect.is_not_distinct();
     format!(
