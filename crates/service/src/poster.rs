@@ -323,10 +323,7 @@ impl Lane {
         let ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
         let rows = refill_store::open_batch(conn, &ids).await?;
         let mut book = Book::new(rows, now, self.config.trigger_on);
-        let mut results = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            results.push(book.debit(conn, req).await);
-        }
+        let results = book.debit_all(conn, reqs).await;
         let triggered = book.write_and_commit(conn).await?;
         book.remember_accounts(seen);
         Ok((results, triggered))
@@ -334,8 +331,9 @@ impl Lane {
 
     /// The fast path: every account of the batch is one the lane has seen, and the
     /// batch writes only entries, balances and idempotent responses (no event, no
-    /// top-up, no refusal: those take the locking path), all in one round trip. `None` when it
-    /// does not apply, or when an account had changed (then nothing was written).
+    /// top-up, no refusal: those take the locking path), all in one round trip.
+    /// `None` when it does not apply, or when an account had changed (then nothing
+    /// was written).
     async fn apply_unread(
         &self,
         conn: &mut Tx,
@@ -355,15 +353,12 @@ impl Lane {
         let mut book = Book::new(rows?, now, self.config.trigger_on);
         // The responses are kept with the commit's write, not one by one.
         book.kept = Some(vec![]);
-        let mut results = Vec::with_capacity(reqs.len());
-        for req in reqs {
-            results.push(book.debit(conn, req).await);
-        }
+        let results = book.debit_all(conn, reqs).await;
         // A refusal is checked by nothing (it writes nothing), and it may come from
         // a balance another writer has raised since: refusals take the locking path.
         let refused = results.iter().any(|r| r.is_err());
-        let fits = book.entries.len() <= refill_store::bulk::MAX_ROWS
-            && book.touched.len() <= refill_store::bulk::MAX_ROWS;
+        let kept = book.kept.as_ref().map_or(0, Vec::len);
+        let fits = refill_store::bulk::fits_one_write(book.entries.len(), book.touched.len(), kept);
         if refused || !book.events.is_empty() || !book.triggers.is_empty() || !fits {
             return None;
         }
@@ -410,6 +405,15 @@ impl Book {
             trigger_on,
             kept: None,
         }
+    }
+
+    /// Applies the batch's requests in arrival order: each one's result.
+    async fn debit_all(&mut self, tx: &mut Tx, reqs: &[DebitRequest]) -> Vec<Result<DebitResult>> {
+        let mut results = Vec::with_capacity(reqs.len());
+        for req in reqs {
+            results.push(self.debit(tx, req).await);
+        }
+        results
     }
 
     /// Applies one request to the in-memory state; nothing is written if it is refused.

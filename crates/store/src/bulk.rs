@@ -229,8 +229,7 @@ pub async fn commit_if_unchanged(
     changes: &[BalanceChange<'_>],
     kept: &[KeptResponse],
 ) -> Result<()> {
-    let fits = |n: usize| n <= MAX_ROWS;
-    if !fits(entries.len()) || !fits(changes.len()) || !fits(kept.len()) || changes.is_empty() {
+    if !fits_one_write(entries.len(), changes.len(), kept.len()) || changes.is_empty() {
         return Err(crate::StoreError::Corrupt(
             "a fast-path batch must change between 1 and 256 accounts, entries and keys".into(),
         ));
@@ -258,6 +257,12 @@ pub async fn commit_if_unchanged(
     let q = bind_kept(q, kept, kw);
     bind_entries(q, entries, ew).execute(&mut *tx).await?;
     Ok(())
+}
+
+/// Whether a fast-path batch of so many entries, accounts and kept responses goes in
+/// one `commit_if_unchanged` (each is one statement of at most MAX_ROWS rows).
+pub fn fits_one_write(entries: usize, accounts: usize, kept: usize) -> bool {
+    [entries, accounts, kept].iter().all(|n| *n <= MAX_ROWS)
 }
 
 const KEPT_COLS: usize = 6;
