@@ -17,7 +17,7 @@ pub struct Running {
     pub app: Refill,
     /// The operator key, when this start created it.
     pub new_operator_key: Option<String>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    tasks: Vec<tokio::task::AbortHandle>,
 }
 
 impl Running {
@@ -128,11 +128,14 @@ pub async fn start(
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
     let router = crate::api::router(app.clone());
-    let mut tasks = vec![tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, router).await {
-            eprintln!("refill: server stopped: {e}");
-        }
-    })];
+    let mut tasks = vec![
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                eprintln!("refill: server stopped: {e}");
+            }
+        })
+        .abort_handle(),
+    ];
     if workers {
         tasks.extend(refill_service::engine::spawn_workers(app.clone()));
     }

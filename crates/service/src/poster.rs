@@ -121,11 +121,12 @@ impl Poster {
                     work_ready: work_ready.clone(),
                     stats: stats.clone(),
                 };
-                runs.push(lane.run(rx));
+                runs.push(Box::pin(lane.run(rx)) as refill_store::threads::Task);
                 tx
             })
             .collect();
-        run_on_own_thread(runs);
+        // The lanes end when every `Poster` handle is gone (their channels close).
+        refill_store::threads::run_on_own_thread("refill-poster", runs);
         Poster {
             lanes: Arc::new(lanes),
             stats,
@@ -144,34 +145,6 @@ impl Poster {
         answer
             .await
             .map_err(|_| ServiceError::invalid("shutting_down", "refill is shutting down"))?
-    }
-}
-
-/// Runs the lanes on a thread of their own, with its own event loop, until every
-/// `Poster` handle is gone. Why: a lane's batch is a chain of round trips to the
-/// database, and on the server's runtime each step of the chain waited in the run
-/// queue behind hundreds of HTTP tasks, so the database sat idle between statements
-/// (perf, issue 5). On its own thread a lane wakes the moment its answer arrives.
-fn run_on_own_thread<F: std::future::Future<Output = ()> + Send + 'static>(lanes: Vec<F>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build();
-    let spawned = runtime.map_err(|e| e.to_string()).and_then(|rt| {
-        std::thread::Builder::new()
-            .name("refill-poster".into())
-            .spawn(move || {
-                rt.block_on(async {
-                    let tasks: Vec<_> = lanes.into_iter().map(tokio::spawn).collect();
-                    for t in tasks {
-                        let _ = t.await;
-                    }
-                })
-            })
-            .map_err(|e| e.to_string())
-    });
-    if let Err(e) = spawned {
-        // Without its thread the pipeline cannot run at all: every debit would hang.
-        panic!("cannot start the debit pipeline's thread: {e}");
     }
 }
 

@@ -9,6 +9,7 @@ pub mod deliveries;
 pub mod gateway_records;
 pub mod queries;
 pub mod recurring;
+pub mod threads;
 pub mod work;
 
 pub use bulk::{
