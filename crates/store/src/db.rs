@@ -246,17 +246,45 @@ fn checkpoint_in_background(pool: AnyPool, writer: AnyPool, alive: std::sync::We
     crate::threads::run_on_own_thread("refill-checkpoint", vec![Box::pin(task)]);
 }
 
-/// Copies the WAL into the database file in two passive checkpoints (neither waits
-/// for anyone nor stops a reader). The first, from a reader's connection, copies the
-/// bulk while commits go on. The second, from the writer's connection in its turn
-/// between two writes, copies what was committed meanwhile, a few pages: then the WAL
-/// is wholly copied and nothing was written since, so the next write starts the WAL
-/// over from its beginning (unless a reader is inside it). Without the second, under
-/// writes that never pause the WAL was never wholly copied when a write began, and
-/// it grew without end: 1.5 GB in the benchmark, each commit's fsync slower (issue 5).
+/// Copies the WAL into the database file in passive checkpoints (none waits for
+/// anyone nor stops a reader). From a reader's connection, the bulk is copied while
+/// commits go on, again while the last copy let many frames in. Then, once a copy let
+/// in only a few, from the writer's connection in its turn between two writes, what
+/// was committed meanwhile: a few pages. Then the WAL is wholly copied and nothing was
+/// written since, so the next write starts the WAL over from its beginning (unless a
+/// reader is inside it). Without the writer's turn, under writes that never pause the
+/// WAL was never wholly copied when a write began, and it grew without end: 1.5 GB in
+/// the benchmark, each commit's fsync slower (issue 5).
 async fn checkpoint(pool: &AnyPool, writer: &AnyPool) -> Result<()> {
-    pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
-    writer.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+    const FEW_FRAMES: i64 = 256;
+    let mut frames_before = i64::MIN / 2;
+    for _ in 0..4 {
+        let (_, frames, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(pool)
+            .await?;
+        // Frames committed during the copy before this one (fewer after a restart).
+        if frames - frames_before < FEW_FRAMES {
+            return finish_checkpoint(writer).await;
+        }
+        frames_before = frames;
+    }
+    Ok(())
+}
+
+/// A wait for the writer's turn longer than this means a long transaction held it
+/// (the pipeline keeps it 5 ms at most), which may just have committed many pages.
+const LONG_WAIT: Duration = Duration::from_millis(10);
+
+/// The writer's turn of `checkpoint`. After a long wait it copies nothing, and leaves
+/// the new pages to the next tick's copy from a reader: copying them here held up the
+/// next writer, 20 ms after the benchmark's bulk load of accounts, and its periodic
+/// check with it.
+async fn finish_checkpoint(writer: &AnyPool) -> Result<()> {
+    let asked = std::time::Instant::now();
+    let mut conn = writer.acquire().await?;
+    if asked.elapsed() < LONG_WAIT {
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+    }
     Ok(())
 }
 
