@@ -986,7 +986,11 @@ pub fn spawn_workers(app: Refill) -> Vec<tokio::task::AbortHandle> {
         Box::pin(deliver_notifications(app.clone())),
         Box::pin(run_periodic_jobs(app)),
     ];
-    refill_store::threads::run_on_own_thread("refill-workers", tasks)
+    refill_store::threads::run_on_own_thread(
+        "refill-workers",
+        tasks,
+        refill_store::threads::Ends::WithCaller,
+    )
 }
 
 async fn run_top_ups(app: Refill) {

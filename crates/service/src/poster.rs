@@ -125,8 +125,11 @@ impl Poster {
                 tx
             })
             .collect();
-        // The lanes end when every `Poster` handle is gone (their channels close).
-        refill_store::threads::run_on_own_thread("refill-poster", runs);
+        // The lanes end when every `Poster` handle is gone (their channels close), never
+        // in the middle of a batch (its transaction would stay open on the writer's
+        // connection).
+        let ends = refill_store::threads::Ends::ByThemselves;
+        refill_store::threads::run_on_own_thread("refill-poster", runs, ends);
         Poster {
             lanes: Arc::new(lanes),
             stats,

@@ -234,16 +234,23 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 /// of its own, until the last clone of the `Db` is gone (see `checkpoint`).
 fn checkpoint_in_background(pool: AnyPool, writer: AnyPool, alive: std::sync::Weak<()>) {
     let task = async move {
+        let mut skipped = 0;
         loop {
             tokio::time::sleep(CHECKPOINT_EVERY).await;
             if alive.strong_count() == 0 || pool.is_closed() {
                 break;
             }
             // A failure (the database busy, say) is retried at the next tick.
-            let _ = checkpoint(&pool, &writer).await;
+            let took_turn = checkpoint(&pool, &writer, skipped >= MAX_SKIPPED).await;
+            skipped = if matches!(took_turn, Ok(true)) {
+                0
+            } else {
+                skipped + 1
+            };
         }
     };
-    crate::threads::run_on_own_thread("refill-checkpoint", vec![Box::pin(task)]);
+    let ends = crate::threads::Ends::WithCaller;
+    crate::threads::run_on_own_thread("refill-checkpoint", vec![Box::pin(task)], ends);
 }
 
 /// Copies the WAL into the database file in passive checkpoints (none waits for
@@ -255,7 +262,9 @@ fn checkpoint_in_background(pool: AnyPool, writer: AnyPool, alive: std::sync::We
 /// reader is inside it). Without the writer's turn, under writes that never pause the
 /// WAL was never wholly copied when a write began, and it grew without end: 1.5 GB in
 /// the benchmark, each commit's fsync slower (issue 5).
-async fn checkpoint(pool: &AnyPool, writer: &AnyPool) -> Result<()> {
+/// Returns whether the writer's turn ran. `insist`: it runs after any wait, and
+/// after copies that let many frames in.
+async fn checkpoint(pool: &AnyPool, writer: &AnyPool, insist: bool) -> Result<bool> {
     const FEW_FRAMES: i64 = 256;
     let mut frames_before = i64::MIN / 2;
     for _ in 0..4 {
@@ -264,28 +273,36 @@ async fn checkpoint(pool: &AnyPool, writer: &AnyPool) -> Result<()> {
             .await?;
         // Frames committed during the copy before this one (fewer after a restart).
         if frames - frames_before < FEW_FRAMES {
-            return finish_checkpoint(writer).await;
+            return finish_checkpoint(writer, insist).await;
         }
         frames_before = frames;
     }
-    Ok(())
+    match insist {
+        true => finish_checkpoint(writer, true).await,
+        false => Ok(false),
+    }
 }
+
+/// Ticks in a row without the writer's turn (a steady stream of large writes, a
+/// slow disk) after which it is taken anyway: else the WAL would grow without end.
+const MAX_SKIPPED: u32 = 10;
 
 /// A wait for the writer's turn longer than this means a long transaction held it
 /// (the pipeline keeps it 5 ms at most), which may just have committed many pages.
 const LONG_WAIT: Duration = Duration::from_millis(10);
 
-/// The writer's turn of `checkpoint`. After a long wait it copies nothing, and leaves
-/// the new pages to the next tick's copy from a reader: copying them here held up the
-/// next writer, 20 ms after the benchmark's bulk load of accounts, and its periodic
-/// check with it.
-async fn finish_checkpoint(writer: &AnyPool) -> Result<()> {
+/// The writer's turn of `checkpoint`. After a long wait (unless `insist`) it copies
+/// nothing, and leaves the new pages to the next tick's copy from a reader: copying
+/// them here held up the next writer, 20 ms after the benchmark's bulk load of
+/// accounts, and its periodic check with it.
+async fn finish_checkpoint(writer: &AnyPool, insist: bool) -> Result<bool> {
     let asked = std::time::Instant::now();
     let mut conn = writer.acquire().await?;
-    if asked.elapsed() < LONG_WAIT {
+    let take_turn = insist || asked.elapsed() < LONG_WAIT;
+    if take_turn {
         conn.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
     }
-    Ok(())
+    Ok(take_turn)
 }
 
 /// The statements of a schema text, comments removed.
@@ -381,7 +398,7 @@ mod tests {
                 commits
             }
         });
-        checkpoint(&db.pool, &db.writer).await.unwrap();
+        let took_turn = checkpoint(&db.pool, &db.writer, true).await.unwrap();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         let during = writes.await.unwrap();
         fill(db.clone()).await;
@@ -389,6 +406,7 @@ mod tests {
             .fetch_one(&db.pool)
             .await
             .unwrap();
+        assert!(took_turn, "the writer's turn did not run");
         assert!(during > 0, "no write went on during the checkpoint");
         assert!(
             frames < 300,
