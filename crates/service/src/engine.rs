@@ -15,6 +15,7 @@ use refill_domain::auto_top_up::{
 use refill_domain::debit::effects_of_balance_change;
 use refill_domain::{checkout, ledger, money};
 use refill_gateway::{Charge, ChargeRequest, ChargeStatus, DeclineClass, GatewayError};
+use refill_store::Dialect;
 use refill_store::{AutoTopUpRow, EntryRow, PaymentMethodRow, TopUpRow, TransferRow, Tx};
 use serde_json::json;
 use std::time::Duration;
@@ -977,20 +978,31 @@ pub fn journal_entries(
 
 /// Starts the background workers: the top-up executor (woken at once when work is
 /// queued, else polling), notification delivery (R28), and the periodic jobs (R22,
-/// R11), one node at a time. They run on a thread of their own: on SQLite a worker's
+/// R11), one node at a time. On SQLite they run on a thread of their own: a worker's
 /// transaction holds the one writer's connection, and debits wait for it (see
-/// `refill_store::threads::run_on_own_thread`).
+/// `refill_store::threads::run_on_own_thread`). Not on PostgreSQL: a connection is
+/// driven by the event loop of the runtime that opened it and then serves anyone from
+/// the shared pool, so once the workers' thread stopped, the connections it had
+/// opened failed the HTTP handlers' queries ("Tokio context being shutdown", seen in
+/// a test that stops the workers).
 pub fn spawn_workers(app: Refill) -> Vec<tokio::task::AbortHandle> {
+    let dialect = app.db.dialect;
     let tasks: Vec<refill_store::threads::Task> = vec![
         Box::pin(run_top_ups(app.clone())),
         Box::pin(deliver_notifications(app.clone())),
         Box::pin(run_periodic_jobs(app)),
     ];
-    refill_store::threads::run_on_own_thread(
-        "refill-workers",
-        tasks,
-        refill_store::threads::Ends::WithCaller,
-    )
+    match dialect {
+        Dialect::Sqlite => refill_store::threads::run_on_own_thread(
+            "refill-workers",
+            tasks,
+            refill_store::threads::Ends::WithCaller,
+        ),
+        Dialect::Postgres => tasks
+            .into_iter()
+            .map(|t| tokio::spawn(t).abort_handle())
+            .collect(),
+    }
 }
 
 async fn run_top_ups(app: Refill) {
