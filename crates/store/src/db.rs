@@ -262,6 +262,7 @@ fn checkpoint_in_background(pool: AnyPool, writer: AnyPool, alive: std::sync::We
 /// reader is inside it). Without the writer's turn, under writes that never pause the
 /// WAL was never wholly copied when a write began, and it grew without end: 1.5 GB in
 /// the benchmark, each commit's fsync slower (issue 5).
+///
 /// Returns whether the writer's turn ran. `insist`: it runs after any wait, and
 /// after copies that let many frames in.
 async fn checkpoint(pool: &AnyPool, writer: &AnyPool, insist: bool) -> Result<bool> {
@@ -277,10 +278,10 @@ async fn checkpoint(pool: &AnyPool, writer: &AnyPool, insist: bool) -> Result<bo
         }
         frames_before = frames;
     }
-    match insist {
-        true => finish_checkpoint(writer, true).await,
-        false => Ok(false),
+    if insist {
+        return finish_checkpoint(writer, true).await;
     }
+    Ok(false)
 }
 
 /// Ticks in a row without the writer's turn (a steady stream of large writes, a

@@ -11,10 +11,10 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// Runs `tasks` on a new thread named `name`, with an event loop of its own, until
 /// every one has ended or been aborted, or, with `Ends::WithCaller`, the runtime
 /// that called this has shut down (a test's, say: the tasks must not outlive the app
-/// they serve); returns a handle to abort each. Why: the
-/// HTTP runtime's threads are busy (and run at a lower priority, see the `refill`
-/// crate's `yield_to_commit_path`), and a task there waits in the run queue behind
-/// hundreds of requests at each step. The debit pipeline's batch is a chain of round
+/// they serve); returns a handle to abort each. Why: the HTTP runtime's threads are
+/// busy (and run at a lower priority, see the `refill` crate's
+/// `yield_to_commit_path`), and a task there waits in the run queue behind hundreds
+/// of requests at each step. The debit pipeline's batch is a chain of round
 /// trips to the database, and so is a worker's transaction or the checkpoint's turn
 /// on the writer, which on SQLite hold the one writer's connection meanwhile: on the
 /// HTTP runtime, each step waited and the debits waited behind the held connection
@@ -26,18 +26,21 @@ pub fn run_on_own_thread(name: &str, tasks: Vec<Task>, ends: Ends) -> Vec<AbortH
         .unwrap_or_else(|e| panic!("cannot start the {name} thread's event loop: {e}"));
     let handles: Vec<_> = tasks.into_iter().map(|t| runtime.spawn(t)).collect();
     let aborts: Vec<_> = handles.iter().map(|h| h.abort_handle()).collect();
+    // Dropped when the thread's tasks are all done, which ends the guard below.
+    let (done, thread_done) = tokio::sync::oneshot::channel::<()>();
     let caller = tokio::runtime::Handle::try_current();
     if let (Ends::WithCaller, Ok(caller)) = (ends, caller) {
         let guard = AbortOnDrop(aborts.clone());
         caller.spawn(async move {
             let _guard = guard;
-            std::future::pending::<()>().await
+            let _ = thread_done.await;
         });
     }
     let thread = name.to_string();
     let spawned = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
+            let _done = done;
             runtime.block_on(async {
                 for h in handles {
                     if let Err(e) = h.await
@@ -64,7 +67,8 @@ pub enum Ends {
     WithCaller,
 }
 
-/// Aborts its tasks when dropped (when the runtime holding it shuts down).
+/// Aborts its tasks when dropped (when the runtime holding it shuts down, or the
+/// tasks are done).
 struct AbortOnDrop(Vec<AbortHandle>);
 
 impl Drop for AbortOnDrop {

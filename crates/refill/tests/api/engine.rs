@@ -5,8 +5,6 @@ use refill_domain::{DAY, HOUR, MINUTE};
 use refill_gateway::sandbox::Fault;
 use serde_json::{Value, json};
 
-const TERMS: &str = "2026-01";
-
 async fn settings(app: &TestApp, id: &str) -> Value {
     app.get(&format!("/v1/accounts/{id}/auto-top-up"))
         .await

@@ -103,7 +103,7 @@ async fn every_event_type(app: &TestApp, id: &str) {
     // A dedicated number at 20.00 a month (R29; R17 turns auto top-up on).
     let r = post(
         format!("/v1/accounts/{id}/resources"),
-        json!({"name": "+44 7700 900999", "fee": 2_000, "terms_version": "2026-01"}),
+        json!({"name": "+44 7700 900999", "fee": 2_000, "terms_version": TERMS}),
     )
     .await;
     assert_eq!(r.status, 201, "{:?}", r.body);
@@ -115,12 +115,7 @@ async fn every_event_type(app: &TestApp, id: &str) {
     .await;
     app.debit(id, 2_500).await;
     // balance.approaching_threshold, then an automatic top-up.succeeded
-    let r = app
-        .put(
-            &format!("/v1/accounts/{id}/auto-top-up"),
-            json!({"enabled": true, "threshold": 2_000, "amount": 3_000, "terms_version": "2026-01"}),
-        )
-        .await;
+    let r = enable_auto_top_up(app, id, 2_000, 3_000).await;
     assert_eq!(r.status, 200, "{:?}", r.body);
     app.debit(id, 3_400).await;
     app.debit(id, 200).await;

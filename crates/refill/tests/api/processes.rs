@@ -220,7 +220,7 @@ async fn setup(http: &Client, base: &str) -> String {
     .unwrap();
     assert_eq!(s, 201);
     let body =
-        json!({"enabled": true, "threshold": 20_000, "amount": 20_000, "terms_version": "2026-01"});
+        json!({"enabled": true, "threshold": 20_000, "amount": 20_000, "terms_version": TERMS});
     let (s, b) = call(
         http,
         reqwest::Method::PUT,

@@ -7,8 +7,6 @@ use refill_gateway::sandbox::Fault;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-const TERMS: &str = "2026-01";
-
 /// An account funded by a card used once (not saved): it holds no saved card, so
 /// buying a resource does not turn auto top-up on (R17). Returns (account, that card).
 async fn fund_without_card(app: &TestApp, name: &str, balance: i64) -> (String, String) {
@@ -886,12 +884,7 @@ async fn r30_r19_r21_scheduled_recharges_neither_count_against_caps_nor_block_au
         })
         .await;
         let (id, _) = app.funded("acme", "pm_card_visa", 5_000).await;
-        let r = app
-            .put(
-                &format!("/v1/accounts/{id}/auto-top-up"),
-                json!({"enabled": true, "threshold": 1_000, "amount": 2_000, "terms_version": TERMS}),
-            )
-            .await;
+        let r = enable_auto_top_up(&app, &id, 1_000, 2_000).await;
         assert_eq!(r.status, 200, "{:?}", r.body);
         schedule(&app, &id, json!({"amount": 2_000, "day_of_month": 22})).await;
         // Ten minutes before the recharge date: an auto top-up runs, and the next one

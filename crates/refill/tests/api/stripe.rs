@@ -13,8 +13,6 @@ use refill_service::Clock;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-
-const TERMS: &str = "2026-01";
 /// The Stripe client's timeout, and how long the fake holds a lost answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
 const PAST_TIMEOUT: Duration = Duration::from_secs(3);
@@ -147,11 +145,7 @@ impl StripeApp {
     }
 
     async fn enable(&self, account: &str, threshold: i64, amount: i64) -> Resp {
-        self.put(
-            &format!("/v1/accounts/{account}/auto-top-up"),
-            json!({"enabled": true, "threshold": threshold, "amount": amount, "terms_version": TERMS}),
-        )
-        .await
+        enable_auto_top_up(self, account, threshold, amount).await
     }
 
     async fn in_flight(&self, account: &str) -> String {

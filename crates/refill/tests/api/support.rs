@@ -292,13 +292,16 @@ impl TestApp {
     }
 }
 
+/// The terms version the tests' servers use.
+pub const TERMS: &str = "2026-01";
+
 /// Turns auto top-up on for `id`: below `threshold`, add `amount`, by the primary card,
-/// under the terms version the tests' servers use.
+/// under `TERMS`.
 pub async fn enable_auto_top_up(app: &TestApp, id: &str, threshold: i64, amount: i64) -> Resp {
     app.put(
         &format!("/v1/accounts/{id}/auto-top-up"),
         serde_json::json!({"enabled": true, "threshold": threshold, "amount": amount,
-            "terms_version": "2026-01"}),
+            "terms_version": TERMS}),
     )
     .await
 }
