@@ -22,7 +22,8 @@ commands:
   events    events redeliver <event id> | --dead: send notifications again
   demo      walk through refill on a temporary database, in the terminal
   bench     measure debits/s against the naive baseline (--quick, --json, --database-url URL,
-            --clients N (64), --accounts N (scale check: 1000000; 200000 with --quick))
+            --postgres-only, --clients N (64),
+            --accounts N (scale check: 1000000; 200000 with --quick))
   help      this text
 
 configuration: refill.toml in the working directory (or REFILL_CONFIG), then REFILL_* variables.
