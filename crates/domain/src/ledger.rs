@@ -140,6 +140,39 @@ pub fn spending(account: &str, items: &[(EntryKind, i64)]) -> Result<Journal, Do
     })
 }
 
+/// The revenue side of many debits posted as one journal (a batch of the debit
+/// pipeline, issue 5): per currency, revenue account and kind, one posting summing the
+/// revenue postings of every debit's `spending`. The customers' postings stay one per
+/// debit and kind, so each debit keeps its own entry; a revenue entry per debit was
+/// half the rows a hot batch wrote (measured: a third of the batch's time).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RevenueSums {
+    sums: Vec<(String, Posting)>,
+}
+
+impl RevenueSums {
+    /// These sums with `revenue` (postings of one `spending`, in `currency`) added;
+    /// an error, and `self` untouched, if a sum would overflow.
+    pub fn plus(&self, currency: &str, revenue: &[Posting]) -> Result<RevenueSums, DomainError> {
+        let mut next = self.clone();
+        for p in revenue {
+            let same = |(c, s): &&mut (String, Posting)| {
+                c == currency && s.ledger_account == p.ledger_account && s.kind == p.kind
+            };
+            match next.sums.iter_mut().find(same) {
+                Some((_, sum)) => sum.amount = add(sum.amount, p.amount)?,
+                None => next.sums.push((currency.to_string(), p.clone())),
+            }
+        }
+        Ok(next)
+    }
+
+    /// Each sum with its currency, in the order they first appeared.
+    pub fn postings(&self) -> impl Iterator<Item = (&str, &Posting)> {
+        self.sums.iter().map(|(c, p)| (c.as_str(), p))
+    }
+}
+
 /// The kinds of `items`, each once, in the order they first appear.
 fn kinds_of(items: &[(EntryKind, i64)]) -> Vec<EntryKind> {
     let mut kinds: Vec<EntryKind> = Vec::with_capacity(1);
@@ -274,6 +307,47 @@ mod tests {
         );
         assert_eq!(kinds_of(&items), [Usage, Fee, RecurringFee]);
         assert_eq!(spending("a", &[(Usage, 5)]), debit("a", Usage, 5));
+    }
+
+    #[test]
+    fn r3_a_batch_of_debits_posts_one_revenue_line_per_currency_account_and_kind() {
+        use EntryKind::*;
+        let revenue = |items: &[(EntryKind, i64)]| {
+            let j = spending("a", items).unwrap();
+            j.postings[j.postings.len() / 2..].to_vec()
+        };
+        let sums = RevenueSums::default();
+        let sums = sums.plus("GBP", &revenue(&[(Usage, 5), (Fee, 7)])).unwrap();
+        let sums = sums.plus("GBP", &revenue(&[(Usage, 3)])).unwrap();
+        let sums = sums.plus("EUR", &revenue(&[(Usage, 4)])).unwrap();
+        let sums = sums
+            .plus("GBP", &revenue(&[(RecurringFee, 2), (Fee, 1)]))
+            .unwrap();
+        let lines: Vec<(&str, &str, EntryKind, i64)> = sums
+            .postings()
+            .map(|(c, p)| (c, p.ledger_account.as_str(), p.kind, p.amount))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                ("GBP", system::REVENUE_USAGE, Usage, 8),
+                ("GBP", system::REVENUE_FEES, Fee, 8),
+                ("EUR", system::REVENUE_USAGE, Usage, 4),
+                ("GBP", system::REVENUE_FEES, RecurringFee, 2),
+            ]
+        );
+        let most = revenue(&[(Usage, crate::money::MAX_AMOUNT)]);
+        let mut full = RevenueSums::default();
+        let fit = i64::MAX / crate::money::MAX_AMOUNT;
+        for _ in 0..fit {
+            full = full.plus("GBP", &most).unwrap();
+        }
+        assert!(
+            full.plus("GBP", &most).is_err(),
+            "the sum would pass i64::MAX"
+        );
+        let (_, sum) = full.postings().next().unwrap();
+        assert_eq!(sum.amount, fit * crate::money::MAX_AMOUNT);
     }
 
     #[test]

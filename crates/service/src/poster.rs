@@ -136,6 +136,14 @@ impl Poster {
         }
     }
 
+    /// Debits waiting for their batch (sent to a lane, not yet taken by it).
+    pub fn queued(&self) -> usize {
+        self.lanes
+            .iter()
+            .map(|l| l.max_capacity() - l.capacity())
+            .sum()
+    }
+
     /// Posts a debit and waits for its commit.
     pub async fn post(&self, req: DebitRequest) -> Result<DebitResult> {
         // One account always goes down the same lane, so its debits keep their order.
@@ -300,6 +308,7 @@ impl Lane {
         let rows = refill_store::open_batch(conn, &ids).await?;
         let mut book = Book::new(rows, now, self.config.trigger_on);
         let results = book.debit_all(conn, reqs).await;
+        book.close_journal();
         let triggered = book.write_and_commit(conn).await?;
         book.remember_accounts(seen);
         Ok((results, triggered))
@@ -330,6 +339,7 @@ impl Lane {
         // The responses are kept with the commit's write, not one by one.
         book.kept = Some(vec![]);
         let results = book.debit_all(conn, reqs).await;
+        book.close_journal();
         // A refusal is checked by nothing (it writes nothing), and it may come from
         // a balance another writer has raised since: refusals take the locking path.
         let refused = results.iter().any(|r| r.is_err());
@@ -351,12 +361,16 @@ impl Lane {
     }
 }
 
-/// The batch's working state: the locked accounts and what the batch writes.
+/// The batch's working state: the locked accounts and what the batch writes. The
+/// batch is one journal: each accepted debit's customer entries, and its revenue
+/// summed per currency, revenue account and kind (`ledger::RevenueSums`).
 struct Book {
     accounts: HashMap<String, AccountRow>,
     /// Accounts whose balance changed (a set: a batch may hold thousands).
     touched: BTreeSet<String>,
+    journal_id: String,
     entries: Vec<EntryRow>,
+    revenue: ledger::RevenueSums,
     events: Vec<EventRow>,
     triggers: BTreeSet<String>,
     now: i64,
@@ -373,7 +387,9 @@ impl Book {
         Book {
             accounts: rows.into_iter().map(|a| (a.id.clone(), a)).collect(),
             touched: BTreeSet::new(),
+            journal_id: refill_store::new_id("jnl"),
             entries: vec![],
+            revenue: ledger::RevenueSums::default(),
             events: vec![],
             triggers: BTreeSet::new(),
             now,
@@ -427,7 +443,8 @@ impl Book {
             flagged: account.flagged,
         };
         let after = authorize(state, &amounts)?;
-        let (lines, entries) = self.lines(account, req)?;
+        let (lines, entries, revenue) = self.lines(account, req)?;
+        let revenue = self.revenue.plus(&account.currency, &revenue)?;
         let result = DebitResult {
             object: "debit",
             account_id: account.id.clone(),
@@ -439,18 +456,19 @@ impl Book {
         };
         self.keep(tx, req.idem.as_ref(), &result).await?;
         self.entries.extend(entries);
+        self.revenue = revenue;
         self.settle(account, req, after);
         Ok(result)
     }
 
-    /// The entries of a request, one journal (`ledger::spending`): per kind of item,
-    /// the customer's entry (which lists its items when it sums more than one), then
-    /// the revenue's. The answer keeps a line per item, in the request's order.
+    /// The customer's entries of a request (`ledger::spending`): one per kind of item,
+    /// which lists its items when it sums more than one; and the revenue postings to
+    /// add to the batch's. The answer keeps a line per item, in the request's order.
     fn lines(
         &self,
         account: &AccountRow,
         req: &DebitRequest,
-    ) -> Result<(Vec<DebitLine>, Vec<EntryRow>)> {
+    ) -> Result<(Vec<DebitLine>, Vec<EntryRow>, Vec<ledger::Posting>)> {
         let items: Vec<(ledger::EntryKind, i64)> = req
             .items
             .iter()
@@ -460,8 +478,7 @@ impl Book {
         // The first half are the account's postings, one per kind (`spending`).
         let (mine, revenue) = journal.postings.split_at(journal.postings.len() / 2);
         let kinds: Vec<ledger::EntryKind> = mine.iter().map(|p| p.kind).collect();
-        let journal_id = refill_store::new_id("jnl");
-        let mut entries = Vec::with_capacity(journal.postings.len());
+        let mut entries = Vec::with_capacity(mine.len());
         let mut balance = account.balance;
         for (kind, p) in kinds.iter().zip(mine) {
             balance = refill_domain::money::add(balance, p.amount)?;
@@ -474,35 +491,35 @@ impl Book {
                 [one] => (one.reference.clone(), None),
                 _ => (None, Some(items_json(&of_kind))),
             };
-            let mut e = self.entry(&journal_id, account, p, Some(balance), reference);
+            let mut e = self.entry(&account.currency, p, Some(balance), reference);
             e.items = listed;
             entries.push(e);
         }
-        // A lone item's reference is the journal's; a batch's revenue sums many.
-        let shared = match &req.items[..] {
-            [one] => one.reference.clone(),
-            _ => None,
-        };
-        for p in revenue {
-            entries.push(self.entry(&journal_id, account, p, None, shared.clone()));
-        }
         let lines = answer_lines(account.balance, req, &kinds, &entries)?;
-        Ok((lines, entries))
+        Ok((lines, entries, revenue.to_vec()))
+    }
+
+    /// Adds the batch's revenue entries, one per sum, to what it writes. A revenue
+    /// entry names no reference: it sums the journal's debits, whose entries do.
+    fn close_journal(&mut self) {
+        let sums: Vec<EntryRow> = (self.revenue.postings())
+            .map(|(currency, p)| self.entry(currency, p, None, None))
+            .collect();
+        self.entries.extend(sums);
     }
 
     fn entry(
         &self,
-        journal_id: &str,
-        account: &AccountRow,
+        currency: &str,
         p: &ledger::Posting,
         balance_after: Option<i64>,
         reference: Option<String>,
     ) -> EntryRow {
         EntryRow {
             id: refill_store::new_id("ent"),
-            journal_id: journal_id.to_string(),
+            journal_id: self.journal_id.clone(),
             account_id: p.ledger_account.clone(),
-            currency: account.currency.clone(),
+            currency: currency.to_string(),
             kind: p.kind.as_str().into(),
             amount: p.amount,
             balance_after,

@@ -330,6 +330,72 @@ async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
 
 // ---------------------------------------------------------------- R3: the ledger
 
+/// The debit pipeline writes a batch of debits as one journal: each debit its own
+/// customer entry, the batch's revenue one entry per revenue account and kind. The
+/// pipeline's first batch is held up (its account locked by another transaction)
+/// until debits queue behind it, so that a batch of several debits forms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
+        let (db, poster) = (&app.running.app.db, &app.running.app.poster);
+        let before = refill_store::count_entries(&db.pool).await.unwrap();
+        let batches = || {
+            poster
+                .stats
+                .batches
+                .load(std::sync::atomic::Ordering::Relaxed)
+        };
+        let batches_before = batches();
+        let mut lock = db.begin().await.unwrap();
+        refill_store::sqlx::query("UPDATE accounts SET balance = balance WHERE id = $1")
+            .bind(&a)
+            .execute(&mut *lock)
+            .await
+            .unwrap();
+        let url = format!("{}/v1/accounts/{a}/debits", app.base);
+        let debits: Vec<_> = (1..=8)
+            .map(|i| {
+                let send = app.http.post(&url).bearer_auth(&app.key);
+                let body = json!({"amount": i, "reference": format!("m-{i}")});
+                tokio::spawn(async move { send.json(&body).send().await.map(|r| r.status()) })
+            })
+            .collect();
+        // At least four wait in the lane's queue while its batch waits for the lock:
+        // they make one batch after it.
+        for waited in 0.. {
+            if poster.queued() >= 4 {
+                break;
+            }
+            assert!(waited < 2000, "{}: the debits never queued", store.name);
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        lock.commit().await.unwrap();
+        for d in debits {
+            assert_eq!(d.await.unwrap().unwrap(), 201);
+        }
+        let batches = batches() - batches_before;
+        // The held batch, the one of four or more, and at most three more.
+        assert!(batches <= 5, "{}: {batches} batches", store.name);
+        let added = refill_store::count_entries(&db.pool).await.unwrap() - before;
+        assert_eq!(
+            added,
+            8 + batches as i64,
+            "{}: a customer entry per debit, a revenue entry per batch",
+            store.name
+        );
+        let journals: std::collections::BTreeSet<String> = entries(&app, &a).await[..8]
+            .iter()
+            .map(|e| e["journal_id"].as_str().unwrap_or_default().to_string())
+            .collect();
+        assert_eq!(journals.len() as u64, batches, "{}", store.name);
+        let unbalanced = refill_store::unbalanced_journals(&db.pool).await.unwrap();
+        assert!(unbalanced.is_empty(), "{}: {unbalanced:?}", store.name);
+        assert_eq!(app.balance(&a).await, 5000 - 36);
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_a_batch_is_one_journal_with_an_entry_per_kind_listing_its_items() {
     for store in stores().await {
