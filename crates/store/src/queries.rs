@@ -145,6 +145,22 @@ pub(crate) async fn read_accounts_for_update(
 }
 
 /// The statement cache's name of an account read with or without a lead.
+/// The statement that writes a whole row of `table`, whose columns are `cols` (the
+/// first is the id), bound in that order: an insert followed by `on_insert` (e.g. an
+/// ON CONFLICT clause), or an update of every other column by id.
+pub(crate) fn whole_row_sql(table: &str, cols: &str, insert: bool, on_insert: &str) -> String {
+    let names: Vec<&str> = cols.split(',').map(str::trim).collect();
+    if insert {
+        let params: Vec<String> = (1..=names.len()).map(|i| format!("${i}")).collect();
+        let params = params.join(", ");
+        return format!("INSERT INTO {table} ({cols}) VALUES ({params}){on_insert}");
+    }
+    let sets: Vec<String> = (names.iter().enumerate().skip(1))
+        .map(|(i, c)| format!("{c} = ${}", i + 1))
+        .collect();
+    format!("UPDATE {table} SET {} WHERE id = $1", sets.join(", "))
+}
+
 fn lead_shape(lead: &str) -> &'static str {
     if lead.is_empty() {
         "lock_accounts"
@@ -646,4 +662,22 @@ pub async fn set_payment_method_verified(tx: &mut Tx, id: &str, at: i64) -> Resu
         .execute(&mut *tx)
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_whole_row_is_inserted_or_updated_by_id_with_its_columns_in_order() {
+        let cols = "id, name, \
+            fee";
+        assert_eq!(
+            super::whole_row_sql("things", cols, true, " ON CONFLICT DO NOTHING"),
+            "INSERT INTO things (id, name, \
+            fee) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            super::whole_row_sql("things", cols, false, " ON CONFLICT DO NOTHING"),
+            "UPDATE things SET name = $2, fee = $3 WHERE id = $1"
+        );
+    }
 }

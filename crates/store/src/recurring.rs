@@ -58,21 +58,7 @@ fn resource_from(r: &AnyRow) -> Result<ResourceRow> {
 
 /// Writes a resource whole (insert, or replace the row with the same id).
 async fn write_resource(tx: &mut Tx, r: &ResourceRow, insert: bool) -> Result<()> {
-    let sql = if insert {
-        let params: Vec<String> = (1..=17).map(|i| format!("${i}")).collect();
-        format!(
-            "INSERT INTO resources ({RESOURCE_COLS}) VALUES ({})",
-            params.join(", ")
-        )
-    } else {
-        let sets: Vec<String> = RESOURCE_COLS
-            .split(", ")
-            .enumerate()
-            .skip(1)
-            .map(|(i, c)| format!("{} = ${}", c.trim(), i + 1))
-            .collect();
-        format!("UPDATE resources SET {} WHERE id = $1", sets.join(", "))
-    };
+    let sql = crate::queries::whole_row_sql("resources", RESOURCE_COLS, insert, "");
     sqlx::query(AssertSqlSafe(sql))
         .bind(&r.id)
         .bind(&r.account_id)

@@ -105,21 +105,8 @@ pub(crate) fn bind_top_up<'q>(q: AnyQuery<'q>, t: &'q TopUpRow) -> AnyQuery<'q> 
 
 /// Writes a top-up whole (insert, or replace the row with the same id).
 async fn write_top_up(tx: &mut Tx, t: &TopUpRow, insert: bool) -> Result<u64> {
-    let sql = if insert {
-        let params: Vec<String> = (1..=25).map(|i| format!("${i}")).collect();
-        format!(
-            "INSERT INTO top_ups ({TOP_UP_COLS}) VALUES ({}) ON CONFLICT DO NOTHING",
-            params.join(", ")
-        )
-    } else {
-        let sets: Vec<String> = TOP_UP_COLS
-            .split(", ")
-            .enumerate()
-            .skip(1)
-            .map(|(i, c)| format!("{} = ${}", c.trim(), i + 1))
-            .collect();
-        format!("UPDATE top_ups SET {} WHERE id = $1", sets.join(", "))
-    };
+    let on_insert = " ON CONFLICT DO NOTHING";
+    let sql = crate::queries::whole_row_sql("top_ups", TOP_UP_COLS, insert, on_insert);
     let done = bind_top_up(sqlx::query(AssertSqlSafe(sql)), t)
         .execute(&mut *tx)
         .await?;
