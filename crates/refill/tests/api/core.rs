@@ -820,6 +820,28 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
     }
 }
 
+/// Issue 5: the pipeline may keep its connection between batches (PostgreSQL), but
+/// lets it go once idle, so that closing the store does not wait for it for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_an_idle_pipeline_gives_its_connection_back() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
+        for _ in 0..3 {
+            let r = app
+                .post(&format!("/v1/accounts/{a}/debits"), json!({"amount": 1}))
+                .await;
+            assert_created(&r);
+        }
+        let closed = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            app.running.app.db.close(),
+        )
+        .await;
+        assert!(closed.is_ok(), "{}: the store never closed", store.name);
+    }
+}
+
 /// Issue 5's fast path keeps idempotent responses too: a keyed debit of an account
 /// the pipeline has seen is written with its key in one round trip; a replay answers
 /// the stored response; twins sent at once apply once (a batch that holds two of them
