@@ -77,6 +77,8 @@ pub struct Poster {
 pub struct PosterStats {
     pub batches: AtomicU64,
     pub requests: AtomicU64,
+    /// Debits the lanes have taken from their queues.
+    pub received: AtomicU64,
     /// Microseconds spent in batch transactions (from begin to commit).
     pub busy_us: AtomicU64,
     /// Batches written by the fast path, without reading their accounts again.
@@ -166,6 +168,9 @@ const WRITER_SLICE: Duration = Duration::from_millis(5);
 /// How long a lane keeps a connection with no debit to write.
 const IDLE_HOLD: Duration = Duration::from_millis(100);
 
+/// How long a lane on PostgreSQL keeps one connection, however busy.
+const HOLD_MAX: Duration = Duration::from_secs(1);
+
 fn not_recorded(why: &str) -> ServiceError {
     ServiceError::Store(refill_store::StoreError::Corrupt(format!(
         "debit not recorded: {why}"
@@ -242,6 +247,7 @@ impl Lane {
         let mut seen = Seen::new();
         while self.next_jobs(&mut rx, &mut jobs, &mut held).await > 0 {
             let jobs = std::mem::take(&mut jobs);
+            (self.stats.received).fetch_add(jobs.len() as u64, Ordering::Relaxed);
             let (mut conn, since) = match held.take() {
                 Some(held) => held,
                 None => match self.db.writer_connection().await {
@@ -286,12 +292,13 @@ impl Lane {
     /// Whether the lane keeps the writer's connection for its next batch. SQLite:
     /// while debits wait, for one time slice at most, so the store's other writers
     /// get their turn. PostgreSQL: the other writers have connections of their own,
-    /// so it keeps it while debits keep coming; a batch that took it from the pool
-    /// waited for the pool and its ping: a quarter of the half-rate phase's batches,
-    /// 0.4-0.55 ms at p99 and once 27.5 ms (timers in the lane, two bench runs).
+    /// so it keeps it while debits keep coming, for HOLD_MAX at most (then it goes
+    /// back to the pool, which checks it); a batch that took it from the pool waited
+    /// for the pool and its ping: a quarter of the half-rate phase's batches, 0.4-0.55
+    /// ms at p99 and once 27.5 ms (timers in the lane, two bench runs).
     fn keeps_writer(&self, rx: &mpsc::Receiver<Job>, since: Instant) -> bool {
         match self.db.dialect {
-            refill_store::Dialect::Postgres => true,
+            refill_store::Dialect::Postgres => since.elapsed() < HOLD_MAX,
             refill_store::Dialect::Sqlite => !rx.is_empty() && since.elapsed() < WRITER_SLICE,
         }
     }
@@ -403,6 +410,9 @@ struct Book {
     accounts: HashMap<String, AccountRow>,
     /// Accounts whose balance changed (a set: a batch may hold thousands).
     touched: BTreeSet<String>,
+    /// The batch's journal, shared by the debits of different accounts: a journal
+    /// here is what was committed together, not one customer's operation (reversing
+    /// a debit must not reverse its journal).
     journal_id: String,
     entries: Vec<EntryRow>,
     revenue: ledger::RevenueSums,

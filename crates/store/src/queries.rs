@@ -144,7 +144,6 @@ pub(crate) async fn read_accounts_for_update(
     Ok(rows)
 }
 
-/// The statement cache's name of an account read with or without a lead.
 /// The statement that writes a whole row of `table`, whose columns are `cols` (the
 /// first is the id), bound in that order: an insert followed by `on_insert` (e.g. an
 /// ON CONFLICT clause), or an update of every other column by id.
@@ -161,6 +160,7 @@ pub(crate) fn whole_row_sql(table: &str, cols: &str, insert: bool, on_insert: &s
     format!("UPDATE {table} SET {} WHERE id = $1", sets.join(", "))
 }
 
+/// The statement cache's name of an account read with or without a lead.
 fn lead_shape(lead: &str) -> &'static str {
     if lead.is_empty() {
         "lock_accounts"
