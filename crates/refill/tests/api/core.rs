@@ -341,20 +341,9 @@ async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
         let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
         let (db, poster) = (&app.running.app.db, &app.running.app.poster);
         let before = refill_store::count_entries(&db.pool).await.unwrap();
-        let batches = || {
-            poster
-                .stats
-                .batches
-                .load(std::sync::atomic::Ordering::Relaxed)
-        };
-        let batches_before = batches();
-        let received = || {
-            poster
-                .stats
-                .received
-                .load(std::sync::atomic::Ordering::Relaxed)
-        };
-        let received_before = received();
+        let stats = &poster.stats;
+        let now = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+        let (batches_before, received_before) = (now(&stats.batches), now(&stats.received));
         let mut lock = db.begin().await.unwrap();
         refill_store::sqlx::query("UPDATE accounts SET balance = balance WHERE id = $1")
             .bind(&a)
@@ -372,7 +361,7 @@ async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
         // All eight reach the lane: its first batch (one or more) waits for the lock,
         // the rest wait in its queue and make one batch after it.
         for waited in 0.. {
-            if received() - received_before + poster.queued() as u64 == 8 {
+            if now(&stats.received) - received_before + poster.queued() as u64 == 8 {
                 break;
             }
             assert!(waited < 2000, "{}: the debits never queued", store.name);
@@ -382,7 +371,7 @@ async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
         for d in debits {
             assert_eq!(d.await.unwrap().unwrap(), 201);
         }
-        let batches = batches() - batches_before;
+        let batches = now(&stats.batches) - batches_before;
         assert!(batches <= 2, "{}: {batches} batches", store.name);
         let added = refill_store::count_entries(&db.pool).await.unwrap() - before;
         assert_eq!(
