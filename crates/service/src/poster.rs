@@ -76,9 +76,8 @@ pub struct Poster {
 #[derive(Debug, Default)]
 pub struct PosterStats {
     pub batches: AtomicU64,
-    pub requests: AtomicU64,
     /// Debits the lanes have taken from their queues.
-    pub received: AtomicU64,
+    pub requests: AtomicU64,
     /// Microseconds spent in batch transactions (from begin to commit).
     pub busy_us: AtomicU64,
     /// Batches written by the fast path, without reading their accounts again.
@@ -247,7 +246,7 @@ impl Lane {
         let mut seen = Seen::new();
         while self.next_jobs(&mut rx, &mut jobs, &mut held).await > 0 {
             let jobs = std::mem::take(&mut jobs);
-            (self.stats.received).fetch_add(jobs.len() as u64, Ordering::Relaxed);
+            (self.stats.requests).fetch_add(jobs.len() as u64, Ordering::Relaxed);
             let (mut conn, since) = match held.take() {
                 Some(held) => held,
                 None => match self.db.writer_connection().await {
@@ -307,9 +306,6 @@ impl Lane {
     /// committed.
     async fn post_batch(&self, conn: &mut Tx, jobs: Vec<Job>, seen: &mut Seen) -> bool {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
-        self.stats
-            .requests
-            .fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
         let started = Instant::now();
         let applied = self.apply(conn, &reqs, seen).await;
@@ -350,7 +346,6 @@ impl Lane {
         let rows = refill_store::open_batch(conn, &ids).await?;
         let mut book = Book::new(rows, now, self.config.trigger_on);
         let results = book.debit_all(conn, reqs).await;
-        book.close_journal();
         let triggered = book.write_and_commit(conn).await?;
         book.remember_accounts(seen);
         Ok((results, triggered))
@@ -381,7 +376,6 @@ impl Lane {
         // The responses are kept with the commit's write, not one by one.
         book.kept = Some(vec![]);
         let results = book.debit_all(conn, reqs).await;
-        book.close_journal();
         // A refusal is checked by nothing (it writes nothing), and it may come from
         // a balance another writer has raised since: refusals take the locking path.
         let refused = results.iter().any(|r| r.is_err());
@@ -444,12 +438,14 @@ impl Book {
         }
     }
 
-    /// Applies the batch's requests in arrival order: each one's result.
+    /// Applies the batch's requests in arrival order, then closes its journal: each
+    /// one's result.
     async fn debit_all(&mut self, tx: &mut Tx, reqs: &[DebitRequest]) -> Vec<Result<DebitResult>> {
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {
             results.push(self.debit(tx, req).await);
         }
+        self.close_journal();
         results
     }
 

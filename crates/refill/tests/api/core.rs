@@ -343,7 +343,7 @@ async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
         let before = refill_store::count_entries(&db.pool).await.unwrap();
         let stats = &poster.stats;
         let now = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
-        let (batches_before, received_before) = (now(&stats.batches), now(&stats.received));
+        let (batches_before, taken_before) = (now(&stats.batches), now(&stats.requests));
         let mut lock = db.begin().await.unwrap();
         refill_store::sqlx::query("UPDATE accounts SET balance = balance WHERE id = $1")
             .bind(&a)
@@ -361,7 +361,7 @@ async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
         // All eight reach the lane: its first batch (one or more) waits for the lock,
         // the rest wait in its queue and make one batch after it.
         for waited in 0.. {
-            if now(&stats.received) - received_before + poster.queued() as u64 == 8 {
+            if now(&stats.requests) - taken_before + poster.queued() as u64 == 8 {
                 break;
             }
             assert!(waited < 2000, "{}: the debits never queued", store.name);
