@@ -39,3 +39,38 @@ pub fn yield_to_commit_path() {
         libc::setpriority(libc::PRIO_PROCESS, tid, 5);
     }
 }
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    /// This thread's nice value.
+    fn nice() -> i32 {
+        // SAFETY: as in `yield_to_commit_path`; errno is cleared first because -1 is
+        // also a valid nice value.
+        unsafe {
+            *libc::__errno_location() = 0;
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::getpriority(libc::PRIO_PROCESS, tid)
+        }
+    }
+
+    /// The request threads step aside for the commit path (nice 5), each on its own:
+    /// the thread that made them (whence the pipeline's thread) keeps its priority.
+    #[test]
+    fn a_request_thread_runs_at_nice_5_and_only_it() {
+        let before = nice();
+        let on_request_thread = std::thread::spawn(|| {
+            super::yield_to_commit_path();
+            nice()
+        })
+        .join()
+        .expect("the thread ran");
+        // Lowering one's priority needs no privilege; a thread already below 5 can be
+        // raised back to 5 only with privilege, else it stays where it was.
+        let kept_lower = before > 5 && on_request_thread == before;
+        assert!(
+            on_request_thread == 5 || kept_lower,
+            "nice {on_request_thread}"
+        );
+        assert_eq!(nice(), before, "the calling thread is untouched");
+    }
+}

@@ -51,11 +51,45 @@ impl Refill {
     /// Known keys are kept in memory for a short while (caches.rs): no database read
     /// per request.
     pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>> {
+        use crate::caches::KeyLookup;
         let hash = hash_key(key);
-        if let Some(caller) = self.caches.caller(&hash) {
-            return Ok(Some(caller));
+        match self.caches.caller(&hash, self.now()) {
+            KeyLookup::Known(caller) => Ok(Some(caller)),
+            KeyLookup::Unknown => self.read_key(&hash).await,
+            KeyLookup::Reread(_) => self.reread_key(hash).await,
         }
-        let found = refill_store::find_api_key(&self.db.pool, &hash).await?;
+    }
+
+    /// Reads a known key again on a task of its own, so that it ends (and the cache
+    /// learns the outcome) even if this request is dropped meanwhile: else no other
+    /// request would read the key again before it expired. If the read fails, the key
+    /// is still trusted while within its time, measured when the read ends.
+    async fn reread_key(&self, hash: String) -> Result<Option<Caller>> {
+        let app = self.clone();
+        let h = hash.clone();
+        let reread = tokio::spawn(async move {
+            let found = app.read_key(&h).await;
+            if found.is_err() {
+                app.caches.reread_failed(&h);
+            }
+            found
+        });
+        let failed = match reread.await {
+            Ok(Ok(found)) => return Ok(found),
+            Ok(Err(e)) => e,
+            // The runtime is stopping (the task was cancelled), as the pipeline says.
+            Err(_) => ServiceError::invalid("shutting_down", "refill is shutting down"),
+        };
+        match self.caches.trusted(&hash, self.now()) {
+            Some(caller) => Ok(Some(caller)),
+            None => Err(failed),
+        }
+    }
+
+    /// Who holds the key with this hash, from the database, noted in the cache.
+    async fn read_key(&self, hash: &str) -> Result<Option<Caller>> {
+        let now = self.now();
+        let found = refill_store::find_api_key(&self.db.pool, hash).await?;
         let caller = found.map(|k| match k.account_id {
             None => Caller::Operator { key_id: k.id },
             Some(account_id) => Caller::Account {
@@ -63,8 +97,9 @@ impl Refill {
                 account_id,
             },
         });
-        if let Some(c) = &caller {
-            self.caches.remember_caller(&hash, c);
+        match &caller {
+            Some(c) => self.caches.remember_caller(hash, c, now),
+            None => self.caches.forget_caller(hash),
         }
         Ok(caller)
     }

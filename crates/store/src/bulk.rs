@@ -9,8 +9,8 @@
 //!   each is prepared once per connection and then found in the statement cache.
 
 use crate::queries::{
-    AnyQuery, bind_account, bind_entries, entries_sql, entries_sql_after, insert_entries,
-    read_accounts_for_update,
+    AnyQuery, ENTRY_PARAMS, bind_account, bind_entries, entries_sql, entries_sql_after,
+    insert_entries, read_accounts_for_update,
 };
 use crate::{AccountRow, Dialect, EntryRow, Result, TopUpRow, Tx};
 use sqlx::{Any, Executor};
@@ -219,10 +219,11 @@ pub struct KeptResponse {
 /// writes its entries, balances and idempotent responses and commits in one round
 /// trip, without reading the accounts again, provided every account still holds what
 /// the pipeline saw and no key is taken; if not (another writer changed an account, a
-/// concurrent request took a key), the statement fails and writes nothing, and the
+/// concurrent request took a key), it writes nothing and returns an error, and the
 /// caller rolls back (`abandon_batch`) and takes the locking path (`open_batch`).
 /// SQLite: BEGIN, the update, the inserts and COMMIT in one text; PostgreSQL: the
-/// update and the keys inside a WITH of the insert, one statement, its own transaction.
+/// update and the keys inside a WITH of the insert, one statement, its own transaction,
+/// which inserts nothing unless the update changed every account (`checked_balances_sql`).
 pub async fn commit_if_unchanged(
     tx: &mut Tx,
     entries: &[EntryRow],
@@ -235,6 +236,14 @@ pub async fn commit_if_unchanged(
         ));
     }
     let dialect = dialect_of(tx);
+    // PostgreSQL runs the WITH's update whatever the insert does, and commits it:
+    // of two accounts one could be changed without its entries. One account is all
+    // or nothing (the pipeline sends no more, `Poster::apply_unread`).
+    if dialect == Dialect::Postgres && changes.len() != 1 {
+        return Err(crate::StoreError::Corrupt(
+            "a PostgreSQL fast-path batch must change exactly one account".into(),
+        ));
+    }
     let width = |n: usize| n.next_power_of_two();
     let (ew, bw, kw) = (
         width(entries.len()),
@@ -245,17 +254,39 @@ pub async fn commit_if_unchanged(
     let sql = statement("commit_if_unchanged", dialect, shape, || {
         let update = checked_balances_sql(dialect, bw);
         let keys = kept_sql(dialect, bw * CHANGE_COLS, kw);
-        let insert = entries_sql_after(dialect, bw * CHANGE_COLS + kw * KEPT_COLS, ew);
+        let before_entries = bw * CHANGE_COLS + kw * KEPT_COLS;
+        let insert = entries_sql_after(dialect, before_entries, ew);
         match dialect {
             Dialect::Sqlite => format!("BEGIN IMMEDIATE; {update}; {keys}; {insert}; COMMIT"),
             Dialect::Postgres => {
-                format!("WITH changed AS ({update} RETURNING 1), kept AS ({keys}) {insert}")
+                // The last parameter: how many accounts the update must change.
+                let all = format!(
+                    " AND (SELECT count(*) FROM changed) = ${}",
+                    before_entries + ew * ENTRY_PARAMS + 1
+                );
+                format!(
+                    "WITH changed AS ({update} RETURNING 1), kept AS ({keys}{all}) {insert}{all}"
+                )
             }
         }
     });
     let q = bind_changes(sqlx::query(sql), changes, bw);
     let q = bind_kept(q, kept, kw);
-    bind_entries(q, entries, ew).execute(&mut *tx).await?;
+    let q = bind_entries(q, entries, ew);
+    match dialect {
+        // Its check fails the text (and its count would sum every statement of it).
+        Dialect::Sqlite => {
+            q.execute(&mut *tx).await?;
+        }
+        Dialect::Postgres => {
+            let q = q.bind(changes.len() as i64);
+            if q.execute(&mut *tx).await?.rows_affected() != entries.len() as u64 {
+                return Err(crate::StoreError::Corrupt(
+                    "an account changed since the pipeline saw it: nothing written".into(),
+                ));
+            }
+        }
+    }
     Ok(())
 }
 
@@ -309,21 +340,35 @@ pub async fn abandon_batch(tx: &mut Tx) {
 
 const CHANGE_COLS: usize = 10;
 
-/// The update of `width` balances that sets a balance to NULL, which the schema
-/// refuses (NOT NULL), when the account no longer holds what the pipeline saw in any
-/// column a debit reads. Rows of NULLs match no account. Every column that
-/// `poster::Book::debit_from` and `accounts::watch_of` read must be compared here: one
-/// left out would let the fast path decide on a stale value.
+/// The update of `width` balances, checked: each account must still hold what the
+/// pipeline saw in every column a debit reads. Rows of NULLs match no account. Every
+/// column that `poster::Book::debit_from` and `accounts::watch_of` read must be
+/// compared here: one left out would let the fast path decide on a stale value.
+/// - SQLite sets the balance to NULL, which the schema refuses, when an account fails
+///   the check: the text fails, and its transaction is rolled back.
+/// - PostgreSQL leaves such an account out (the check is in the WHERE), and the
+///   statement around it inserts nothing unless every account was changed. The NULL
+///   failed the statement too, but PostgreSQL logged an ERROR each time, one per
+///   change by another writer (a top-up, a transfer) to an account a lane had seen:
+///   noise in a database's log for what is a normal event.
 fn checked_balances_sql(dialect: Dialect, width: usize) -> String {
-    let same = dialect.is_not_distinct();
-    format!(
-        "UPDATE accounts SET balance = CASE WHEN accounts.balance = v.column4 \
-         AND accounts.credit_limit = v.column5 AND accounts.flagged = v.column6 \
-         AND accounts.auto_threshold {same} v.column7 \
+    let same = format!(
+        "accounts.balance = v.column4 AND accounts.credit_limit = v.column5 \
+         AND accounts.flagged = v.column6 AND accounts.auto_threshold {} v.column7 \
          AND accounts.low_balance_threshold = v.column8 \
-         AND accounts.low_balance_armed = v.column9 AND accounts.currency = v.column10 \
-         THEN v.column2 END, low_balance_armed = v.column3 \
-         FROM (VALUES {}) AS v WHERE accounts.id = v.column1",
+         AND accounts.low_balance_armed = v.column9 AND accounts.currency = v.column10",
+        dialect.is_not_distinct()
+    );
+    let (balance, checked) = match dialect {
+        Dialect::Sqlite => (
+            format!("CASE WHEN {same} THEN v.column2 END"),
+            String::new(),
+        ),
+        Dialect::Postgres => ("v.column2".to_string(), format!(" AND {same}")),
+    };
+    format!(
+        "UPDATE accounts SET balance = {balance}, low_balance_armed = v.column3 \
+         FROM (VALUES {}) AS v WHERE accounts.id = v.column1{checked}",
         placeholders(dialect, width, CHANGE_COLS)
     )
 }

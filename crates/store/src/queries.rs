@@ -262,6 +262,9 @@ pub struct EntryRow {
     pub items: Option<String>,
 }
 
+/// The parameters of one row of `entries_sql` (its columns but `seq`).
+pub(crate) const ENTRY_PARAMS: usize = 10;
+
 const ENTRY_COLS: &str = "id, journal_id, account_id, currency, kind, amount, balance_after, \
      reference, created_at, items";
 
@@ -293,7 +296,7 @@ pub(crate) fn entries_sql_after(dialect: crate::Dialect, before: usize, width: u
     format!(
         "INSERT INTO entries ({ENTRY_COLS}) SELECT * FROM (VALUES {}) AS v \
          WHERE v.column1 IS NOT NULL",
-        crate::bulk::placeholders_after(dialect, before, width, 10)
+        crate::bulk::placeholders_after(dialect, before, width, ENTRY_PARAMS)
     )
 }
 

@@ -78,15 +78,16 @@ pub async fn closed_loop(
     clients: usize,
     secs: f64,
 ) -> Run {
+    let opened = open_all(addr, clients).await;
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let tasks: Vec<_> = (0..clients)
-        .map(|c| {
+    let tasks: Vec<_> = (opened.into_iter().enumerate())
+        .map(|(c, opened)| {
             let target = target.clone();
             tokio::spawn(async move {
                 let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
                 let mut lat = Vec::with_capacity(1 << 14);
                 let mut failed = 0;
-                let Ok(mut conn) = Conn::open(addr).await else {
+                let Ok(mut conn) = opened else {
                     return (lat, 1);
                 };
                 while Instant::now() < deadline {
@@ -118,17 +119,20 @@ pub async fn open_loop(
     conns: usize,
     secs: f64,
 ) -> Run {
+    // Connected before the schedule starts: the first requests' latency is not the
+    // time it took to open the connections (it was, the first 50 ms of every run).
+    let opened = open_all(addr, conns).await;
     let start = Instant::now() + Duration::from_millis(20);
     let deadline = start + Duration::from_secs_f64(secs);
     let every = Duration::from_secs_f64(conns as f64 / rate.max(1.0));
-    let tasks: Vec<_> = (0..conns)
-        .map(|c| {
+    let tasks: Vec<_> = (opened.into_iter().enumerate())
+        .map(|(c, opened)| {
             let target = target.clone();
             tokio::spawn(async move {
                 let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ (c as u64 + 1);
                 let mut lat = vec![];
                 let mut failed = 0;
-                let Ok(mut conn) = Conn::open(addr).await else {
+                let Ok(mut conn) = opened else {
                     return (lat, 1);
                 };
                 // Connections start spread over one interval, not all at once.
@@ -151,6 +155,16 @@ pub async fn open_loop(
         })
         .collect();
     collect(tasks, 1).await
+}
+
+/// `n` connections to `addr`, opened together.
+async fn open_all(addr: SocketAddr, n: usize) -> Vec<std::io::Result<Conn>> {
+    let opening: Vec<_> = (0..n).map(|_| tokio::spawn(Conn::open(addr))).collect();
+    let mut opened = Vec::with_capacity(n);
+    for o in opening {
+        opened.push(o.await.unwrap_or_else(|e| Err(std::io::Error::other(e))));
+    }
+    opened
 }
 
 type Task = tokio::task::JoinHandle<(Vec<f64>, u64)>;

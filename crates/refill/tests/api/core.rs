@@ -218,6 +218,47 @@ async fn r4_account_list_paginates() {
     }
 }
 
+/// R4, issue 5: a key is trusted from memory for 30 s at most (a key removed on
+/// another node stops working here within that), and past half that time one request
+/// reads it again, so that the requests in flight do not all read the database at once
+/// when it would expire (they did, and stalled the debits for 50-100 ms).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r4_a_known_key_is_read_again_before_it_expires() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 2000).await;
+        let k = app.post(&format!("/v1/accounts/{a}/keys"), json!({})).await;
+        assert_created(&k);
+        let key = k.body["key"].as_str().expect("key").to_string();
+        let path = format!("/v1/accounts/{a}");
+        let as_a = || app.send(Method::GET, &path, None, &[], Some(&key));
+        assert_eq!(as_a().await.status, 200, "{}", store.name);
+        // Past half its time: read again (it is still there), trusted from then on.
+        app.clock.advance(16_000);
+        assert_eq!(as_a().await.status, 200, "{}", store.name);
+        // Removed behind the cache's back (as by another node).
+        remove_keys_behind_the_cache(&app, &a).await;
+        // 30.5 s after the first read, 14.5 s after the second: still trusted.
+        app.clock.advance(14_500);
+        assert_eq!(as_a().await.status, 200, "{}", store.name);
+        // Past half its time again: the request that reads it learns it is gone.
+        app.clock.advance(1_000);
+        assert_problem(&as_a().await, 401, "invalid_api_key");
+        assert_problem(&as_a().await, 401, "invalid_api_key");
+    }
+}
+
+/// Deletes an account's keys in the database, as another node would.
+async fn remove_keys_behind_the_cache(app: &TestApp, account: &str) {
+    let pool = &app.running.app.db.pool;
+    let removed = refill_store::sqlx::query("DELETE FROM api_keys WHERE account_id = $1")
+        .bind(account)
+        .execute(pool)
+        .await
+        .expect("keys deleted");
+    assert!(removed.rows_affected() > 0, "the account had a key");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
     for store in stores().await {
@@ -2132,6 +2173,13 @@ async fn api_health_readiness_and_metrics() {
         assert_created(&app.debit(&a, 10).await);
         assert_eq!(app.debit(&a, 10_000).await.status, 402);
         assert_eq!(accepted().await, n + 1);
+        let r = app.send(Method::GET, "/metrics", None, &[], None).await;
+        let text = r.body.as_str().expect("metrics are text");
+        assert!(
+            text.lines()
+                .any(|l| l == "refill_api_key_rereads_failed_total 0"),
+            "{text}"
+        );
     }
 }
 
