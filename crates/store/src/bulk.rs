@@ -230,9 +230,11 @@ pub async fn commit_if_unchanged(
     changes: &[BalanceChange<'_>],
     kept: &[KeptResponse],
 ) -> Result<()> {
-    if !fits_one_write(entries.len(), changes.len(), kept.len()) || changes.is_empty() {
-        return Err(crate::StoreError::Corrupt(
-            "a fast-path batch must change between 1 and 256 accounts, entries and keys".into(),
+    // Without entries PostgreSQL's check (rows inserted) could not tell a failure.
+    let empty = changes.is_empty() || entries.is_empty();
+    if empty || !fits_one_write(entries.len(), changes.len(), kept.len()) {
+        return Err(crate::StoreError::Unsupported(
+            "a fast-path batch must write between 1 and 256 accounts and entries".into(),
         ));
     }
     let dialect = dialect_of(tx);
@@ -240,7 +242,7 @@ pub async fn commit_if_unchanged(
     // of two accounts one could be changed without its entries. One account is all
     // or nothing (the pipeline sends no more, `Poster::apply_unread`).
     if dialect == Dialect::Postgres && changes.len() != 1 {
-        return Err(crate::StoreError::Corrupt(
+        return Err(crate::StoreError::Unsupported(
             "a PostgreSQL fast-path batch must change exactly one account".into(),
         ));
     }
@@ -281,8 +283,8 @@ pub async fn commit_if_unchanged(
         Dialect::Postgres => {
             let q = q.bind(changes.len() as i64);
             if q.execute(&mut *tx).await?.rows_affected() != entries.len() as u64 {
-                return Err(crate::StoreError::Corrupt(
-                    "an account changed since the pipeline saw it: nothing written".into(),
+                return Err(crate::StoreError::Changed(
+                    "an account the pipeline saw".into(),
                 ));
             }
         }

@@ -34,6 +34,14 @@ pub enum StoreError {
     BadUrl(String),
     #[error("stored data is inconsistent: {0}")]
     Corrupt(String),
+    /// A checked write found its rows changed since they were read, and wrote nothing
+    /// (the caller reads again and redoes it).
+    #[error("changed since it was read, nothing written: {0}")]
+    Changed(String),
+    /// A call the store does not take (a caller's mistake, refused rather than done
+    /// wrongly).
+    #[error("not supported by the store: {0}")]
+    Unsupported(String),
 }
 
 /// The row that `sql` finds by one key (`$1`), if any, read by `from`: what every

@@ -856,6 +856,61 @@ async fn r6_a_debit_sees_what_other_writers_changed_since_the_last_debit() {
     }
 }
 
+/// Issue 5's fast write is all or nothing: of two accounts, one changed since the
+/// pipeline saw it, and neither balance moves. PostgreSQL refuses two accounts
+/// outright (its checked update would commit the unchanged one alone); SQLite's text
+/// fails on the changed one and rolls back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r3_a_fast_write_with_a_changed_account_writes_nothing() {
+    use refill_store::{BalanceChange, StoreError};
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
+        let (b, _) = app.funded("b", "pm_card_visa", 5000).await;
+        let db = &app.running.app.db;
+        let read = |id: String| async move {
+            refill_store::get_account(&db.pool, &id)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        let seen_a = read(a.clone()).await;
+        let mut seen_b = read(b.clone()).await;
+        seen_b.balance += 1; // what another writer's change looks like to the check
+        let changes = [&seen_a, &seen_b].map(|seen| BalanceChange {
+            seen,
+            balance: seen.balance - 100,
+            low_balance_armed: seen.low_balance_armed,
+        });
+        // Each account's debit of 100 (the revenue side is left out: nothing is kept).
+        let entries = [&seen_a, &seen_b].map(|seen| refill_store::EntryRow {
+            id: refill_store::new_id("ent"),
+            journal_id: "jnl_fast_write_test".into(),
+            account_id: seen.id.clone(),
+            currency: seen.currency.clone(),
+            kind: "usage".into(),
+            amount: -100,
+            balance_after: Some(seen.balance - 100),
+            reference: None,
+            created_at: 0,
+            items: None,
+        });
+        let mut conn = db.pool.acquire().await.unwrap();
+        let got = refill_store::commit_if_unchanged(&mut conn, &entries, &changes, &[]).await;
+        refill_store::abandon_batch(&mut conn).await;
+        drop(conn);
+        match (store.name, got) {
+            ("postgres", Err(StoreError::Unsupported(_))) => {}
+            // The changed account's balance set to NULL fails the text.
+            ("sqlite", Err(e @ StoreError::Db(_))) if e.to_string().contains("NOT NULL") => {}
+            (name, other) => panic!("{name}: {other:?}"),
+        }
+        assert_eq!(app.balance(&a).await, 5000, "{}", store.name);
+        assert_eq!(app.balance(&b).await, 5000, "{}", store.name);
+        app.assert_ledger_ok().await;
+    }
+}
+
 /// Issue 5: the pipeline may keep its connection between batches (PostgreSQL), but
 /// lets it go once idle, so that closing the store does not wait for it for ever.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
