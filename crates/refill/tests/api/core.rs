@@ -2279,13 +2279,7 @@ mod model {
     const LIMITS: [i64; 2] = [0, -1_000];
 
     async fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
-        let dir =
-            std::env::temp_dir().join(format!("refill-prop-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        let store = Store {
-            name: "sqlite",
-            url: format!("sqlite://{}/refill.db", dir.display()),
-        };
+        let store = Store::sqlite();
         let app = spawn(&store).await;
         let main = app.account("main").await;
         let r = app
@@ -2413,7 +2407,6 @@ mod model {
         }
         let TestApp { running, .. } = app;
         running.stop();
-        let _ = std::fs::remove_dir_all(&dir);
         Ok(())
     }
 

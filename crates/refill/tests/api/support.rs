@@ -14,11 +14,75 @@ pub const OPERATOR_KEY: &str = "rk_test_operator";
 /// 2026-11-21T12:00:00Z: a fixed start for the simulated clock.
 pub const T0: i64 = 1_795_262_400_000;
 
-/// Where a test's database lives.
+/// Where a test's database lives. It is removed when the last clone goes, unless the
+/// test failed (kept to look at): left behind, a few hundred test databases made
+/// PostgreSQL's autovacuum launcher visit one every few milliseconds.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub name: &'static str,
     pub url: String,
+    _removed_with: Arc<Leftover>,
+}
+
+/// What a store leaves behind: its SQLite directory, or its PostgreSQL database.
+#[derive(Debug)]
+enum Leftover {
+    Dir(std::path::PathBuf),
+    Database { admin_url: String, name: String },
+}
+
+impl Store {
+    /// A SQLite store in a new directory of its own.
+    pub fn sqlite() -> Store {
+        let dir = std::env::temp_dir().join(unique("refill-test"));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Store {
+            name: "sqlite",
+            url: format!("sqlite://{}/refill.db", dir.display()),
+            _removed_with: Arc::new(Leftover::Dir(dir)),
+        }
+    }
+}
+
+impl Drop for Leftover {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        match self {
+            Leftover::Dir(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Leftover::Database { admin_url, name } => drop_database(admin_url, name),
+        }
+    }
+}
+
+/// Drops a test database. Drop runs on the test's runtime, which cannot wait for
+/// another one: the drop gets a thread of its own, and is waited for.
+fn drop_database(admin_url: &str, name: &str) {
+    use refill_store::sqlx::{AssertSqlSafe, Connection, Executor, PgConnection};
+    let (admin_url, sql) = (
+        admin_url.to_string(),
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+    );
+    let dropped = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(async {
+                let mut conn = PgConnection::connect(&admin_url).await?;
+                conn.execute(AssertSqlSafe(sql)).await?;
+                conn.close().await
+            })
+            .map_err(|e| e.to_string())
+    })
+    .join();
+    if let Ok(Err(e)) = dropped {
+        eprintln!("test database {name} left behind: {e}");
+    }
 }
 
 fn unique(prefix: &str) -> String {
@@ -28,23 +92,23 @@ fn unique(prefix: &str) -> String {
 /// The stores every test runs on: SQLite always; PostgreSQL when
 /// REFILL_TEST_DATABASE_URL is set (and then it must be reachable: no silent skip).
 pub async fn stores() -> Vec<Store> {
-    let dir = std::env::temp_dir().join(unique("refill-test"));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let mut v = vec![Store {
-        name: "sqlite",
-        url: format!("sqlite://{}/refill.db", dir.display()),
-    }];
+    let mut v = vec![Store::sqlite()];
     if let Ok(admin) = std::env::var("REFILL_TEST_DATABASE_URL") {
+        let (url, name) = fresh_postgres(&admin).await;
         v.push(Store {
             name: "postgres",
-            url: fresh_postgres(&admin).await,
+            url,
+            _removed_with: Arc::new(Leftover::Database {
+                admin_url: admin,
+                name,
+            }),
         });
     }
     v
 }
 
-/// Creates a new database on the PostgreSQL server and returns its URL.
-pub async fn fresh_postgres(admin_url: &str) -> String {
+/// Creates a new database on the PostgreSQL server: its URL and its name.
+pub async fn fresh_postgres(admin_url: &str) -> (String, String) {
     use refill_store::sqlx::{AssertSqlSafe, Connection, Executor};
     let name = unique("refill_test");
     let mut conn = refill_store::sqlx::PgConnection::connect(admin_url)
@@ -60,7 +124,7 @@ pub async fn fresh_postgres(admin_url: &str) -> String {
     let (base, _) = admin_url
         .rsplit_once('/')
         .expect("a database URL ends with /dbname");
-    format!("{base}/{name}")
+    (format!("{base}/{name}"), name)
 }
 
 pub struct TestApp {
