@@ -15,8 +15,8 @@ pub const OPERATOR_KEY: &str = "rk_test_operator";
 pub const T0: i64 = 1_795_262_400_000;
 
 /// Where a test's database lives. It is removed when the last clone goes, unless the
-/// test failed (kept to look at): left behind, a few hundred test databases made
-/// PostgreSQL's autovacuum launcher visit one every few milliseconds.
+/// test failed (kept to look at): left behind, they piled up (895 PostgreSQL databases
+/// on the development machine, each one visited by the autovacuum launcher in turn).
 #[derive(Debug, Clone)]
 pub struct Store {
     pub name: &'static str,
