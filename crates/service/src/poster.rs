@@ -176,10 +176,20 @@ fn not_recorded(why: &str) -> ServiceError {
     )))
 }
 
-/// Answers every request of a batch that was not recorded with the same failure.
-fn answer_all(replies: impl IntoIterator<Item = oneshot::Sender<Result<DebitResult>>>, why: &str) {
+/// Answers every request of a batch that was not recorded with the same failure: a
+/// database out of reach stays that (the client is told to retry), anything else is
+/// a debit not recorded.
+fn answer_all(
+    replies: impl IntoIterator<Item = oneshot::Sender<Result<DebitResult>>>,
+    e: &ServiceError,
+) {
+    let unavailable = matches!(e, ServiceError::Store(s) if s.is_unavailable());
     for reply in replies {
-        let _ = reply.send(Err(not_recorded(why)));
+        let failure = match unavailable {
+            true => ServiceError::Store(refill_store::StoreError::Unavailable(e.to_string())),
+            false => not_recorded(&e.to_string()),
+        };
+        let _ = reply.send(Err(failure));
     }
 }
 
@@ -252,7 +262,7 @@ impl Lane {
                 None => match self.db.writer_connection().await {
                     Ok(conn) => (conn, Instant::now()),
                     Err(e) => {
-                        answer_all(jobs.into_iter().map(|j| j.reply), &e.to_string());
+                        answer_all(jobs.into_iter().map(|j| j.reply), &ServiceError::Store(e));
                         continue;
                     }
                 },
@@ -323,7 +333,7 @@ impl Lane {
                 true
             }
             Err(e) => {
-                answer_all(replies, &e.to_string());
+                answer_all(replies, &e);
                 false
             }
         }

@@ -234,13 +234,13 @@ pub async fn commit_if_unchanged(
     let empty = changes.is_empty() || entries.is_empty();
     if empty || !fits_one_write(entries.len(), changes.len(), kept.len()) {
         return Err(crate::StoreError::Unsupported(
-            "a fast-path batch must write between 1 and 256 accounts and entries".into(),
+            "a fast-path batch writes 1 to 256 accounts and entries, and 256 keys at most".into(),
         ));
     }
     let dialect = dialect_of(tx);
     // PostgreSQL runs the WITH's update whatever the insert does, and commits it:
-    // of two accounts one could be changed without its entries. One account is all
-    // or nothing (the pipeline sends no more, `Poster::apply_unread`).
+    // of two accounts one could be updated without its entries. One account is all
+    // or nothing (the pipeline sends no more, `Lane::apply_unread`).
     if dialect == Dialect::Postgres && changes.len() != 1 {
         return Err(crate::StoreError::Unsupported(
             "a PostgreSQL fast-path batch must change exactly one account".into(),
@@ -252,8 +252,33 @@ pub async fn commit_if_unchanged(
         width(changes.len()),
         width(kept.len()),
     );
+    let sql = fast_write_sql(dialect, ew, bw, kw);
+    let q = bind_changes(sqlx::query(sql), changes, bw);
+    let q = bind_kept(q, kept, kw);
+    let q = bind_entries(q, entries, ew);
+    let changed = || crate::StoreError::Changed("an account the pipeline saw".into());
+    match dialect {
+        // Its check fails the text (and its count would sum every statement of it).
+        Dialect::Sqlite => match q.execute(&mut *tx).await {
+            Ok(_) => Ok(()),
+            Err(e) if is_null_balance(&e) => Err(changed()),
+            Err(e) => Err(e.into()),
+        },
+        Dialect::Postgres => {
+            let q = q.bind(changes.len() as i64);
+            match q.execute(&mut *tx).await?.rows_affected() == entries.len() as u64 {
+                true => Ok(()),
+                false => Err(changed()),
+            }
+        }
+    }
+}
+
+/// The text of `commit_if_unchanged` for `ew` entries, `bw` balances and `kw` keys
+/// (each a power of two), built once per shape.
+fn fast_write_sql(dialect: Dialect, ew: usize, bw: usize, kw: usize) -> &'static str {
     let shape = (ew * (MAX_ROWS + 1) + bw) * (MAX_ROWS + 1) + kw;
-    let sql = statement("commit_if_unchanged", dialect, shape, || {
+    statement("commit_if_unchanged", dialect, shape, || {
         let update = checked_balances_sql(dialect, bw);
         let keys = kept_sql(dialect, bw * CHANGE_COLS, kw);
         let before_entries = bw * CHANGE_COLS + kw * KEPT_COLS;
@@ -271,25 +296,15 @@ pub async fn commit_if_unchanged(
                 )
             }
         }
-    });
-    let q = bind_changes(sqlx::query(sql), changes, bw);
-    let q = bind_kept(q, kept, kw);
-    let q = bind_entries(q, entries, ew);
-    match dialect {
-        // Its check fails the text (and its count would sum every statement of it).
-        Dialect::Sqlite => {
-            q.execute(&mut *tx).await?;
-        }
-        Dialect::Postgres => {
-            let q = q.bind(changes.len() as i64);
-            if q.execute(&mut *tx).await?.rows_affected() != entries.len() as u64 {
-                return Err(crate::StoreError::Changed(
-                    "an account the pipeline saw".into(),
-                ));
-            }
-        }
-    }
-    Ok(())
+    })
+}
+
+/// SQLite's fast-path check failing: a balance set to NULL (an account changed).
+fn is_null_balance(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| {
+        d.kind() == sqlx::error::ErrorKind::NotNullViolation
+            && d.message().contains("accounts.balance")
+    })
 }
 
 /// Whether a fast-path batch of so many entries, accounts and kept responses goes in

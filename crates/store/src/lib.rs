@@ -42,6 +42,9 @@ pub enum StoreError {
     /// wrongly).
     #[error("not supported by the store: {0}")]
     Unsupported(String),
+    /// The database could not be reached (kept as such when passed on as text).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// The row that `sql` finds by one key (`$1`), if any, read by `from`: what every
@@ -75,9 +78,10 @@ impl StoreError {
     pub fn is_unavailable(&self) -> bool {
         matches!(
             self,
-            StoreError::Db(
-                sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
-            )
+            StoreError::Unavailable(_)
+                | StoreError::Db(
+                    sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed
+                )
         )
     }
 }

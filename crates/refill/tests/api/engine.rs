@@ -93,7 +93,7 @@ async fn r18_transfers_and_fees_never_trigger_by_default() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r18_what_counts_as_spending_is_configurable() {
-    let store = stores().await.remove(0);
+    let store = Store::sqlite();
     let app = spawn_with(&store, |s| {
         s.service.trigger_on = refill_domain::debit::TriggerOn::UsageAndFees
     })
@@ -618,7 +618,7 @@ async fn r11_pending_payment_credited_at_once_reversed_if_it_fails() {
 /// A month of simulated usage: 30 days, 48 debits a day, the engine after each.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r20_r21_a_month_of_simulated_usage() {
-    let store = stores().await.remove(0);
+    let store = Store::sqlite();
     let app = spawn(&store).await;
     let (id, _) = app.funded("acme", "pm_card_visa", 20_000).await;
     enable(&app, &id, 5_000, 10_000).await;

@@ -59,14 +59,14 @@ impl Node {
         c
     }
 
-    #[allow(clippy::zombie_processes)] // the caller kills and waits for it
-    async fn start(&self, http: &Client) -> Child {
-        let child = self
-            .command("serve")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("refill serve started");
+    async fn start(&self, http: &Client) -> Serving {
+        let child = Serving(
+            self.command("serve")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("refill serve started"),
+        );
         for _ in 0..200 {
             if http
                 .get(format!("{}/healthz", self.base))
@@ -79,6 +79,24 @@ impl Node {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("refill serve did not come up at {}", self.base);
+    }
+}
+
+/// A running `refill serve`, killed when dropped: a failed test leaves none behind.
+struct Serving(Child);
+
+impl Serving {
+    /// SIGKILL, and waits until it is gone.
+    fn kill(&mut self) {
+        self.0.kill().expect("SIGKILL");
+        self.0.wait().expect("the killed node reaped");
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -100,10 +118,11 @@ async fn call(
     Some((status, r.json().await.unwrap_or(Value::Null)))
 }
 
-/// Debits from 8 clients until stopped; records the references answered 201. Each
-/// client finishes the request it has sent before it stops: a request dropped
-/// mid-way would still be worked by the server (its debit may cross the threshold
-/// after the test looked), so the handle completes when every sent debit is answered.
+/// Debits from 8 concurrent clients until stopped; records the references answered
+/// 201. Each client finishes the request it has sent before it stops: a request
+/// dropped mid-way would still be worked by the server (its debit may cross the
+/// threshold after the test looked), so the handle completes when every debit sent
+/// to a live node is answered.
 fn load(
     http: Client,
     base: String,
@@ -111,46 +130,56 @@ fn load(
     accepted: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<()> {
+    let url = format!("{base}/v1/accounts/{id}/debits");
+    let mut clients = tokio::task::JoinSet::new();
+    for c in 0..8 {
+        let client = LoadClient {
+            http: http.clone(),
+            url: url.clone(),
+            prefix: format!("{id}:c{c}"),
+            accepted: accepted.clone(),
+            stop: stop.clone(),
+        };
+        clients.spawn(client.debit_until_stopped());
+    }
     tokio::spawn(async move {
-        let clients = (0..8).map(|c| {
-            let (http, url, accepted, id, stop) = (
-                http.clone(),
-                format!("{base}/v1/accounts/{id}/debits"),
-                accepted.clone(),
-                id.clone(),
-                stop.clone(),
-            );
-            async move {
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
-                    n += 1;
-                    let reference = format!("{id}:c{c}-{n}-{}", uuid::Uuid::now_v7().simple());
-                    match call(
-                        &http,
-                        reqwest::Method::POST,
-                        url.clone(),
-                        json!({"amount": 700, "reference": reference}),
-                    )
-                    .await
-                    {
-                        Some((201, _)) => accepted.lock().unwrap().push(reference),
-                        Some(_) => {}
-                        None => return,
-                    }
-                }
-            }
-        });
-        futures_join(clients.collect()).await;
+        while let Some(done) = clients.join_next().await {
+            done.expect("a load client failed");
+        }
     })
 }
 
-async fn futures_join(fs: Vec<impl std::future::Future<Output = ()>>) {
-    let handles: Vec<_> = fs
-        .into_iter()
-        .map(|f| tokio::task::unconstrained(f))
-        .collect();
-    for h in handles {
-        h.await;
+/// One of `load`'s clients.
+struct LoadClient {
+    http: Client,
+    url: String,
+    prefix: String,
+    accepted: Arc<Mutex<Vec<String>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl LoadClient {
+    async fn debit_until_stopped(self) {
+        let mut n = 0;
+        while !self.stop.load(Ordering::Relaxed) {
+            n += 1;
+            let reference = format!("{}-{n}-{}", self.prefix, uuid::Uuid::now_v7().simple());
+            let sent = self
+                .http
+                .post(&self.url)
+                .bearer_auth(OPERATOR_KEY)
+                .json(&json!({"amount": 700, "reference": reference}))
+                .timeout(Duration::from_secs(30))
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status() == 201 => self.accepted.lock().unwrap().push(reference),
+                Ok(_) => {}
+                // Given up on, it could still be worked after the test looked.
+                Err(e) if e.is_timeout() => panic!("a debit went unanswered for 30 s: {e}"),
+                Err(_) => return, // the node is gone (killed)
+            }
+        }
     }
 }
 
@@ -181,17 +210,16 @@ async fn crash_rounds(store: &Store, rounds: usize) {
             stop.clone(),
         );
         tokio::time::sleep(Duration::from_millis(150 + (round as u64 * 37) % 400)).await;
-        child.kill().expect("SIGKILL");
-        child.wait().unwrap();
+        child.kill();
         stop.store(true, Ordering::Relaxed);
         l.await.unwrap();
         child = node.start(&http).await;
     }
     settle(&http, &node.base, &id).await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    child.kill();
     let accepted = accepted.lock().unwrap().clone();
     check(store, &node, &record, &id, &accepted).await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An account whose payer has an email address, with a visa card saved.
@@ -364,8 +392,7 @@ async fn r28_sigkill_mid_delivery_loses_no_notification() {
                 .await;
             }
             tokio::time::sleep(Duration::from_millis(50 + (round * 37) % 200)).await;
-            child.kill().expect("SIGKILL");
-            child.wait().unwrap();
+            child.kill();
             child = node.start(&http).await;
         }
         let events = call(
@@ -406,8 +433,7 @@ async fn r28_sigkill_mid_delivery_loses_no_notification() {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        child.kill().unwrap();
-        child.wait().unwrap();
+        child.kill();
         let lost_hooks = want.difference(&got_hooks).count();
         let lost_mail = want.difference(&got_mail).count();
         assert_eq!(
@@ -417,6 +443,7 @@ async fn r28_sigkill_mid_delivery_loses_no_notification() {
             want.len(),
             store.name
         );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -475,8 +502,7 @@ async fn r19_three_nodes_on_one_postgres_one_killed_midway() {
             })
             .collect();
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        children[1].kill().unwrap();
-        children[1].wait().unwrap();
+        children[1].kill();
         tokio::time::sleep(Duration::from_millis(1500)).await;
         stop.store(true, Ordering::Relaxed);
         for l in loads {
@@ -486,12 +512,12 @@ async fn r19_three_nodes_on_one_postgres_one_killed_midway() {
             settle(&http, &nodes[0].base, id).await;
         }
         for i in [0, 2] {
-            children[i].kill().unwrap();
-            children[i].wait().unwrap();
+            children[i].kill();
         }
         let accepted = accepted.lock().unwrap().clone();
         for id in &ids {
             check(&store, &nodes[0], &record, id, &accepted).await;
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

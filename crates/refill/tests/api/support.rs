@@ -17,6 +17,8 @@ pub const T0: i64 = 1_795_262_400_000;
 /// Where a test's database lives. It is removed when the last clone goes, unless the
 /// test failed (kept to look at): left behind, they piled up (895 PostgreSQL databases
 /// on the development machine, each one visited by the autovacuum launcher in turn).
+/// "Failed" is a panic on the thread that drops the last clone; a clone held by a
+/// task of the test's runtime may go on another thread, and the database with it.
 #[derive(Debug, Clone)]
 pub struct Store {
     pub name: &'static str,
@@ -128,7 +130,6 @@ pub async fn fresh_postgres(admin_url: &str) -> (String, String) {
 }
 
 pub struct TestApp {
-    pub store: Store,
     pub base: String,
     pub http: Client,
     pub key: String,
@@ -137,6 +138,8 @@ pub struct TestApp {
     pub running: Running,
     /// Ids of the manual top-ups made through `funded`, so tests can tell charges apart.
     pub manual_top_ups: std::sync::Mutex<Vec<String>>,
+    /// Last: fields drop in order, and the store may go with it.
+    pub store: Store,
 }
 
 pub fn settings(store: &Store) -> Settings {
