@@ -16,7 +16,7 @@ pub const T0: i64 = 1_795_262_400_000;
 
 /// Where a test's database lives. It is removed when the last clone goes, unless the
 /// test failed (kept to look at): left behind, they piled up (895 PostgreSQL databases
-/// on the development machine, each one visited by the autovacuum launcher in turn).
+/// and as many directories on the development machine).
 /// "Failed" is a panic on the thread that drops the last clone; a clone held by a
 /// task of the test's runtime may go on another thread, and the database with it.
 #[derive(Debug, Clone)]
