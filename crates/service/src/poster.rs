@@ -184,10 +184,11 @@ fn answer_all(
     e: &ServiceError,
 ) {
     let unavailable = matches!(e, ServiceError::Store(s) if s.is_unavailable());
+    let why = e.to_string();
     for reply in replies {
         let failure = match unavailable {
-            true => ServiceError::Store(refill_store::StoreError::Unavailable(e.to_string())),
-            false => not_recorded(&e.to_string()),
+            true => ServiceError::Store(refill_store::StoreError::Unavailable(why.clone())),
+            false => not_recorded(&why),
         };
         let _ = reply.send(Err(failure));
     }

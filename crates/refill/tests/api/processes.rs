@@ -192,9 +192,8 @@ async fn r19_r25_sigkill_under_load_never_double_charges_nor_loses_work() {
 
 async fn crash_rounds(store: &Store, rounds: usize) {
     refill::install_crypto();
-    let dir = std::env::temp_dir().join(format!("refill-crash-{}", uuid::Uuid::now_v7().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let record = dir.join("charges.jsonl").display().to_string();
+    let dir = ScratchDir::new("refill-crash");
+    let record = dir.path().join("charges.jsonl").display().to_string();
     let node = Node::new(&store.url, &record);
     let http = Client::new();
     let mut child = node.start(&http).await;
@@ -219,7 +218,6 @@ async fn crash_rounds(store: &Store, rounds: usize) {
     child.kill();
     let accepted = accepted.lock().unwrap().clone();
     check(store, &node, &record, &id, &accepted).await;
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// An account whose payer has an email address, with a visa card saved.
@@ -368,10 +366,8 @@ async fn r28_sigkill_mid_delivery_loses_no_notification() {
     use refill_notify::testing::{HttpSink, SmtpSink};
     for store in stores().await {
         refill::install_crypto();
-        let dir =
-            std::env::temp_dir().join(format!("refill-notify-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let record = dir.join("charges.jsonl").display().to_string();
+        let dir = ScratchDir::new("refill-notify");
+        let record = dir.path().join("charges.jsonl").display().to_string();
         let (smtp, hooks) = (SmtpSink::start().await, HttpSink::start().await);
         // Slow answers widen the window in which a kill lands mid-delivery.
         hooks.set_delay(Duration::from_millis(40));
@@ -443,7 +439,6 @@ async fn r28_sigkill_mid_delivery_loses_no_notification() {
             want.len(),
             store.name
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -469,11 +464,9 @@ async fn notified_account(http: &Client, base: &str, hooks: &str) -> String {
 async fn r19_three_nodes_on_one_postgres_one_killed_midway() {
     for store in stores().await.into_iter().filter(|s| s.name == "postgres") {
         refill::install_crypto();
-        let dir =
-            std::env::temp_dir().join(format!("refill-nodes-{}", uuid::Uuid::now_v7().simple()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = ScratchDir::new("refill-nodes");
         // One card network for the three nodes: a shared sandbox record.
-        let record = dir.join("charges.jsonl").display().to_string();
+        let record = dir.path().join("charges.jsonl").display().to_string();
         let nodes: Vec<Node> = (0..3).map(|_| Node::new(&store.url, &record)).collect();
         let http = Client::new();
         // All three start at once: migrations queue on an advisory lock.
@@ -518,6 +511,5 @@ async fn r19_three_nodes_on_one_postgres_one_killed_midway() {
         for id in &ids {
             check(&store, &nodes[0], &record, id, &accepted).await;
         }
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }

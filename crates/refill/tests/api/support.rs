@@ -29,33 +29,81 @@ pub struct Store {
 /// What a store leaves behind: its SQLite directory, or its PostgreSQL database.
 #[derive(Debug)]
 enum Leftover {
-    Dir(std::path::PathBuf),
+    Dir(ScratchDir),
     Database { admin_url: String, name: String },
 }
 
 impl Store {
     /// A SQLite store in a new directory of its own.
     pub fn sqlite() -> Store {
-        let dir = std::env::temp_dir().join(unique("refill-test"));
-        std::fs::create_dir_all(&dir).expect("temp dir");
+        let dir = ScratchDir::new("refill-test");
         Store {
             name: "sqlite",
-            url: format!("sqlite://{}/refill.db", dir.display()),
+            url: format!("sqlite://{}/refill.db", dir.path().display()),
             _removed_with: Arc::new(Leftover::Dir(dir)),
+        }
+    }
+
+    /// A PostgreSQL store in a new database on the server at `admin_url`.
+    pub async fn postgres(admin_url: &str) -> Store {
+        use refill_store::sqlx::{AssertSqlSafe, Connection, Executor};
+        let name = unique("refill_test");
+        let mut conn = refill_store::sqlx::PgConnection::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "REFILL_TEST_DATABASE_URL is set but PostgreSQL is unreachable at {admin_url}: {e}"
+                )
+            });
+        conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .await
+            .expect("create test database");
+        let (base, _) = admin_url
+            .rsplit_once('/')
+            .expect("a database URL ends with /dbname");
+        Store {
+            name: "postgres",
+            url: format!("{base}/{name}"),
+            _removed_with: Arc::new(Leftover::Database {
+                admin_url: admin_url.to_string(),
+                name,
+            }),
         }
     }
 }
 
 impl Drop for Leftover {
     fn drop(&mut self) {
-        if std::thread::panicking() {
-            return;
+        if let Leftover::Database { admin_url, name } = self
+            && !std::thread::panicking()
+        {
+            drop_database(admin_url, name);
         }
-        match self {
-            Leftover::Dir(dir) => {
-                let _ = std::fs::remove_dir_all(dir);
-            }
-            Leftover::Database { admin_url, name } => drop_database(admin_url, name),
+    }
+}
+
+/// A directory of a test's own, removed when dropped unless the test failed (kept to
+/// look at).
+#[derive(Debug)]
+pub struct ScratchDir(std::path::PathBuf);
+
+impl ScratchDir {
+    /// A new directory in the system's temp dir, named `prefix_<unique>`.
+    pub fn new(prefix: &str) -> ScratchDir {
+        let dir = std::env::temp_dir().join(unique(prefix));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        ScratchDir(dir)
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for ScratchDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 }
@@ -96,37 +144,9 @@ fn unique(prefix: &str) -> String {
 pub async fn stores() -> Vec<Store> {
     let mut v = vec![Store::sqlite()];
     if let Ok(admin) = std::env::var("REFILL_TEST_DATABASE_URL") {
-        let (url, name) = fresh_postgres(&admin).await;
-        v.push(Store {
-            name: "postgres",
-            url,
-            _removed_with: Arc::new(Leftover::Database {
-                admin_url: admin,
-                name,
-            }),
-        });
+        v.push(Store::postgres(&admin).await);
     }
     v
-}
-
-/// Creates a new database on the PostgreSQL server: its URL and its name.
-pub async fn fresh_postgres(admin_url: &str) -> (String, String) {
-    use refill_store::sqlx::{AssertSqlSafe, Connection, Executor};
-    let name = unique("refill_test");
-    let mut conn = refill_store::sqlx::PgConnection::connect(admin_url)
-        .await
-        .unwrap_or_else(|e| {
-            panic!(
-                "REFILL_TEST_DATABASE_URL is set but PostgreSQL is unreachable at {admin_url}: {e}"
-            )
-        });
-    conn.execute(AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .await
-        .expect("create test database");
-    let (base, _) = admin_url
-        .rsplit_once('/')
-        .expect("a database URL ends with /dbname");
-    (format!("{base}/{name}"), name)
 }
 
 pub struct TestApp {
