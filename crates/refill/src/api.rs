@@ -12,9 +12,9 @@ use refill_domain::Currency;
 use refill_domain::debit::DebitKind;
 use refill_service::accounts::{Caller, NewAccount, NewTransfer};
 use refill_service::auto_top_up::AutoTopUpRequest;
-use refill_service::poster::{DebitItem, DebitRequest};
-use refill_service::recurring::NewResource;
-use refill_service::scheduled::ScheduledRechargeRequest;
+use refill_service::debit_pipeline::{DebitItem, DebitRequest};
+use refill_service::recurring_fees::NewResource;
+use refill_service::scheduled_recharge::ScheduledRechargeRequest;
 use refill_service::top_ups::{NewPaymentMethod, NewTopUp};
 use refill_service::{Idem, Refill, ServiceError};
 use serde::Deserialize;
@@ -420,7 +420,7 @@ async fn list_accounts(State(api): State<Api>, caller: Caller, q: Q) -> ApiResul
 
 async fn get_account(State(api): State<Api>, caller: Caller, Path(id): Path<String>) -> ApiResult {
     let row = api.app.account(&caller, &id).await?;
-    ok(refill_service::views::AccountView::from(&row))
+    ok(refill_service::api_objects::AccountView::from(&row))
 }
 
 async fn create_key(State(api): State<Api>, caller: Caller, Path(id): Path<String>) -> ApiResult {
@@ -532,7 +532,7 @@ async fn debit(
         StatusCode::CREATED,
         |idem| async move {
             api.app
-                .poster
+                .debit_pipeline
                 .post(DebitRequest {
                     account_id: id,
                     currency: cur,
@@ -803,9 +803,11 @@ async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult 
     )
     .await
     .map_err(|e| ApiError::from(ServiceError::Store(e)))?;
-    ok(refill_service::views::Page::from_rows(rows, limit, |r| {
-        refill_service::views::EventView::from(r)
-    }))
+    ok(refill_service::api_objects::Page::from_rows(
+        rows,
+        limit,
+        |r| refill_service::api_objects::EventView::from(r),
+    ))
 }
 
 // ---------------------------------------------------------------- recurring fees, scheduled recharges

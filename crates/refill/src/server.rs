@@ -137,7 +137,7 @@ pub async fn start(
         .abort_handle(),
     ];
     if workers {
-        tasks.extend(refill_service::engine::spawn_workers(app.clone()));
+        tasks.extend(refill_service::workers::spawn_workers(app.clone()));
     }
     Ok(Running {
         addr,

@@ -1,6 +1,6 @@
 //! Accounts and sub-accounts (R2, R4), API keys, the ledger's listings, transfers.
 
-use crate::views::{AccountView, EntryView, Page, TransferView};
+use crate::api_objects::{AccountView, EntryView, Page, TransferView};
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
 use refill_domain::debit::{SpendWatch, effects_of_balance_change};
 use refill_domain::{Currency, ledger, money};
@@ -343,7 +343,7 @@ pub async fn move_credit(
         .clone()
         .unwrap_or_else(|| format!("{reference} {}", t.id));
     let balances = [(from.id.as_str(), from_after), (to.id.as_str(), to_after)];
-    crate::engine::post(
+    crate::journal::post(
         tx,
         &journal,
         &from.currency,

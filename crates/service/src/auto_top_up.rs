@@ -2,7 +2,7 @@
 //! so that concurrent edits are detected (If-Match), never silently overwritten.
 
 use crate::accounts::{Caller, lock};
-use crate::views::rfc3339;
+use crate::api_objects::rfc3339;
 use crate::{Refill, Result, ServiceError};
 use refill_domain::auto_top_up::{
     AmountRule, SettingsContext, SourceKind, State, validate_settings,

@@ -1,6 +1,6 @@
 //! What the debit path would otherwise read from the database on every request: who
 //! holds an API key, and which account tree an account belongs to. Kept in memory so
-//! that a debit request needs no database read before the pipeline (issue 5).
+//! that a debit request needs no database read before the pipeline.
 //!
 //! Only positive answers are kept (an unknown key or account is always looked up), so
 //! a key or account created on another node is seen at once.
@@ -55,7 +55,7 @@ pub enum KeyLookup {
     /// meanwhile answer from the cache. Why: when a key simply expired, every request
     /// in flight missed it at once and read the database, and the debits stalled
     /// behind those reads: 50 to 100 ms every 30 s at PostgreSQL's half-rate
-    /// benchmark (issue 5).
+    /// benchmark.
     Reread(Caller),
     /// Unknown or expired: read the database.
     Unknown,

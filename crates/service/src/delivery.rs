@@ -12,8 +12,8 @@
 //! receivers dedupe by event id (the webhook envelope's `id`, the email's Message-ID).
 
 use crate::accounts::Caller;
+use crate::api_objects::{Page, rfc3339};
 use crate::notifications::{contacts_of, preferences_of};
-use crate::views::{Page, rfc3339};
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{self, Channel, Contacts, EventSet, Subscription};
 use refill_notify::{DeliveryError, Notification, WebhookEndpoint};
@@ -95,7 +95,7 @@ impl Refill {
     /// The routes are worked out on a reader's connection first: the write
     /// transaction only claims each event and inserts its rows. Reading inside it
     /// held the store's writer (and the debits queued behind it) for about 1 ms per
-    /// event under load (issue 5).
+    /// event under load.
     pub async fn fan_out(&self) -> Result<usize> {
         let mut conn = self.db.pool.acquire().await?;
         let events = refill_store::undispatched_events(&mut conn, FAN_OUT_BATCH).await?;

@@ -3,24 +3,27 @@
 //! transaction (R28), and takes its time from the injected `Clock`.
 
 pub mod accounts;
+pub mod api_objects;
 pub mod auto_top_up;
 pub mod caches;
 pub mod clock;
 pub mod config;
+pub mod debit_pipeline;
 pub mod delivery;
-pub mod engine;
 pub mod error;
 pub mod events;
 pub mod idempotency;
+pub mod journal;
 pub mod notifications;
 pub mod pending_credit;
-pub mod poster;
-pub mod recurring;
+pub mod periodic;
+pub mod recurring_fees;
 pub mod saved_cards;
-pub mod scheduled;
+pub mod scheduled_recharge;
 pub mod stripe_webhooks;
+pub mod top_up_executor;
 pub mod top_ups;
-pub mod views;
+pub mod workers;
 
 pub use clock::{Clock, SimClock, SystemClock};
 pub use config::Config;
@@ -42,7 +45,7 @@ pub struct Refill {
     pub gateway: Arc<dyn Gateway>,
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
-    pub poster: poster::Poster,
+    pub debit_pipeline: debit_pipeline::DebitPipeline,
     /// Woken when a top-up is queued, so it runs at once rather than at the next poll.
     pub work_ready: Arc<Notify>,
     /// This node's name in leases.
@@ -51,17 +54,18 @@ pub struct Refill {
     pub channels: Arc<notifications::Channels>,
     /// This node's delivery counts, for /metrics.
     pub counters: Arc<delivery::DeliveryCounters>,
-    /// Keys and account trees known to the debit path (issue 5).
+    /// Keys and account trees known to the debit path, so that a debit needs no
+    /// database read before the pipeline.
     pub caches: Arc<caches::Caches>,
 }
 
 impl Refill {
     /// Connects the pieces and starts the debit pipeline (not the background workers:
-    /// see `engine::spawn_workers`).
+    /// see `workers::spawn_workers`).
     pub fn new(db: Db, gateway: Arc<dyn Gateway>, clock: Arc<dyn Clock>, config: Config) -> Refill {
         let config = Arc::new(config);
         let work_ready = Arc::new(Notify::new());
-        let poster = poster::Poster::start(
+        let debit_pipeline = debit_pipeline::DebitPipeline::start(
             db.clone(),
             clock.clone(),
             config.clone(),
@@ -72,7 +76,7 @@ impl Refill {
             gateway,
             clock,
             config,
-            poster,
+            debit_pipeline,
             work_ready,
             node_id: refill_store::new_id("node"),
             channels: Arc::new(notifications::Channels::default()),

@@ -2,7 +2,7 @@
 //! and webhook endpoints. Delivery itself is in `delivery.rs`.
 
 use crate::accounts::Caller;
-use crate::views::rfc3339;
+use crate::api_objects::rfc3339;
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{EventSet, Preferences};
 use refill_notify::{EmailChannel, SmsChannel, WebhookChannel};

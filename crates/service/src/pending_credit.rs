@@ -36,7 +36,7 @@ impl Refill {
     }
 
     /// Settles a pending payment whose credit was withheld: credited now through
-    /// the engine's own success path, or failed with nothing to reverse.
+    /// the executor's own success path, or failed with nothing to reverse.
     pub(crate) async fn settle_withheld(
         &self,
         tx: &mut Tx,

@@ -6,7 +6,7 @@
 //! customers and no setups: its cards are ready at once, as before.
 
 use crate::accounts::Caller;
-use crate::views::PaymentMethodView;
+use crate::api_objects::PaymentMethodView;
 use crate::{Idem, Refill, Result, ServiceError};
 use refill_gateway::{GatewayError, PayerRequest, SavedCard, SetupStatus};
 use refill_store::{AccountRow, CardSetupRow, PaymentMethodRow, Tx};

@@ -6,7 +6,7 @@
 //! same transaction as its effect, so a second delivery changes nothing. Order does
 //! not matter because every effect is a forward move of a top-up, checked under lock
 //! against its current state (charging -> pending -> succeeded | failed), and goes
-//! through the engine's own paths: `apply_charge` (what the executor records when the
+//! through the executor's own paths: `apply_charge` (what the executor records when the
 //! gateway answers) and `settle_in` (R11's settlement). A success the executor already
 //! recorded, or a `processing` arriving after the success, therefore does nothing.
 
@@ -118,7 +118,7 @@ impl Refill {
         // its month, not the top-up id); only an event without one falls back to the
         // PaymentIntent recorded for the current attempt.
         let current = match e.idempotency_key() {
-            Some(key) => key == crate::engine::charge_key(&t),
+            Some(key) => key == crate::top_up_executor::charge_key(&t),
             None => pi.is_some() && t.gateway_charge_id.as_deref() == pi,
         };
         Ok(current.then_some((account, t)))
@@ -233,7 +233,7 @@ impl Refill {
         let tax = money::sub(money::sub(gross, t.refunded)?, credit)?;
         let journal = ledger::refund_top_up(&t.account_id, credit, tax)?;
         let after = money::sub(account.balance, credit)?;
-        crate::engine::post(
+        crate::journal::post(
             tx,
             &journal,
             &account.currency,

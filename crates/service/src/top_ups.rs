@@ -1,7 +1,7 @@
 //! Payment methods (R5), the checkout summary (R9) and manual top-ups (R8, R10).
 
 use crate::accounts::Caller;
-use crate::views::{PaymentMethodView, TopUpView};
+use crate::api_objects::{PaymentMethodView, TopUpView};
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::checkout::{self, CheckoutSummary};
 use refill_domain::money;
@@ -331,14 +331,18 @@ impl Refill {
         account_id: &str,
         after: Option<&str>,
         limit: i64,
-    ) -> Result<crate::views::Page<TopUpView>> {
+    ) -> Result<crate::api_objects::Page<TopUpView>> {
         self.account(caller, account_id).await?;
         let rows = refill_store::list_top_ups(&self.db.pool, account_id, after, limit + 1).await?;
         let mut views = Vec::with_capacity(rows.len());
         for r in &rows {
             views.push(self.top_up_view(r).await?);
         }
-        Ok(crate::views::Page::from_rows(views, limit, Clone::clone))
+        Ok(crate::api_objects::Page::from_rows(
+            views,
+            limit,
+            Clone::clone,
+        ))
     }
 
     /// R23: the customer completed 3-D Secure for a top-up that asked for it; it is

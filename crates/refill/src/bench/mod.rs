@@ -247,7 +247,7 @@ impl Server {
     /// (batches, requests, microseconds inside batch transactions, batches of the
     /// fast path) of the pipeline so far.
     fn batches(&self) -> (u64, u64, u64, u64) {
-        let s = &self.running.app.poster.stats;
+        let s = &self.running.app.debit_pipeline.stats;
         let busy = s.busy_us.load(Relaxed);
         let unread = s.unread.load(Relaxed);
         (

@@ -115,7 +115,7 @@ fn entries(
 ) -> anyhow::Result<Vec<EntryRow>> {
     let journal = ledger::debit(account, EntryKind::Usage, amount)?;
     let now = refill_store::queries::wall_clock_ms();
-    Ok(refill_service::engine::journal_entries(
+    Ok(refill_service::journal::journal_entries(
         &journal,
         currency,
         &[(account, after)],

@@ -380,7 +380,7 @@ async fn r3_a_batch_of_debits_is_one_journal_with_its_revenue_summed() {
     for store in stores().await {
         let app = spawn(&store).await;
         let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
-        let (db, poster) = (&app.running.app.db, &app.running.app.poster);
+        let (db, poster) = (&app.running.app.db, &app.running.app.debit_pipeline);
         let before = refill_store::count_entries(&db.pool).await.unwrap();
         let stats = &poster.stats;
         let now = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
@@ -797,7 +797,7 @@ async fn r6_single_debit_takes_the_balance_down() {
 
 /// The pipeline's fast-path batches so far: (written, failed and redone).
 fn fast_path(app: &TestApp) -> (u64, u64) {
-    let stats = &app.running.app.poster.stats;
+    let stats = &app.running.app.debit_pipeline.stats;
     let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::SeqCst);
     (load(&stats.unread), load(&stats.stale))
 }
@@ -2496,7 +2496,7 @@ async fn r6_other_writers_get_their_turn_during_a_stream_of_debits() {
                 })
             })
             .collect();
-        let stats = &app.running.app.poster.stats;
+        let stats = &app.running.app.debit_pipeline.stats;
         let before = stats.requests.load(Relaxed);
         let others = async {
             for i in 0..5 {

@@ -646,7 +646,7 @@ async fn r19_race_of_concurrent_debits_one_charge_per_crossing() {
         let app = spawn_with(&store, |s| s.service.limits.card_interval = 0).await;
         let (id, _) = app.funded("hot", "pm_card_visa", 10_000).await;
         enable(&app, &id, 5_000, 5_000).await;
-        let workers = refill_service::engine::spawn_workers(app.running.app.clone());
+        let workers = refill_service::workers::spawn_workers(app.running.app.clone());
         let mut tasks = vec![];
         for i in 0..100 {
             let (http, url, key) = (

@@ -2,7 +2,7 @@
 //! (midnight UTC; days 29-31 are the month's last day in shorter months) it tops up
 //! whatever the balance, once per month: the periodic job queues a top-up of origin
 //! `scheduled` whose request key names the account and the month (unique, and the
-//! gateway's idempotency key derives from it), then the engine charges it like any
+//! gateway's idempotency key derives from it), then the executor charges it like any
 //! queued top-up, with its recovery points and outage handling.
 //!
 //! A scheduled recharge is not an automatic top-up in the sense of R19-R21: it is
@@ -14,7 +14,7 @@
 //! stays failed, and the next month's runs as planned.
 
 use crate::accounts::{Caller, lock};
-use crate::views::rfc3339;
+use crate::api_objects::rfc3339;
 use crate::{Refill, Result, ServiceError, events};
 use refill_domain::auto_top_up::{
     AfterFailure, FailureClass, Limits, WhyNot, after_failure as policy,
@@ -85,7 +85,7 @@ pub fn month_request_key(account_id: &str, date: i64) -> String {
     format!("scheduled:{account_id}:{}", month_key(date))
 }
 
-/// R23 for a scheduled recharge's failed charge (called by the engine): retried
+/// R23 for a scheduled recharge's failed charge (called by the executor): retried
 /// after the retry delay until the failures in a row that end it, ended at once by a
 /// hard decline, or waiting for the customer's 3-D Secure confirmation. The failures
 /// in a row are this month's attempts (an outage is never one). Returns the next
@@ -255,7 +255,7 @@ impl Refill {
         })
     }
 
-    /// R30: queues the scheduled recharges due now (the engine charges them). Returns
+    /// R30: queues the scheduled recharges due now (the executor charges them). Returns
     /// how many were queued.
     pub async fn run_scheduled_recharges(&self) -> Result<usize> {
         const BATCH: i64 = 500;

@@ -7,8 +7,9 @@
 //! unless the customer has changed the settings since.
 
 use crate::accounts::{Caller, lock, watch_of};
-use crate::engine::{post, queue_auto_top_up};
-use crate::views::{Page, rfc3339};
+use crate::api_objects::{Page, rfc3339};
+use crate::journal::post;
+use crate::top_up_executor::queue_auto_top_up;
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
 use refill_domain::auto_top_up::State;
 use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
@@ -426,7 +427,7 @@ impl Refill {
 
     /// R17, R16, R24: the last resource is gone: the auto top-up a purchase turned on
     /// is turned off, unless the customer changed the settings since (another version)
-    /// or the engine disabled them; either way they are the customer's from now on.
+    /// or the executor disabled them; either way they are the customer's from now on.
     async fn undo_auto_top_up_of_resources(
         &self,
         tx: &mut Tx,

@@ -1,0 +1,128 @@
+//! The card attempt: its recovery point (amount, tax and attempt committed as
+//! `charging`), then the gateway's charge under the attempt's idempotency key (R25).
+
+use super::Next;
+use crate::{Refill, Result};
+use refill_domain::auto_top_up::{SourceKind, WhyNot, window_after_attempt};
+use refill_domain::checkout;
+use refill_gateway::{Charge, ChargeRequest, ChargeStatus, DeclineClass, GatewayError};
+use refill_store::{AutoTopUpRow, PaymentMethodRow, TopUpRow, Tx};
+
+/// The gateway's idempotency key for one attempt of a top-up (R25). A scheduled
+/// recharge's key names its account and month (R30), so that month can never be
+/// charged twice, even by a second row.
+pub fn charge_key(t: &TopUpRow) -> String {
+    match (t.origin.as_str(), &t.request_key) {
+        ("scheduled", Some(month_key)) => format!("{month_key}:{}", t.attempt),
+        _ => format!("{}:{}", t.id, t.attempt),
+    }
+}
+
+impl Refill {
+    /// The recovery point before a card charge: amount, tax and attempt are fixed
+    /// and committed, so a crash after it resumes with the same idempotency key.
+    pub(super) async fn start_card_attempt(
+        &self,
+        tx: &mut Tx,
+        mut t: TopUpRow,
+        s: &mut AutoTopUpRow,
+        account: &refill_store::AccountRow,
+        amount: i64,
+        now: i64,
+    ) -> Result<Next> {
+        let pm = match &s.payment_method_id {
+            Some(id) => refill_store::get_payment_method(&mut *tx, id)
+                .await?
+                .filter(|p| p.removed_at.is_none()),
+            None => None,
+        };
+        let Some(pm) = pm else {
+            self.disable(tx, s, "payment_method_removed", now).await?;
+            self.finish_without_charge(tx, &mut t, WhyNot::NotActive, now)
+                .await?;
+            return Ok(Next::Done);
+        };
+        let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
+        let summary = checkout::summary(amount, rate)?;
+        t.source = "card".into();
+        t.payment_method_id = Some(pm.id.clone());
+        t.amount = summary.amount;
+        t.tax = summary.tax;
+        t.total = summary.total;
+        t.attempt += 1;
+        t.status = "charging".into();
+        t.gateway_charge_id = None;
+        t.lease_until = Some(now + self.config.lease_ms);
+        t.updated_at = now;
+        refill_store::update_top_up(tx, &t).await?;
+        // R20, R23: an attempt, failed or not, uses the window.
+        s.window_until = window_after_attempt(SourceKind::Card, now, &self.config.limits);
+        s.last_attempt_at = Some(now);
+        s.last_attempt_top_up_id = Some(t.id.clone());
+        s.last_attempt_outcome = Some("charging".into());
+        s.why_not = None;
+        s.next_attempt_at = None;
+        Ok(Next::Charge(Box::new((t, pm))))
+    }
+
+    /// Calls the gateway and records what it said. An outage leaves the top-up
+    /// `charging`: it is resolved later by asking the gateway (R25).
+    pub(crate) async fn charge_and_record(&self, t: TopUpRow, pm: PaymentMethodRow) -> Result<()> {
+        let req = ChargeRequest {
+            idempotency_key: charge_key(&t),
+            payment_method: pm.gateway_token.clone(),
+            customer: self.customer_of_card(&pm.id).await?,
+            amount: t.total,
+            currency: t.currency.clone(),
+            description: format!("refill {} top-up {}", t.origin, t.id),
+            metadata: vec![
+                ("refill_top_up".into(), t.id.clone()),
+                ("refill_account".into(), t.account_id.clone()),
+            ],
+            off_session: t.origin != "manual",
+            authenticated: t.authenticated,
+        };
+        match self.gateway.charge(&req).await {
+            Ok(charge) => self.record_charge(&t.id, t.attempt, &charge).await,
+            Err(GatewayError::Outage(msg)) => self.record_outage(&t.id, t.attempt, &msg).await,
+            Err(GatewayError::Invalid(msg)) => {
+                let charge = Charge {
+                    id: String::new(),
+                    amount: t.total,
+                    currency: t.currency.clone(),
+                    status: ChargeStatus::Declined {
+                        class: DeclineClass::Soft,
+                        code: "invalid_request".into(),
+                        message: msg,
+                    },
+                };
+                self.record_charge(&t.id, t.attempt, &charge).await
+            }
+        }
+    }
+
+    /// A manual top-up queued again after the customer authenticated (3-D Secure).
+    pub(super) async fn start_manual_retry(
+        &self,
+        mut tx: refill_store::Transaction,
+        mut t: TopUpRow,
+        now: i64,
+    ) -> Result<Next> {
+        let pm = self.card_of(&mut tx, &t).await?;
+        let Some(pm) = pm else {
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)
+                .await?;
+            tx.commit().await?;
+            return Ok(Next::Done);
+        };
+        t.attempt += 1;
+        t.status = "charging".into();
+        // The last attempt's PaymentIntent is not this attempt's.
+        t.gateway_charge_id = None;
+        t.lease_until = Some(now + self.config.lease_ms);
+        t.updated_at = now;
+        refill_store::update_top_up(&mut tx, &t).await?;
+        tx.commit().await?;
+        Ok(Next::Charge(Box::new((t, pm))))
+    }
+}
