@@ -4,9 +4,7 @@
 pub mod api;
 pub mod bench;
 pub mod demo;
-pub mod errors;
 pub mod events_cli;
-pub mod notify_api;
 pub mod openapi;
 pub mod server;
 pub mod settings;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 /// mimalloc: the debit path allocates across threads (a request is parsed on one
 /// worker, committed by another, answered on a third), where glibc's malloc spent
-/// about 15% of the CPU of a debit (perf, issue 5).
+/// about 15% of the CPU of a debit (measured with perf).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -1,4 +1,4 @@
-//! The naive baseline of issue 5: the debit path a provider would build themselves.
+//! The naive baseline: the debit path a provider would build themselves.
 //! Each debit request is its own database transaction on a pooled connection: a
 //! conditional update of the balance (which takes the row lock) and the insert of its
 //! entries, committed before the answer. Same HTTP server (axum), same database,

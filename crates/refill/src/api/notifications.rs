@@ -1,19 +1,22 @@
-//! The notification routes (R26-R28): preferences, webhook endpoints, deliveries and
-//! replays.
+//! The notification routes (R26-R28): preferences, the low-balance notice, webhook
+//! endpoints, deliveries and replays.
 
-use crate::api::{Api, ApiResult, create, idempotent, ok, parse, read_body};
+use super::body::{parse, read_body};
+use super::idempotency::{create, idempotent};
+use super::{Api, ApiResult, ok};
 use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use refill_service::accounts::Caller;
 use refill_service::notifications::{NewWebhookEndpoint, NotificationSettingsUpdate};
 use serde::Deserialize;
 use serde_json::json;
 
-pub fn routes() -> Router<Api> {
+pub(super) fn routes() -> Router<Api> {
     Router::new()
+        .route("/v1/accounts/{id}/low-balance-notice", put(put_low_balance))
         .route(
             "/v1/accounts/{id}/notification-settings",
             get(get_settings).put(put_settings),
@@ -42,6 +45,27 @@ async fn put_settings(
     ok(api
         .app
         .put_notification_settings(&caller, &id, update)
+        .await?)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LowBalance {
+    threshold: i64,
+}
+
+/// R27: the low-balance notice's own threshold (0 turns it off).
+async fn put_low_balance(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (_, body) = read_body(req).await?;
+    let lb: LowBalance = parse(&body)?;
+    ok(api
+        .app
+        .set_low_balance_threshold(&caller, &id, lb.threshold)
         .await?)
 }
 

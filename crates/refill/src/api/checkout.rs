@@ -1,0 +1,93 @@
+//! Prices before paying: the estimate of planned usage (R7) and the checkout summary
+//! of a top-up, with its tax (R9).
+
+use super::body::{currency, parse, read_body};
+use super::{Api, ApiResult, ok};
+use axum::Router;
+use axum::extract::{Path, Request, State};
+use axum::routing::post;
+use refill_service::ServiceError;
+use refill_service::accounts::Caller;
+use serde::Deserialize;
+use serde_json::json;
+
+pub(super) fn routes() -> Router<Api> {
+    Router::new()
+        .route("/v1/accounts/{id}/estimate", post(estimate))
+        .route("/v1/accounts/{id}/checkout", post(checkout))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EstimateBody {
+    items: Vec<EstimateItem>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EstimateItem {
+    quantity: i64,
+    /// Price per unit in minor units (the rate card).
+    unit_price: i64,
+    description: Option<String>,
+}
+
+/// R7: the price of planned usage, the balance it would leave, the top-up it needs.
+async fn estimate(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (_, body) = read_body(req).await?;
+    let b: EstimateBody = parse(&body)?;
+    let account = api.app.account(&caller, &id).await?;
+    let lines: Vec<(i64, i64)> = b.items.iter().map(|i| (i.quantity, i.unit_price)).collect();
+    let est = refill_domain::checkout::estimate(
+        &lines,
+        account.balance,
+        account.credit_limit,
+        api.app.config.limits.minimum_top_up,
+    )
+    .map_err(ServiceError::Domain)?;
+    let described: Vec<_> = b.items.iter().map(|i| json!({"quantity": i.quantity, "unit_price": i.unit_price, "description": i.description})).collect();
+    ok(
+        json!({"object": "estimate", "account_id": id, "currency": account.currency, "items": described,
+        "cost": est.cost, "balance": account.balance, "balance_after": est.balance_after,
+        "sufficient": est.top_up_needed == 0, "top_up_needed": est.top_up_needed}),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckoutBody {
+    amount: i64,
+    currency: Option<String>,
+}
+
+async fn checkout(
+    State(api): State<Api>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> ApiResult {
+    let (_, body) = read_body(req).await?;
+    let b: CheckoutBody = parse(&body)?;
+    let account = api.app.account(&caller, &id).await?;
+    if let Some(c) = currency(&b.currency)?
+        && c.code() != account.currency
+    {
+        return Err(
+            ServiceError::Domain(refill_domain::DomainError::CurrencyMismatch {
+                expected: account.currency,
+                got: c.code().into(),
+            })
+            .into(),
+        );
+    }
+    let s = api.app.checkout(&caller, &id, b.amount).await?;
+    ok(
+        json!({"object": "checkout", "account_id": id, "currency": account.currency, "amount": s.amount,
+        "tax_rate_bps": s.tax_rate_bps, "tax": s.tax, "total": s.total}),
+    )
+}
