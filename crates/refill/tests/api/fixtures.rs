@@ -4,7 +4,7 @@
 //! request itself and asserts the refusal.
 
 use crate::checks::assert_created;
-use crate::support::{Resp, TestApp, enable_auto_top_up};
+use crate::support::{Resp, Store, TestApp, enable_auto_top_up, stores};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -12,6 +12,21 @@ use serde_json::{Value, json};
 /// verification would use up, or that count every charge.
 pub fn no_verification(s: &mut refill::Settings) {
     s.service.verification_amount = 0;
+}
+
+/// The store of a test that needs PostgreSQL, or None when REFILL_TEST_DATABASE_URL
+/// is not set: then the test says it was skipped, on stderr itself (the test harness
+/// keeps a passing test's `eprintln!` to itself), and passes without running.
+pub async fn postgres_or_skip(test: &str) -> Option<Store> {
+    let store = stores().await.into_iter().find(|s| s.name == "postgres");
+    if store.is_none() {
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: {test} needs PostgreSQL; set REFILL_TEST_DATABASE_URL to run it"
+        );
+    }
+    store
 }
 
 impl TestApp {

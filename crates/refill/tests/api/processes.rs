@@ -1,6 +1,7 @@
 //! Real `refill serve` processes, killed with SIGKILL at random moments while auto
 //! top-ups run under load, and restarted on the same database (R19, R25, R3).
 
+use crate::fixtures::postgres_or_skip;
 use crate::support::*;
 use refill_store::Db;
 use reqwest::Client;
@@ -461,10 +462,12 @@ async fn notified_account(http: &Client, base: &str, hooks: &str) -> String {
 }
 
 /// Three `refill serve` nodes on one PostgreSQL database, concurrent debits through
-/// all three at the same accounts, one node killed midway.
+/// all three at the same accounts, one node killed midway. PostgreSQL only: without
+/// REFILL_TEST_DATABASE_URL it says it is skipped.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r19_three_nodes_on_one_postgres_one_killed_midway() {
-    for store in stores().await.into_iter().filter(|s| s.name == "postgres") {
+    let test = "r19_three_nodes_on_one_postgres_one_killed_midway";
+    if let Some(store) = postgres_or_skip(test).await {
         refill::install_crypto();
         let dir = ScratchDir::new("refill-nodes");
         // One card network for the three nodes: a shared sandbox record.
