@@ -1,11 +1,29 @@
 //! refill's integration tests: one binary (fast to link on 2 cores), each test against
 //! the real server on port 0 and a fresh database: a new SQLite file always, and a new
-//! PostgreSQL database too when REFILL_TEST_DATABASE_URL is set.
+//! PostgreSQL database too when REFILL_TEST_DATABASE_URL is set. A file per area of
+//! the API; a test's name names the rules it checks.
 
-mod core;
-mod engine;
-mod notifications;
-mod processes;
-mod recurring;
-mod stripe;
+mod checks;
+mod fixtures;
 mod support;
+
+mod accounts;
+mod auto_top_up;
+mod bad_input;
+mod debits;
+mod estimate;
+mod health;
+mod idempotency;
+mod keys;
+mod ledger;
+mod notifications;
+mod openapi;
+mod payment_methods;
+mod pipeline;
+mod processes;
+mod property_model;
+mod recurring;
+mod store_batch;
+mod stripe;
+mod top_ups;
+mod transfers;

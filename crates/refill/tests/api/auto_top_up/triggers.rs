@@ -1,0 +1,185 @@
+//! What triggers an automatic top-up (R12, R18, R19, R22) and the notices around a
+//! crossing (R26, R27).
+
+use super::auto_charges;
+use crate::support::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r18_r19_crossing_gives_exactly_one_top_up() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, _) = app.funded("acme", "pm_card_visa", 5_000).await;
+        let before = app.sandbox.charges().len();
+        app.turn_on_auto_top_up(&id, 1_000, 3_000).await;
+        // Verification: one charge (R14), refunded.
+        assert_eq!(app.sandbox.charges().len(), before + 1);
+        for _ in 0..5 {
+            assert_eq!(app.debit(&id, 900).await.status, 201);
+        }
+        assert_eq!(app.balance(&id).await, 500);
+        app.engine().await;
+        assert_eq!(
+            auto_charges(&app),
+            1,
+            "five debits below the threshold, one crossing, one charge"
+        );
+        assert_eq!(app.balance(&id).await, 3_500);
+        let ok = app.events(&id, "top_up.succeeded").await;
+        assert_eq!(ok.len(), 2, "the manual and the automatic top-up");
+        assert_eq!(ok[0]["data"]["origin"], "auto");
+        assert_eq!(ok[0]["data"]["tax"], 600, "R9: tax by the payer's country");
+        app.assert_ledger_ok().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r18_transfers_and_fees_never_trigger_by_default() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, _) = app.funded("main", "pm_card_visa", 10_000).await;
+        let sub = app
+            .create_account(json!({"name": "sub", "currency": "GBP", "parent_id": id}))
+            .await;
+        app.turn_on_auto_top_up(&id, 5_000, 5_000).await;
+        app.transfer(&id, &sub, 6_000).await;
+        app.pay_fee(&id, 100).await;
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 0);
+        assert!(app.auto_top_up(&id).await["in_flight"].is_null());
+        // Usage does.
+        app.spend(&id, 100).await;
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r18_what_counts_as_spending_is_configurable() {
+    let store = Store::sqlite();
+    let app = spawn_with(&store, |s| {
+        s.service.trigger_on = refill_domain::debit::TriggerOn::UsageAndFees
+    })
+    .await;
+    let (id, _) = app.funded("acme", "pm_card_visa", 5_000).await;
+    app.turn_on_auto_top_up(&id, 1_000, 2_000).await;
+    app.pay_fee(&id, 4_500).await;
+    app.engine().await;
+    assert_eq!(auto_charges(&app), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r22_periodic_check_catches_a_missed_top_up_and_removed_cards() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (main, pm) = app.funded("main", "pm_card_visa", 10_000).await;
+        let sub = app
+            .create_account(json!({"name": "sub", "currency": "GBP", "parent_id": main}))
+            .await;
+        app.turn_on_auto_top_up(&main, 5_000, 5_000).await;
+        // A transfer out takes it below the threshold without triggering (R18).
+        app.transfer(&main, &sub, 6_000).await;
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 0);
+        let (queued, _) = app.running.app.periodic_check().await.unwrap();
+        assert_eq!(queued, 1);
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 1);
+        assert_eq!(
+            app.running.app.periodic_check().await.unwrap().0,
+            0,
+            "nothing in flight, above: nothing due"
+        );
+        // R22: a removed payment method disables the settings, with the reason.
+        app.remove_card(&main, &pm).await;
+        let s = app.auto_top_up(&main).await;
+        assert_eq!(s["state"], "disabled");
+        assert_eq!(s["state_reason"], "payment_method_removed");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r26_r27_low_balance_once_per_crossing_and_approaching_threshold() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, _) = app.funded("acme", "pm_card_visa", 10_000).await;
+        app.set_low_balance_notice(&id, 6_000).await;
+        app.spend(&id, 4_500).await;
+        app.spend(&id, 500).await;
+        app.spend(&id, 500).await;
+        assert_eq!(
+            app.events(&id, "balance.low").await.len(),
+            1,
+            "once per crossing"
+        );
+        app.manual_top_up(&id, 5_000).await;
+        app.spend(&id, 4_000).await;
+        assert_eq!(
+            app.events(&id, "balance.low").await.len(),
+            2,
+            "re-armed above, sent again"
+        );
+        app.turn_on_auto_top_up(&id, 2_000, 3_000).await;
+        app.spend(&id, 3_400).await;
+        let near = app.events(&id, "balance.approaching_threshold").await;
+        assert_eq!(near.len(), 1);
+        assert_eq!(near[0]["data"]["threshold"], 2_000);
+    }
+}
+
+/// 100 concurrent debits over HTTP drive one account across its threshold many
+/// times while the engine runs: one charge per crossing, each credited once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r19_race_of_concurrent_debits_one_charge_per_crossing() {
+    for store in stores().await {
+        let app = spawn_with(&store, |s| s.service.limits.card_interval = 0).await;
+        let (id, _) = app.funded("hot", "pm_card_visa", 10_000).await;
+        app.turn_on_auto_top_up(&id, 5_000, 5_000).await;
+        let workers = refill_service::workers::spawn_workers(app.running.app.clone());
+        let mut tasks = vec![];
+        for i in 0..100 {
+            let (http, url, key) = (
+                app.http.clone(),
+                format!("{}/v1/accounts/{id}/debits", app.base),
+                app.key.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut ok = 0;
+                for j in 0..10 {
+                    let r = http
+                        .post(&url)
+                        .bearer_auth(&key)
+                        .json(&json!({"amount": 100, "reference": format!("{i}-{j}")}))
+                        .send()
+                        .await
+                        .unwrap();
+                    ok += (r.status() == 201) as i64;
+                }
+                ok
+            }));
+        }
+        let mut accepted = 0;
+        for t in tasks {
+            accepted += t.await.unwrap();
+        }
+        for _ in 0..50 {
+            if app.auto_top_up(&id).await["in_flight"].is_null() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        for w in workers {
+            w.abort();
+        }
+        let charges = auto_charges(&app);
+        let credited = app.events(&id, "top_up.succeeded").await.len() - 1;
+        assert!(
+            charges >= 2,
+            "the account crossed its threshold many times ({charges} charges)"
+        );
+        assert_eq!(charges, credited, "every charge credited exactly once");
+        let expected = 10_000 - accepted * 100 + charges as i64 * 5_000;
+        assert_eq!(app.balance(&id).await, expected);
+        app.assert_ledger_ok().await;
+    }
+}

@@ -1,0 +1,266 @@
+//! The auto top-up a purchase turns on (R17): with the terms and a verified card,
+//! off again with the last resource, never over the customer's own settings.
+
+use super::*;
+use refill_domain::DAY;
+use reqwest::Method;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r17_buying_turns_auto_top_up_on_and_removing_the_last_turns_it_off() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, pm) = app.funded("acme", "pm_card_visa", 5_000).await;
+        // R14: turning auto top-up on by card needs the terms: refused whole.
+        let r = buy(&app, &id, json!({"name": "A", "fee": 500})).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (422, "terms_not_accepted"),
+            "{:?}",
+            r.body
+        );
+        assert_eq!(r.body["rule"], "R14");
+        let r = buy(
+            &app,
+            &id,
+            json!({"name": "A", "fee": 500, "terms_version": "1999-01"}),
+        )
+        .await;
+        assert_eq!((r.status, r.code()), (400, "terms_version_unknown"));
+        assert_eq!(app.balance(&id).await, 5_000);
+        assert!(resources(&app, &id).await.is_empty());
+        assert_eq!(app.auto_top_up(&id).await["state"], "off");
+
+        let charges = app.sandbox.charges().len();
+        let a = buy(
+            &app,
+            &id,
+            json!({"name": "A", "fee": 500, "terms_version": TERMS}),
+        )
+        .await;
+        assert_eq!(a.status, 201, "{:?}", a.body);
+        assert_eq!(a.body["turned_on_auto_top_up"], true);
+        assert_eq!(
+            app.sandbox.charges().len(),
+            charges + 1,
+            "R14: the card is verified"
+        );
+        let s = app.auto_top_up(&id).await;
+        assert_eq!(s["state"], "active");
+        assert_eq!(s["threshold"], 1_000, "the operator's defaults");
+        assert_eq!(s["amount"], 2_000);
+        assert_eq!(s["payment_method"], pm.as_str());
+        assert_eq!(s["terms_version"], TERMS);
+        let history = s["history"].as_array().unwrap();
+        let last = history.last().unwrap();
+        assert_eq!(last["state"], "active");
+        let reason = last["reason"].as_str().unwrap();
+        assert!(
+            reason.contains("R17") && reason.contains(&a.id()),
+            "{reason}"
+        );
+        let version = s["version"].clone();
+
+        // Already on: a second purchase needs no terms and changes nothing.
+        let b = buy(&app, &id, json!({"name": "B", "fee": 300})).await;
+        assert_eq!(b.status, 201, "{:?}", b.body);
+        assert_eq!(b.body["turned_on_auto_top_up"], false);
+        assert_eq!(app.auto_top_up(&id).await["version"], version);
+
+        let r = app
+            .delete(&format!("/v1/accounts/{id}/resources/{}", a.id()))
+            .await;
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body["status"], "removed");
+        assert_eq!(
+            app.auto_top_up(&id).await["state"],
+            "active",
+            "B is still held"
+        );
+        let r = app
+            .delete(&format!("/v1/accounts/{id}/resources/{}", b.id()))
+            .await;
+        assert_eq!(r.status, 200);
+        let s = app.auto_top_up(&id).await;
+        assert_eq!(s["state"], "off");
+        assert!(
+            s["state_reason"]
+                .as_str()
+                .unwrap()
+                .contains("last recurring-fee resource")
+        );
+        assert_eq!(
+            s["history"].as_array().unwrap().last().unwrap()["state"],
+            "off"
+        );
+        // Removing again answers the removed resource; the fees have stopped.
+        let again = app
+            .delete(&format!("/v1/accounts/{id}/resources/{}", b.id()))
+            .await;
+        assert_eq!(
+            (again.status, again.body["status"].clone()),
+            (200, json!("removed"))
+        );
+        assert!(resources(&app, &id).await.is_empty());
+        run_for(&app, 40 * DAY, DAY).await;
+        assert_eq!(fee_entries(&app, &id).await.len(), 2);
+        assert_eq!(app.balance(&id).await, 4_200);
+        app.assert_ledger_ok().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r14_r17_the_card_is_verified_before_anything_is_bought() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let body = json!({"name": "A", "fee": 500, "terms_version": TERMS});
+        // A declined verification: nothing bought, nothing turned on.
+        let (declined, _) = app
+            .funded("declined", "pm_card_chargeDeclined", 5_000)
+            .await;
+        let r = buy(&app, &declined, body.clone()).await;
+        assert_eq!((r.status, r.code()), (402, "card_declined"), "{:?}", r.body);
+        assert_eq!(app.balance(&declined).await, 5_000);
+        assert!(resources(&app, &declined).await.is_empty());
+        assert_eq!(app.auto_top_up(&declined).await["state"], "off");
+        // 3-D Secure: asked for, then completed by the customer.
+        let (sca, _) = app
+            .funded("sca", "pm_card_authenticationRequired", 5_000)
+            .await;
+        let r = buy(&app, &sca, body.clone()).await;
+        assert_eq!(
+            (r.status, r.code()),
+            (400, "authentication_required"),
+            "{:?}",
+            r.body
+        );
+        assert!(resources(&app, &sca).await.is_empty());
+        let mut done = body;
+        done["three_d_secure"] = json!("completed");
+        let r = buy(&app, &sca, done).await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(r.body["turned_on_auto_top_up"], true);
+        assert_eq!(app.balance(&sca).await, 4_500);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r17_r16_settings_the_customer_made_are_left_alone() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        // On by the customer before the purchase: untouched, and stays on after.
+        let (own, _) = app.funded("own", "pm_card_visa", 5_000).await;
+        let r = app
+            .put(
+                &format!("/v1/accounts/{own}/auto-top-up"),
+                json!({"enabled": true, "threshold": 500, "amount": 3_000, "terms_version": TERMS}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        let version = r.body["version"].clone();
+        let res = buy_resource(&app, &own, json!({"name": "A", "fee": 100})).await;
+        assert_eq!(res.body["turned_on_auto_top_up"], false);
+        remove_resource(&app, &own, &res.id()).await;
+        let s = app.auto_top_up(&own).await;
+        assert_eq!(
+            (s["state"].clone(), s["version"].clone()),
+            (json!("active"), version)
+        );
+        assert_eq!(s["threshold"], 500);
+
+        // Turned on by R17, then changed by the customer: theirs from then on.
+        let (changed, _) = app.funded("changed", "pm_card_visa", 5_000).await;
+        let res = buy_resource(
+            &app,
+            &changed,
+            json!({"name": "A", "fee": 100, "terms_version": TERMS}),
+        )
+        .await;
+        assert_eq!(res.body["turned_on_auto_top_up"], true);
+        let etag = app.auto_top_up(&changed).await["version"].to_string();
+        let r = app
+            .send(
+                Method::PUT,
+                &format!("/v1/accounts/{changed}/auto-top-up"),
+                Some(&json!({"enabled": true, "threshold": 800, "amount": 2_000})),
+                &[("If-Match", &format!("\"{etag}\""))],
+                Some(&app.key),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        remove_resource(&app, &changed, &res.id()).await;
+        let s = app.auto_top_up(&changed).await;
+        assert_eq!(s["state"], "active");
+        assert_eq!(s["threshold"], 800);
+
+        // Off by the customer after R17 turned it on: removing the last resource
+        // leaves it off, with the customer's reason.
+        let (off, _) = app.funded("off", "pm_card_visa", 5_000).await;
+        let res = buy_resource(
+            &app,
+            &off,
+            json!({"name": "A", "fee": 100, "terms_version": TERMS}),
+        )
+        .await;
+        app.turn_off_auto_top_up(&off).await;
+        remove_resource(&app, &off, &res.id()).await;
+        let s = app.auto_top_up(&off).await;
+        assert_eq!(s["state"], "off");
+        assert_eq!(s["state_reason"], "turned off by the customer");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r17_at_or_below_the_default_threshold_the_first_top_up_follows_at_once() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, _) = app.funded("acme", "pm_card_visa", 1_500).await;
+        let r = buy(
+            &app,
+            &id,
+            json!({"name": "A", "fee": 800, "terms_version": TERMS}),
+        )
+        .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        assert_eq!(app.auto_top_up(&id).await["in_flight"]["status"], "queued");
+        app.engine().await;
+        assert_eq!(app.balance(&id).await, 700 + 2_000);
+        let ok = app.events(&id, "top_up.succeeded").await;
+        assert_eq!(ok[0]["data"]["origin"], "auto");
+        app.assert_ledger_ok().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r18_r29_renewal_fees_trigger_a_top_up_only_when_configured() {
+    for store in stores().await {
+        for (trigger_on, queued_at_once) in [
+            (refill_domain::debit::TriggerOn::Usage, false),
+            (refill_domain::debit::TriggerOn::UsageAndFees, true),
+        ] {
+            let app = spawn_with(&store, |s| s.service.trigger_on = trigger_on).await;
+            let (id, _) = app.funded("acme", "pm_card_visa", 3_600).await;
+            let r = buy(
+                &app,
+                &id,
+                json!({"name": "A", "fee": 1_300, "terms_version": TERMS}),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            assert_eq!(app.balance(&id).await, 2_300);
+            app.clock.advance(30 * DAY);
+            let report = app.running.app.renew_resources().await.unwrap();
+            assert_eq!(report.charged, 1);
+            assert_eq!(app.balance(&id).await, 1_000, "at the threshold");
+            let s = app.auto_top_up(&id).await;
+            assert_eq!(
+                !s["in_flight"].is_null(),
+                queued_at_once,
+                "{trigger_on:?}: queued with the fee"
+            );
+            // Either way the periodic check (R22) catches an account at its threshold.
+            tick(&app).await;
+            assert_eq!(app.balance(&id).await, 3_000, "{trigger_on:?}");
+        }
+    }
+}
