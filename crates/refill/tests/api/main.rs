@@ -7,5 +7,6 @@ mod engine;
 mod notifications;
 mod processes;
 mod recurring;
+mod settings;
 mod stripe;
 mod support;
