@@ -5,6 +5,7 @@
 //! gateway's would. Tests count real charges there, and inject outages.
 
 use crate::*;
+use refill_domain::{DAY, Millis};
 use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -186,13 +187,17 @@ impl Drop for Guard<'_> {
     }
 }
 
+/// R11: how long a pending charge stays pending unless configured
+/// (`sandbox_settle_after`): like a bank transfer, a few days.
+pub const DEFAULT_SETTLE_AFTER: Millis = 3 * DAY;
+
 /// The sandbox gateway. Clone it freely: clones share one record.
 #[derive(Clone)]
 pub struct Sandbox {
     inner: Arc<Mutex<Inner>>,
     now: Arc<dyn Fn() -> i64 + Send + Sync>,
     /// R11: how long a pending charge stays pending.
-    settle_after_ms: i64,
+    settle_after: Millis,
 }
 
 impl Sandbox {
@@ -245,13 +250,13 @@ impl Sandbox {
         Ok(Sandbox {
             inner: Arc::new(Mutex::new(inner)),
             now,
-            settle_after_ms: 3 * 24 * 3_600_000,
+            settle_after: DEFAULT_SETTLE_AFTER,
         })
     }
 
     /// Sets how long pending charges stay pending (R11).
-    pub fn with_settle_after(mut self, ms: i64) -> Sandbox {
-        self.settle_after_ms = ms;
+    pub fn with_settle_after(mut self, after: Millis) -> Sandbox {
+        self.settle_after = after;
         self
     }
 
@@ -290,7 +295,7 @@ impl Sandbox {
 
     fn settle(&self, rec: &Record) -> Charge {
         let mut outcome = rec.outcome.as_str();
-        if outcome == "pending" && (self.now)() >= rec.at + self.settle_after_ms {
+        if outcome == "pending" && (self.now)() >= rec.at.saturating_add(self.settle_after) {
             let ok = matches!(
                 test_card(&rec.token).map(|c| c.behaviour),
                 Ok(Behaviour::Pending { settles_ok: true })

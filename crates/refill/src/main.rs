@@ -24,10 +24,12 @@ commands:
   bench     measure debits/s against the naive baseline (--quick, --json, --database-url URL,
             --postgres-only, --clients N (64),
             --accounts N (scale check: 1000000; 200000 with --quick))
+  config-docs
+            print docs/configuration.md: every setting, from the table in the code
   help      this text
 
 configuration: refill.toml in the working directory (or REFILL_CONFIG), then REFILL_* variables.
-See the README for every setting.";
+Every setting: docs/configuration.md.";
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -59,6 +61,10 @@ async fn run() {
             Ok(o) => refill::bench::run(o).await,
             Err(e) => Err(e),
         },
+        Some("config-docs") => {
+            print!("{}", refill::settings::markdown());
+            Ok(())
+        }
         None | Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(())

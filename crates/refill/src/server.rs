@@ -65,7 +65,8 @@ pub fn gateway(s: &Settings, clock: Arc<dyn Clock>) -> anyhow::Result<Arc<dyn Ga
     let path = sandbox_record(s);
     let now: Arc<dyn Fn() -> i64 + Send + Sync> = Arc::new(move || clock.now_ms());
     let sandbox = Sandbox::open(std::path::Path::new(&path), now)
-        .with_context(|| format!("cannot open the sandbox record {path}"))?;
+        .with_context(|| format!("cannot open the sandbox record {path}"))?
+        .with_settle_after(s.sandbox_settle_after);
     Ok(Arc::new(sandbox))
 }
 
@@ -88,7 +89,7 @@ pub fn channels(n: &NotifySettings) -> anyhow::Result<Channels> {
             "SMS needs all of REFILL_SMS_ACCOUNT_SID, REFILL_SMS_AUTH_TOKEN and REFILL_SMS_FROM"
         ),
     };
-    let timeout = std::time::Duration::from_secs(n.webhook_timeout_seconds.max(1));
+    let timeout = std::time::Duration::from_millis(n.webhook_timeout.max(1_000) as u64);
     Ok(Channels {
         email,
         sms,

@@ -1,12 +1,19 @@
 //! Configuration: defaults that run as is, then `refill.toml` (or the file named by
-//! REFILL_CONFIG), then `REFILL_*` environment variables.
+//! REFILL_CONFIG), then `REFILL_*` environment variables. Every key is one row of
+//! the table in `keys`, which also makes docs/configuration.md (`docs`).
+
+mod docs;
+mod forms;
+mod keys;
+#[cfg(test)]
+mod tests;
+
+pub use docs::{STAGING, markdown};
+pub use keys::{KEYS, Key, Slot};
 
 use anyhow::{Context, bail};
-use refill_domain::debit::TriggerOn;
-use refill_domain::{HOUR, MINUTE};
+use refill_domain::Millis;
 use refill_service::Config;
-use serde::Deserialize;
-use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -16,6 +23,8 @@ pub struct Settings {
     pub gateway: String,
     /// Where the sandbox keeps its record of charges (survives restarts).
     pub sandbox_record: Option<String>,
+    /// R11: how long the sandbox keeps a payment pending before it settles.
+    pub sandbox_settle_after: Millis,
     pub stripe_secret_key: Option<String>,
     pub stripe_webhook_secret: Option<String>,
     pub stripe_api_base: Option<String>,
@@ -36,7 +45,8 @@ pub struct NotifySettings {
     pub sms_account_sid: Option<String>,
     pub sms_auth_token: Option<String>,
     pub sms_from: Option<String>,
-    pub webhook_timeout_seconds: u64,
+    /// R28: a webhook receiver slower than this is retried.
+    pub webhook_timeout: Millis,
 }
 
 impl Default for NotifySettings {
@@ -48,7 +58,7 @@ impl Default for NotifySettings {
             sms_account_sid: None,
             sms_auth_token: None,
             sms_from: None,
-            webhook_timeout_seconds: 10,
+            webhook_timeout: 10_000,
         }
     }
 }
@@ -60,6 +70,7 @@ impl Default for Settings {
             database_url: "sqlite://refill.db".into(),
             gateway: "sandbox".into(),
             sandbox_record: None,
+            sandbox_settle_after: refill_gateway::sandbox::DEFAULT_SETTLE_AFTER,
             stripe_secret_key: None,
             stripe_webhook_secret: None,
             stripe_api_base: None,
@@ -70,144 +81,40 @@ impl Default for Settings {
     }
 }
 
-/// The keys of refill.toml; each also reads from REFILL_<KEY in capitals>.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileSettings {
-    listen: Option<String>,
-    database_url: Option<String>,
-    gateway: Option<String>,
-    sandbox_record: Option<String>,
-    stripe_secret_key: Option<String>,
-    stripe_webhook_secret: Option<String>,
-    stripe_api_base: Option<String>,
-    bootstrap_key: Option<String>,
-    minimum_top_up: Option<i64>,
-    /// Tax rates in basis points by payer country: { GB = 2000 }.
-    tax_rates: Option<BTreeMap<String, u32>>,
-    /// usage | usage_and_fees | any_debit
-    trigger_on: Option<String>,
-    card_interval_minutes: Option<i64>,
-    retry_delay_hours: Option<i64>,
-    max_consecutive_failures: Option<u32>,
-    daily_count_cap: Option<u32>,
-    daily_amount_cap: Option<i64>,
-    monthly_count_cap: Option<u32>,
-    monthly_amount_cap: Option<i64>,
-    verification_amount: Option<i64>,
-    periodic_check_seconds: Option<i64>,
-    pipelines: Option<usize>,
-    /// How long a node's claim on a top-up lasts before another node may take it over.
-    lease_seconds: Option<i64>,
-    smtp_url: Option<String>,
-    smtp_from: Option<String>,
-    sms_base_url: Option<String>,
-    sms_account_sid: Option<String>,
-    sms_auth_token: Option<String>,
-    sms_from: Option<String>,
-    webhook_timeout_seconds: Option<u64>,
-    /// How long a failing notification is retried before it is dead-lettered.
-    notify_retry_hours: Option<i64>,
-    /// R17: the auto top-up turned on by buying a recurring-fee resource.
-    resource_auto_top_up_threshold: Option<i64>,
-    resource_auto_top_up_amount: Option<i64>,
-    /// R29: how long an unpaid renewal is retried before its resource is suspended.
-    renewal_grace_hours: Option<i64>,
-    /// R11: credit a pending card payment at once (true) or when it settles.
-    credit_pending: Option<bool>,
-}
-
 impl Settings {
-    /// Reads refill.toml (if there is one) and the environment.
+    /// Reads refill.toml (or the file named by REFILL_CONFIG) and the environment.
     pub fn load() -> anyhow::Result<Settings> {
-        let path = std::env::var("REFILL_CONFIG").unwrap_or_else(|_| "refill.toml".into());
-        let mut file: FileSettings = match std::fs::read_to_string(&path) {
-            Ok(text) => toml::from_str(&text).with_context(|| format!("{path} is not valid"))?,
-            Err(_) if std::env::var("REFILL_CONFIG").is_err() => FileSettings::default(),
+        let named = std::env::var("REFILL_CONFIG").ok();
+        let path = named.clone().unwrap_or_else(|| "refill.toml".into());
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => Some(text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && named.is_none() => None,
             Err(e) => bail!("cannot read {path}: {e}"),
         };
-        overlay_env(&mut file)?;
-        Settings::from_file(file)
+        let mut env = Vec::new();
+        for (name, value) in std::env::vars_os() {
+            let Some(name) = name.to_str().filter(|n| n.starts_with("REFILL_")) else {
+                continue;
+            };
+            let value = value
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{name} is not UTF-8"))?;
+            env.push((name.to_string(), value));
+        }
+        Settings::read(text.as_deref().map(|t| (path.as_str(), t)), &env)
     }
 
-    fn from_file(f: FileSettings) -> anyhow::Result<Settings> {
+    /// The defaults, then the file (path, text) if any, then the `REFILL_*` variables:
+    /// each source's keys override the earlier ones.
+    pub fn read(file: Option<(&str, &str)>, env: &[(String, String)]) -> anyhow::Result<Settings> {
         let mut s = Settings::default();
-        let c = &mut s.service;
-        set(&mut s.listen, f.listen);
-        set(&mut s.database_url, f.database_url);
-        set(&mut s.gateway, f.gateway);
-        (
-            s.sandbox_record,
-            s.stripe_secret_key,
-            s.stripe_webhook_secret,
-        ) = (
-            f.sandbox_record,
-            f.stripe_secret_key,
-            f.stripe_webhook_secret,
-        );
-        (s.stripe_api_base, s.bootstrap_key) = (f.stripe_api_base, f.bootstrap_key);
-        set(&mut c.credit_pending, f.credit_pending);
-        set(&mut c.limits.minimum_top_up, f.minimum_top_up);
-        if let Some(rates) = f.tax_rates {
-            c.tax.by_country = rates
-                .into_iter()
-                .map(|(k, v)| (k.to_ascii_uppercase(), v))
-                .collect();
+        if let Some((path, text)) = file {
+            let table: toml::Table =
+                toml::from_str(text).with_context(|| format!("{path} is not valid"))?;
+            apply(&mut s, &file_values(path, table)?)?;
         }
-        if let Some(t) = f.trigger_on {
-            c.trigger_on = TriggerOn::parse(&t).with_context(|| {
-                format!("trigger_on {t:?}: use usage, usage_and_fees or any_debit")
-            })?;
-        }
-        set(
-            &mut c.limits.card_interval,
-            f.card_interval_minutes.map(|m| m * MINUTE),
-        );
-        set(
-            &mut c.limits.retry_delay,
-            f.retry_delay_hours.map(|h| h * HOUR),
-        );
-        set(
-            &mut c.limits.max_consecutive_failures,
-            f.max_consecutive_failures,
-        );
-        set(&mut c.limits.daily_count_cap, f.daily_count_cap);
-        set(&mut c.limits.daily_amount_cap, f.daily_amount_cap);
-        set(&mut c.limits.monthly_count_cap, f.monthly_count_cap);
-        set(&mut c.limits.monthly_amount_cap, f.monthly_amount_cap);
-        set(&mut c.verification_amount, f.verification_amount);
-        set(
-            &mut c.periodic_check_every,
-            f.periodic_check_seconds.map(|s| s * 1000),
-        );
-        set(&mut c.pipelines, f.pipelines);
-        set(&mut c.lease_ms, f.lease_seconds.map(|s| s * 1000));
-        set(
-            &mut c.notify_retry.max_age_ms,
-            f.notify_retry_hours.map(|h| h * HOUR),
-        );
-        let n = &mut s.notify;
-        (n.smtp_url, n.sms_account_sid, n.sms_auth_token, n.sms_from) =
-            (f.smtp_url, f.sms_account_sid, f.sms_auth_token, f.sms_from);
-        set(&mut n.smtp_from, f.smtp_from);
-        set(&mut n.sms_base_url, f.sms_base_url);
-        set(&mut n.webhook_timeout_seconds, f.webhook_timeout_seconds);
-        set(
-            &mut c.recurring.auto_top_up_threshold,
-            f.resource_auto_top_up_threshold,
-        );
-        set(
-            &mut c.recurring.auto_top_up_amount,
-            f.resource_auto_top_up_amount,
-        );
-        set(
-            &mut c.recurring.renewal_grace,
-            f.renewal_grace_hours.map(|h| h * HOUR),
-        );
-        check_resource_defaults(c)?;
-        if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
-            bail!("gateway {:?}: use sandbox or stripe", s.gateway);
-        }
+        apply(&mut s, &env_values(env)?)?;
+        check_resource_defaults(&s.service)?;
         Ok(s)
     }
 }
@@ -215,14 +122,12 @@ impl Settings {
 /// R13, R17: the auto top-up a purchase turns on must itself be valid settings.
 fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
     let r = c.recurring;
-    if r.auto_top_up_threshold < 0
-        || r.auto_top_up_amount < r.auto_top_up_threshold
+    if r.auto_top_up_amount < r.auto_top_up_threshold
         || r.auto_top_up_amount < c.limits.minimum_top_up
-        || r.renewal_grace < 0
     {
         bail!(
-            "resource_auto_top_up_amount ({}) must be at least resource_auto_top_up_threshold ({}, not negative) \
-             and minimum_top_up ({}); renewal_grace_hours must not be negative",
+            "resource_auto_top_up_amount ({}) must be at least resource_auto_top_up_threshold ({}) \
+             and minimum_top_up ({})",
             r.auto_top_up_amount,
             r.auto_top_up_threshold,
             c.limits.minimum_top_up
@@ -231,93 +136,151 @@ fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn set<T>(slot: &mut T, value: Option<T>) {
-    if let Some(v) = value {
-        *slot = v;
-    }
+/// REFILL_* variables read on purpose that are not settings.
+pub const OTHER_VARIABLES: &[(&str, &str)] = &[
+    (
+        "REFILL_CONFIG",
+        "the settings file to read instead of `refill.toml` (it must then exist)",
+    ),
+    (
+        "REFILL_TEST_DATABASE_URL",
+        "tests only: every integration test also runs on this PostgreSQL server",
+    ),
+];
+
+/// One key given by one source, as the user wrote it.
+struct Given {
+    key: &'static Key,
+    /// The name used: the key's, or its older name with a unit.
+    name: String,
+    old: bool,
+    text: String,
+    /// How the user wrote it, for messages: `retry_delay = "30"`, `REFILL_LEASE="x"`.
+    shown: String,
+    /// Where: the file's path, or "the environment".
+    source: String,
 }
 
-/// REFILL_<KEY> overrides each key of the file.
-fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
-    fn var(name: &str) -> Option<String> {
-        std::env::var(format!("REFILL_{name}"))
-            .ok()
-            .filter(|v| !v.is_empty())
-    }
-    fn num<T: std::str::FromStr>(name: &str, slot: &mut Option<T>) -> anyhow::Result<()> {
-        if let Some(v) = var(name) {
-            *slot = Some(
-                v.parse()
-                    .map_err(|_| anyhow::anyhow!("REFILL_{name}={v:?} is not a number"))?,
+/// Sets each key given; one key given twice by one source (by its two names) is
+/// ambiguous.
+fn apply(s: &mut Settings, given: &[Given]) -> anyhow::Result<()> {
+    for (i, g) in given.iter().enumerate() {
+        if let Some(first) = given[..i].iter().find(|f| f.key.name == g.key.name) {
+            bail!(
+                "{} and {} are both set in {}: they are the same setting, give one",
+                first.name,
+                g.name,
+                g.source
             );
         }
-        Ok(())
-    }
-    for (name, slot) in [
-        ("LISTEN", &mut f.listen),
-        ("DATABASE_URL", &mut f.database_url),
-        ("GATEWAY", &mut f.gateway),
-        ("SANDBOX_RECORD", &mut f.sandbox_record),
-        ("STRIPE_SECRET_KEY", &mut f.stripe_secret_key),
-        ("STRIPE_WEBHOOK_SECRET", &mut f.stripe_webhook_secret),
-        ("STRIPE_API_BASE", &mut f.stripe_api_base),
-        ("BOOTSTRAP_KEY", &mut f.bootstrap_key),
-        ("TRIGGER_ON", &mut f.trigger_on),
-        ("SMTP_URL", &mut f.smtp_url),
-        ("SMTP_FROM", &mut f.smtp_from),
-        ("SMS_BASE_URL", &mut f.sms_base_url),
-        ("SMS_ACCOUNT_SID", &mut f.sms_account_sid),
-        ("SMS_AUTH_TOKEN", &mut f.sms_auth_token),
-        ("SMS_FROM", &mut f.sms_from),
-    ] {
-        if let Some(v) = var(name) {
-            *slot = Some(v);
-        }
-    }
-    num("MINIMUM_TOP_UP", &mut f.minimum_top_up)?;
-    num("CARD_INTERVAL_MINUTES", &mut f.card_interval_minutes)?;
-    num("RETRY_DELAY_HOURS", &mut f.retry_delay_hours)?;
-    num("MAX_CONSECUTIVE_FAILURES", &mut f.max_consecutive_failures)?;
-    num("DAILY_COUNT_CAP", &mut f.daily_count_cap)?;
-    num("DAILY_AMOUNT_CAP", &mut f.daily_amount_cap)?;
-    num("MONTHLY_COUNT_CAP", &mut f.monthly_count_cap)?;
-    num("MONTHLY_AMOUNT_CAP", &mut f.monthly_amount_cap)?;
-    num("VERIFICATION_AMOUNT", &mut f.verification_amount)?;
-    num("PERIODIC_CHECK_SECONDS", &mut f.periodic_check_seconds)?;
-    num("PIPELINES", &mut f.pipelines)?;
-    num("LEASE_SECONDS", &mut f.lease_seconds)?;
-    num("WEBHOOK_TIMEOUT_SECONDS", &mut f.webhook_timeout_seconds)?;
-    num("NOTIFY_RETRY_HOURS", &mut f.notify_retry_hours)?;
-    num(
-        "RESOURCE_AUTO_TOP_UP_THRESHOLD",
-        &mut f.resource_auto_top_up_threshold,
-    )?;
-    num(
-        "RESOURCE_AUTO_TOP_UP_AMOUNT",
-        &mut f.resource_auto_top_up_amount,
-    )?;
-    num("RENEWAL_GRACE_HOURS", &mut f.renewal_grace_hours)?;
-    if let Some(v) = var("CREDIT_PENDING") {
-        f.credit_pending = Some(
-            v.parse()
-                .map_err(|_| anyhow::anyhow!("REFILL_CREDIT_PENDING={v:?}: use true or false"))?,
-        );
-    }
-    if let Some(v) = var("TAX_RATES") {
-        // REFILL_TAX_RATES=GB:2000,DE:1900
-        let mut rates = BTreeMap::new();
-        for pair in v.split(',') {
-            let (c, r) = pair
-                .split_once(':')
-                .with_context(|| format!("REFILL_TAX_RATES: {pair:?} is not COUNTRY:BPS"))?;
-            rates.insert(
-                c.trim().to_string(),
-                r.trim()
-                    .parse()
-                    .with_context(|| format!("REFILL_TAX_RATES: {r:?}"))?,
-            );
-        }
-        f.tax_rates = Some(rates);
+        g.key
+            .set(s, &g.text, g.old)
+            .map_err(|forms| anyhow::anyhow!("{}: must be {forms}", g.shown))?;
     }
     Ok(())
+}
+
+/// The key a name stands for (and whether by its older name), as `spell` writes names.
+fn lookup(name: &str, spell: impl Fn(&str) -> String) -> Option<(&'static Key, bool)> {
+    KEYS.iter().find_map(|k| {
+        if spell(k.name) == name {
+            Some((k, false))
+        } else if k.old_name().is_some_and(|old| spell(&old) == name) {
+            Some((k, true))
+        } else {
+            None
+        }
+    })
+}
+
+/// Every name a source may use, as `spell` writes them, plus `others`.
+fn known_names(spell: impl Fn(&str) -> String, others: &[&str]) -> Vec<String> {
+    let names = KEYS
+        .iter()
+        .flat_map(|k| std::iter::once(k.name.to_string()).chain(k.old_name()));
+    let mut known: Vec<String> = names.map(|n| spell(&n)).collect();
+    known.extend(others.iter().map(|o| o.to_string()));
+    known
+}
+
+fn unknown(name: &str, known: &[String], source: &str) -> anyhow::Error {
+    let hint = match forms::nearest(name, known.iter().map(String::as_str)) {
+        Some(near) => format!("; did you mean {near}?"),
+        None => String::new(),
+    };
+    anyhow::anyhow!(
+        "unknown setting {name} in {source}{hint} (every setting: docs/configuration.md)"
+    )
+}
+
+fn file_values(path: &str, table: toml::Table) -> anyhow::Result<Vec<Given>> {
+    let same = |n: &str| n.to_string();
+    let mut given = Vec::new();
+    for (name, value) in table {
+        let Some((key, old)) = lookup(&name, same) else {
+            bail!(unknown(&name, &known_names(same, &[]), path));
+        };
+        let Some((text, shown)) = toml_text(key, &name, &value) else {
+            bail!("{path}: {name} must be {}", key.forms(old));
+        };
+        given.push(Given {
+            key,
+            name,
+            old,
+            text,
+            shown: format!("{path}: {shown}"),
+            source: path.into(),
+        });
+    }
+    Ok(given)
+}
+
+/// A TOML value as the text the key reads (as the environment would give it), and as
+/// the user wrote it. None: not a form any key takes.
+fn toml_text(key: &Key, name: &str, value: &toml::Value) -> Option<(String, String)> {
+    Some(match (&key.slot, value) {
+        (_, toml::Value::String(t)) => (t.clone(), format!("{name} = {t:?}")),
+        (_, toml::Value::Integer(n)) => (n.to_string(), format!("{name} = {n}")),
+        (_, toml::Value::Boolean(b)) => (b.to_string(), format!("{name} = {b}")),
+        (Slot::TaxRates(_), toml::Value::Table(rates)) => {
+            let pairs: Option<Vec<String>> = rates
+                .iter()
+                .map(|(c, r)| Some(format!("{c}:{}", r.as_integer()?)))
+                .collect();
+            let text = pairs?.join(",");
+            (text.clone(), format!("{name} = {{ {text} }}"))
+        }
+        _ => return None,
+    })
+}
+
+fn env_values(env: &[(String, String)]) -> anyhow::Result<Vec<Given>> {
+    let spell = |n: &str| format!("REFILL_{}", n.to_ascii_uppercase());
+    let others: Vec<&str> = OTHER_VARIABLES.iter().map(|(n, _)| *n).collect();
+    let mut given = Vec::new();
+    for (name, text) in env.iter().filter(|(n, _)| n.starts_with("REFILL_")) {
+        if others.contains(&name.as_str()) {
+            continue;
+        }
+        let Some((key, old)) = lookup(name, spell) else {
+            bail!(unknown(
+                name,
+                &known_names(spell, &others),
+                "the environment"
+            ));
+        };
+        // An empty variable counts as unset.
+        if text.is_empty() {
+            continue;
+        }
+        given.push(Given {
+            key,
+            name: name.clone(),
+            old,
+            text: text.clone(),
+            shown: format!("{name}={text:?}"),
+            source: "the environment".into(),
+        });
+    }
+    Ok(given)
 }

@@ -1,5 +1,5 @@
 //! The settings of a deployment. Defaults run as is; the binary reads `refill.toml`
-//! and `REFILL_*` variables over them.
+//! and `REFILL_*` variables over them. Durations are milliseconds.
 
 use refill_domain::auto_top_up::Limits;
 use refill_domain::checkout::TaxRates;
@@ -20,9 +20,9 @@ pub struct Config {
     /// R14: the version of the auto top-up terms the customer accepts.
     pub terms_version: String,
     /// R22: how often the periodic check runs.
-    pub periodic_check_every: Millis,
+    pub periodic_check: Millis,
     /// How long a worker's claim on a top-up lasts before another node may take it.
-    pub lease_ms: Millis,
+    pub lease: Millis,
     /// How often the executor looks for due work when nothing wakes it.
     pub poll_every: Millis,
     /// How many debit requests the pipeline commits together at most.
@@ -58,8 +58,8 @@ impl Default for Config {
             trigger_on: TriggerOn::Usage,
             verification_amount: 100,
             terms_version: "2026-01".into(),
-            periodic_check_every: 5 * MINUTE,
-            lease_ms: MINUTE,
+            periodic_check: 5 * MINUTE,
+            lease: MINUTE,
             poll_every: 1_000,
             max_batch: 512,
             pipelines: 1,

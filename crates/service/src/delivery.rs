@@ -167,7 +167,7 @@ impl Refill {
             self.db.dialect,
             &self.node_id,
             now,
-            self.config.lease_ms,
+            self.config.lease,
             CLAIM_BATCH,
         )
         .await?;

@@ -36,7 +36,7 @@ impl Refill {
             "periodic_check",
             &self.node_id,
             now,
-            now + self.config.periodic_check_every,
+            now + self.config.periodic_check,
         )
         .await?;
         tx.commit().await?;

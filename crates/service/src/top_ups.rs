@@ -266,7 +266,7 @@ impl Refill {
             total: s.total,
             status: "charging".into(),
             attempt: 1,
-            lease_until: Some(now + self.config.lease_ms),
+            lease_until: Some(now + self.config.lease),
             request_key: idem.map(Idem::request_key),
             created_at: now,
             updated_at: now,

@@ -63,7 +63,7 @@ async fn run_periodic_jobs(app: Refill) {
         if let Err(e) = app.periodic_jobs().await {
             eprintln!("refill: periodic check: {e}");
         }
-        let every = app.config.periodic_check_every.max(1_000) as u64;
+        let every = app.config.periodic_check.max(1_000) as u64;
         tokio::time::sleep(Duration::from_millis(every)).await;
     }
 }

@@ -23,6 +23,7 @@ mod pipeline;
 mod processes;
 mod property_model;
 mod recurring;
+mod settings;
 mod store_batch;
 mod stripe;
 mod top_ups;

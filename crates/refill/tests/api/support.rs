@@ -206,7 +206,8 @@ async fn spawn_on(
     let sandbox = Sandbox::in_memory(Arc::new(move || {
         use refill_service::Clock;
         c.now_ms()
-    }));
+    }))
+    .with_settle_after(s.sandbox_settle_after);
     let gateway = gateway.unwrap_or_else(|| Arc::new(sandbox.clone()));
     let running = refill::start(&s, Arc::new(clock.clone()), Some(gateway), false)
         .await

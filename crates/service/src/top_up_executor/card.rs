@@ -52,7 +52,7 @@ impl Refill {
         t.attempt += 1;
         t.status = "charging".into();
         t.gateway_charge_id = None;
-        t.lease_until = Some(now + self.config.lease_ms);
+        t.lease_until = Some(now + self.config.lease);
         t.updated_at = now;
         refill_store::update_top_up(tx, &t).await?;
         // R20, R23: an attempt, failed or not, uses the window.
@@ -119,7 +119,7 @@ impl Refill {
         t.status = "charging".into();
         // The last attempt's PaymentIntent is not this attempt's.
         t.gateway_charge_id = None;
-        t.lease_until = Some(now + self.config.lease_ms);
+        t.lease_until = Some(now + self.config.lease);
         t.updated_at = now;
         refill_store::update_top_up(&mut tx, &t).await?;
         tx.commit().await?;

@@ -86,7 +86,7 @@ impl Refill {
             self.db.dialect,
             &self.node_id,
             now,
-            self.config.lease_ms,
+            self.config.lease,
             32,
         )
         .await?;
