@@ -122,15 +122,15 @@ impl Poster {
                     work_ready: work_ready.clone(),
                     stats: stats.clone(),
                 };
-                runs.push(Box::pin(lane.run(rx)) as refill_store::threads::Task);
+                runs.push(Box::pin(lane.run(rx)) as refill_store::own_thread::Task);
                 tx
             })
             .collect();
         // The lanes end when every `Poster` handle is gone (their channels close), never
         // in the middle of a batch (its transaction would stay open on the writer's
         // connection).
-        let ends = refill_store::threads::Ends::ByThemselves;
-        refill_store::threads::run_on_own_thread("refill-poster", runs, ends);
+        let ends = refill_store::own_thread::Ends::ByThemselves;
+        refill_store::own_thread::run_on_own_thread("refill-poster", runs, ends);
         Poster {
             lanes: Arc::new(lanes),
             stats,
@@ -391,7 +391,7 @@ impl Lane {
         // a balance another writer has raised since: refusals take the locking path.
         let refused = results.iter().any(|r| r.is_err());
         let kept = book.kept.as_ref().map_or(0, Vec::len);
-        let fits = refill_store::bulk::fits_one_write(book.entries.len(), book.touched.len(), kept);
+        let fits = refill_store::fits_one_write(book.entries.len(), book.touched.len(), kept);
         if refused || !book.events.is_empty() || !book.triggers.is_empty() || !fits {
             return None;
         }
