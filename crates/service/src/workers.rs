@@ -8,23 +8,23 @@ use std::time::Duration;
 /// queued, else polling), notification delivery (R28), and the periodic jobs (R22,
 /// R11), one node at a time. On SQLite they run on a thread of their own: a worker's
 /// transaction holds the one writer's connection, and debits wait for it (see
-/// `refill_store::threads::run_on_own_thread`). Not on PostgreSQL: a connection is
+/// `refill_store::own_thread::run_on_own_thread`). Not on PostgreSQL: a connection is
 /// driven by the event loop of the runtime that opened it and then serves anyone from
 /// the shared pool, so once the workers' thread stopped, the connections it had
 /// opened failed the HTTP handlers' queries ("Tokio context being shutdown", seen in
 /// a test that stops the workers).
 pub fn spawn_workers(app: Refill) -> Vec<tokio::task::AbortHandle> {
     let dialect = app.db.dialect;
-    let tasks: Vec<refill_store::threads::Task> = vec![
+    let tasks: Vec<refill_store::own_thread::Task> = vec![
         Box::pin(run_top_ups(app.clone())),
         Box::pin(deliver_notifications(app.clone())),
         Box::pin(run_periodic_jobs(app)),
     ];
     match dialect {
-        Dialect::Sqlite => refill_store::threads::run_on_own_thread(
+        Dialect::Sqlite => refill_store::own_thread::run_on_own_thread(
             "refill-workers",
             tasks,
-            refill_store::threads::Ends::WithCaller,
+            refill_store::own_thread::Ends::WithCaller,
         ),
         Dialect::Postgres => tasks
             .into_iter()

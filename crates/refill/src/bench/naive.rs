@@ -114,7 +114,7 @@ fn entries(
     after: i64,
 ) -> anyhow::Result<Vec<EntryRow>> {
     let journal = ledger::debit(account, EntryKind::Usage, amount)?;
-    let now = refill_store::queries::wall_clock_ms();
+    let now = refill_store::wall_clock_ms();
     Ok(refill_service::journal::journal_entries(
         &journal,
         currency,

@@ -24,7 +24,6 @@ mod processes;
 mod property_model;
 mod recurring;
 mod settings;
-mod store_batch;
 mod stripe;
 mod top_ups;
 mod transfers;

@@ -111,15 +111,15 @@ impl DebitPipeline {
                     work_ready: work_ready.clone(),
                     stats: stats.clone(),
                 };
-                runs.push(Box::pin(shard.run(rx)) as refill_store::threads::Task);
+                runs.push(Box::pin(shard.run(rx)) as refill_store::own_thread::Task);
                 tx
             })
             .collect();
         // The shards end when every `DebitPipeline` handle is gone (their channels
         // close), never in the middle of a batch (its transaction would stay open on
         // the writer's connection).
-        let ends = refill_store::threads::Ends::ByThemselves;
-        refill_store::threads::run_on_own_thread("refill-debits", runs, ends);
+        let ends = refill_store::own_thread::Ends::ByThemselves;
+        refill_store::own_thread::run_on_own_thread("refill-debits", runs, ends);
         DebitPipeline {
             shards: Arc::new(shards),
             stats,

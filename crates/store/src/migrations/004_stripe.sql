@@ -1,4 +1,4 @@
--- Stripe gateway (issue 6): payers registered at the gateway, saved cards' setups,
+-- Stripe gateway: payers registered at the gateway, saved cards' setups,
 -- and the webhook events processed, each once.
 -- The gateway's customer of an account (a Stripe Customer), created once.
 CREATE TABLE gateway_customers (

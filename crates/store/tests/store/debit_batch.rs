@@ -1,8 +1,9 @@
-//! The debit pipeline's batch SQL, called on the store directly (R3): a batch's
-//! transaction lands whole or not at all, and a fast write of an account that changed
-//! since it was read writes nothing.
+//! The debit pipeline's batch SQL (R3, R6): its transaction on a held connection and
+//! its fast path, each on both stores.
 
-use crate::support::{spawn, stores};
+use crate::{accounts, entry_row, open};
+use refill_store::testing::stores;
+use refill_store::{BalanceChange, StoreError};
 
 /// The pipeline's transaction on a held connection (`open_batch` .. `commit_batch`):
 /// with a few accounts (on SQLite the BEGIN and the COMMIT ride in the texts of the read
@@ -11,10 +12,9 @@ use crate::support::{spawn, stores};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_a_batch_transaction_lands_whole_in_one_statement_or_several() {
     for store in stores().await {
-        let app = spawn(&store).await;
-        let db = &app.running.app.db;
-        for (round, accounts) in [(0, 3usize), (1, 300)] {
-            let ids = batch_accounts(db, round, accounts).await;
+        let db = &open(&store).await;
+        for (round, accounts_n) in [(0, 3usize), (1, 300)] {
+            let ids = accounts(db, round, accounts_n).await;
             let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
             let entries: Vec<refill_store::EntryRow> =
                 ids.iter().map(|id| entry_row(id, -5)).collect();
@@ -23,14 +23,14 @@ async fn r3_a_batch_transaction_lands_whole_in_one_statement_or_several() {
             let before = refill_store::count_entries(&db.pool).await.unwrap();
             let mut conn = db.writer_connection().await.unwrap();
             let read = refill_store::open_batch(&mut conn, &refs).await.unwrap();
-            assert_eq!(read.len(), accounts, "{}: accounts read", store.name);
+            assert_eq!(read.len(), accounts_n, "{}: accounts read", store.name);
             refill_store::commit_batch(&mut conn, &entries, &balances)
                 .await
                 .unwrap();
             drop(conn);
             let added = refill_store::count_entries(&db.pool).await.unwrap() - before;
-            assert_eq!(added, accounts as i64, "{}: {accounts}", store.name);
-            for id in [&ids[0], &ids[accounts - 1]] {
+            assert_eq!(added, accounts_n as i64, "{}: {accounts_n}", store.name);
+            for id in [&ids[0], &ids[accounts_n - 1]] {
                 let a = refill_store::get_account(&db.pool, id)
                     .await
                     .unwrap()
@@ -43,6 +43,7 @@ async fn r3_a_batch_transaction_lands_whole_in_one_statement_or_several() {
                 );
             }
         }
+        db.close().await;
     }
 }
 
@@ -51,9 +52,8 @@ async fn r3_a_batch_transaction_lands_whole_in_one_statement_or_several() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_a_failed_batch_transaction_lands_nothing_and_the_writer_recovers() {
     for store in stores().await {
-        let app = spawn(&store).await;
-        let db = &app.running.app.db;
-        let ids = batch_accounts(db, 0, 2).await;
+        let db = &open(&store).await;
+        let ids = accounts(db, 0, 2).await;
         let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
         let mut twice = entry_row(&ids[0], -5);
         twice.id = "ent_twice".into();
@@ -87,76 +87,27 @@ async fn r3_a_failed_batch_transaction_lands_nothing_and_the_writer_recovers() {
             "{}: no entry of the failed batch",
             store.name
         );
+        db.close().await;
     }
 }
 
-/// `accounts` accounts, committed, for a test of the pipeline's transaction.
-async fn batch_accounts(db: &refill_store::Db, round: usize, accounts: usize) -> Vec<String> {
-    let ids: Vec<String> = (0..accounts)
-        .map(|i| format!("acct_w{round}_{i}"))
-        .collect();
-    let rows: Vec<refill_store::AccountRow> = ids.iter().map(|id| account_row(id)).collect();
-    let mut tx = db.begin().await.unwrap();
-    refill_store::insert_accounts(&mut tx, &rows).await.unwrap();
-    tx.commit().await.unwrap();
-    ids
-}
-
-fn account_row(id: &str) -> refill_store::AccountRow {
-    refill_store::AccountRow {
-        id: id.into(),
-        parent_id: None,
-        name: "w".into(),
-        currency: "GBP".into(),
-        balance: 0,
-        credit_limit: -100,
-        payer_name: None,
-        payer_email: None,
-        payer_phone: None,
-        payer_country: None,
-        flagged: false,
-        auto_threshold: None,
-        low_balance_threshold: 0,
-        low_balance_armed: true,
-        created_at: 0,
-    }
-}
-
-fn entry_row(account: &str, amount: i64) -> refill_store::EntryRow {
-    refill_store::EntryRow {
-        id: refill_store::new_id("ent"),
-        journal_id: refill_store::new_id("jnl"),
-        account_id: account.into(),
-        currency: "GBP".into(),
-        kind: "adjustment".into(),
-        amount,
-        balance_after: Some(amount),
-        reference: None,
-        created_at: 0,
-        items: None,
-    }
-}
-
-/// Issue 5's fast write is all or nothing: of two accounts, one changed since the
-/// pipeline saw it, and neither balance moves. PostgreSQL refuses two accounts
-/// outright (its checked update would commit the unchanged one alone); SQLite's text
-/// fails on the changed one and rolls back.
+/// The fast write is all or nothing: of two accounts, one changed since the pipeline
+/// saw it, and neither balance moves, nor any entry lands. PostgreSQL refuses two
+/// accounts outright (its checked update would commit the unchanged one alone);
+/// SQLite's text fails on the changed one and rolls back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r3_a_fast_write_with_a_changed_account_writes_nothing() {
-    use refill_store::{BalanceChange, StoreError};
     for store in stores().await {
-        let app = spawn(&store).await;
-        let (a, _) = app.funded("a", "pm_card_visa", 5000).await;
-        let (b, _) = app.funded("b", "pm_card_visa", 5000).await;
-        let db = &app.running.app.db;
+        let db = &open(&store).await;
+        let ids = accounts(db, 0, 2).await;
         let read = |id: String| async move {
             refill_store::get_account(&db.pool, &id)
                 .await
                 .unwrap()
                 .unwrap()
         };
-        let seen_a = read(a.clone()).await;
-        let mut seen_b = read(b.clone()).await;
+        let seen_a = read(ids[0].clone()).await;
+        let mut seen_b = read(ids[1].clone()).await;
         seen_b.balance += 1; // what another writer's change looks like to the check
         let changes = [&seen_a, &seen_b].map(|seen| BalanceChange {
             seen,
@@ -176,6 +127,7 @@ async fn r3_a_fast_write_with_a_changed_account_writes_nothing() {
             created_at: 0,
             items: None,
         });
+        let before = refill_store::count_entries(&db.pool).await.unwrap();
         let mut conn = db.pool.acquire().await.unwrap();
         let got = refill_store::commit_if_unchanged(&mut conn, &entries, &changes, &[]).await;
         refill_store::abandon_batch(&mut conn).await;
@@ -186,8 +138,13 @@ async fn r3_a_fast_write_with_a_changed_account_writes_nothing() {
             ("sqlite", Err(StoreError::Changed(_))) => {}
             (name, other) => panic!("{name}: {other:?}"),
         }
-        assert_eq!(app.balance(&a).await, 5000, "{}", store.name);
-        assert_eq!(app.balance(&b).await, 5000, "{}", store.name);
-        app.assert_ledger_ok().await;
+        for id in &ids {
+            assert_eq!(read(id.clone()).await.balance, 0, "{}: {id}", store.name);
+        }
+        let after = refill_store::count_entries(&db.pool).await.unwrap();
+        assert_eq!(after, before, "{}: no entry of the fast write", store.name);
+        let mismatched = refill_store::balance_mismatches(&db.pool).await.unwrap();
+        assert!(mismatched.is_empty(), "{}: {mismatched:?}", store.name);
+        db.close().await;
     }
 }

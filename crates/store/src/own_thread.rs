@@ -18,7 +18,7 @@ pub type Task = Pin<Box<dyn Future<Output = ()> + Send>>;
 /// trips to the database, and so is a worker's transaction or the checkpoint's turn
 /// on the writer, which on SQLite hold the one writer's connection meanwhile: on the
 /// HTTP runtime, each step waited and the debits waited behind the held connection
-/// (perf, issue 5).
+/// (measured with perf).
 pub fn run_on_own_thread(name: &str, tasks: Vec<Task>, ends: Ends) -> Vec<AbortHandle> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -1,110 +1,14 @@
-//! Many rows per statement (issue 5): the debit pipeline writes a whole batch in a
-//! few statements, and the benchmark loads a million accounts.
-//!
-//! Two things keep these cheap on both stores:
-//! - SQLite gets anonymous `?` parameters: with numbered `$n` ones it looks every
-//!   parameter's name up in a list, which costs O(n^2) for a statement of n
-//!   parameters (most of the time of a wide batch, measured with perf).
-//! - Statements come in a few shapes only (rows per statement is a power of two), so
-//!   each is prepared once per connection and then found in the statement cache.
+//! The debit pipeline's batch: its transaction on a held connection, read and written
+//! in as few round trips as each store allows (`open_batch` .. `commit_batch`), and
+//! its fast path, a checked write of accounts read in an earlier batch
+//! (`commit_if_unchanged`).
 
-use crate::queries::{
-    AnyQuery, ENTRY_PARAMS, bind_account, bind_entries, entries_sql, entries_sql_after,
-    insert_entries, read_accounts_for_update,
-};
-use crate::{AccountRow, Dialect, EntryRow, Result, TopUpRow, Tx};
-use sqlx::{Any, Executor};
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
-
-/// The most rows one statement writes.
-pub const MAX_ROWS: usize = 256;
-
-/// The dialect of an open transaction.
-pub fn dialect_of(tx: &Tx) -> Dialect {
-    if tx.backend_name().eq_ignore_ascii_case("postgresql") {
-        Dialect::Postgres
-    } else {
-        Dialect::Sqlite
-    }
-}
-
-/// `(?, ?), (?, ?)` or `($1, $2), ($3, $4)`: the parameters of `rows` rows of `cols`
-/// values each.
-pub fn placeholders(dialect: Dialect, rows: usize, cols: usize) -> String {
-    placeholders_after(dialect, 0, rows, cols)
-}
-
-/// `placeholders` in a statement that has `before` parameters ahead of these.
-pub fn placeholders_after(dialect: Dialect, before: usize, rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            match dialect {
-                Dialect::Sqlite => s.push('?'),
-                Dialect::Postgres => {
-                    s.push('$');
-                    s.push_str(&(before + r * cols + c + 1).to_string());
-                }
-            }
-        }
-        s.push(')');
-    }
-    s
-}
-
-/// The text of a statement shape, built once: `shape` names the statement, `rows`
-/// is a power of two, so there are a few dozen shapes at most (they are kept for the
-/// life of the process, as the statement cache keeps them prepared).
-pub fn statement(
-    shape: &'static str,
-    dialect: Dialect,
-    rows: usize,
-    build: impl FnOnce() -> String,
-) -> &'static str {
-    type Shapes = HashMap<(&'static str, Dialect, usize), &'static str>;
-    static SHAPES: OnceLock<Mutex<Shapes>> = OnceLock::new();
-    let mut shapes = SHAPES
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
-    shapes
-        .entry((shape, dialect, rows))
-        .or_insert_with(|| Box::leak(build().into_boxed_str()))
-}
-
-/// Splits `n` rows into statements of power-of-two sizes, at most MAX_ROWS each:
-/// 300 rows are 256 + 32 + 8 + 4.
-pub fn chunk_sizes(mut n: usize) -> Vec<usize> {
-    let mut sizes = vec![];
-    while n > 0 {
-        let size = if n >= MAX_ROWS {
-            MAX_ROWS
-        } else {
-            1 << (usize::BITS - 1 - n.leading_zeros())
-        };
-        sizes.push(size);
-        n -= size;
-    }
-    sizes
-}
-
-/// The chunks of `rows` that `chunk_sizes` gives.
-pub fn chunks<T>(rows: &[T]) -> impl Iterator<Item = &[T]> {
-    let mut start = 0;
-    chunk_sizes(rows.len()).into_iter().map(move |size| {
-        let chunk = &rows[start..start + size];
-        start += size;
-        chunk
-    })
-}
+use crate::accounts::read_accounts_for_update;
+use crate::entries::{bind_entries, entries_sql, entries_sql_after, insert_entries};
+use crate::many_rows::{MAX_ROWS, chunks, dialect_of, placeholders, placeholders_after, statement};
+use crate::row::{AnyQuery, TableRow};
+use crate::{AccountRow, Dialect, EntryRow, Result, Tx};
+use sqlx::Executor;
 
 /// New balances (and low-balance notice states, R27) of many accounts, in a few
 /// statements: `(id, balance, low_balance_armed)`.
@@ -150,7 +54,7 @@ fn bind_balances<'q>(
 /// accounts for update. On SQLite the BEGIN rides in the text of the read, and
 /// `commit_batch` puts the COMMIT in the text of the write: a batch costs two round
 /// trips to SQLite's connection thread instead of four (each cost 50-120 us under
-/// load, issue 5). After an error the transaction may still be open: the caller must
+/// load). After an error the transaction may still be open: the caller must
 /// close the connection (`PoolConnection::close_on_drop`), which rolls it back.
 pub async fn open_batch(tx: &mut Tx, ids: &[&str]) -> Result<Vec<AccountRow>> {
     let dialect = dialect_of(tx);
@@ -167,7 +71,7 @@ pub async fn open_batch(tx: &mut Tx, ids: &[&str]) -> Result<Vec<AccountRow>> {
 /// Writes a batch of the debit pipeline, its entries and its accounts' new balances,
 /// and commits the transaction `open_batch` opened. On SQLite in one round trip when
 /// each fits one statement (SQLite runs the statements of one text in order): this
-/// took the write of a hot batch from ~344 to ~180 us (timers, issue 5). PostgreSQL
+/// took the write of a hot batch from ~344 to ~180 us (timers). PostgreSQL
 /// keeps separate statements: the insert and the update in one (inside a WITH) gave
 /// no gain in A/B runs (hot 11.4k and 13.4k/s against 17.6k and 13.4k).
 pub async fn commit_batch(
@@ -240,7 +144,7 @@ pub async fn commit_if_unchanged(
     let dialect = dialect_of(tx);
     // PostgreSQL runs the WITH's update whatever the insert does, and commits it:
     // of two accounts one could be updated without its entries. One account is all
-    // or nothing (the pipeline sends no more, `Lane::apply_unread`).
+    // or nothing (the pipeline sends no more, `Shard::apply_from_memory`).
     if dialect == Dialect::Postgres && changes.len() != 1 {
         return Err(crate::StoreError::Unsupported(
             "a PostgreSQL fast-path batch must change exactly one account".into(),
@@ -289,7 +193,7 @@ fn fast_write_sql(dialect: Dialect, ew: usize, bw: usize, kw: usize) -> &'static
                 // The last parameter: how many accounts the update must change.
                 let all = format!(
                     " AND (SELECT count(*) FROM changed) = ${}",
-                    before_entries + ew * ENTRY_PARAMS + 1
+                    before_entries + ew * EntryRow::WIDTH + 1
                 );
                 format!(
                     "WITH changed AS ({update} RETURNING 1), kept AS ({keys}{all}) {insert}{all}"
@@ -359,7 +263,7 @@ const CHANGE_COLS: usize = 10;
 
 /// The update of `width` balances, checked: each account must still hold what the
 /// pipeline saw in every column a debit reads. Rows of NULLs match no account. Every
-/// column that `poster::Book::debit_from` and `accounts::watch_of` read must be
+/// column that `debit_pipeline::Batch::debit_from` and `accounts::watch_of` read must be
 /// compared here: one left out would let the fast path decide on a stale value.
 /// - SQLite sets the balance to NULL, which the schema refuses, when an account fails
 ///   the check: the text fails, and its transaction is rolled back.
@@ -415,91 +319,4 @@ fn bind_changes<'q>(
         q = q.bind(int).bind(int).bind(int).bind(int).bind(text);
     }
     q
-}
-
-/// Inserts many accounts (the benchmark's scale check loads a million this way).
-pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
-    let dialect = dialect_of(tx);
-    for chunk in chunks(rows) {
-        let sql = statement("insert_accounts", dialect, chunk.len(), || {
-            format!(
-                "INSERT INTO accounts (id, parent_id, name, currency, balance, credit_limit, \
-                 payer_name, payer_email, payer_phone, payer_country, flagged, auto_threshold, \
-                 low_balance_threshold, low_balance_armed, created_at) VALUES {}",
-                placeholders(dialect, chunk.len(), 15)
-            )
-        });
-        let mut q = sqlx::query(sql);
-        for a in chunk {
-            q = bind_account(q, a);
-        }
-        q.execute(&mut *tx).await?;
-    }
-    Ok(())
-}
-
-/// R22: active accounts at or below their threshold with no top-up in flight, found
-/// by the `accounts_due` index, with each account's currency: (id, currency).
-pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
-    e: E,
-    limit: i64,
-) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT a.id, a.currency FROM accounts a WHERE a.auto_threshold IS NOT NULL \
-         AND (a.balance - a.auto_threshold) <= 0 \
-         AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
-         LIMIT $1",
-    )
-    .bind(limit)
-    .fetch_all(e)
-    .await?)
-}
-
-/// Inserts many top-ups; one that would be a second in flight for its account is
-/// left out (R19). Returns how many were inserted.
-pub async fn insert_top_ups(tx: &mut Tx, rows: &[TopUpRow]) -> Result<u64> {
-    let dialect = dialect_of(tx);
-    let mut inserted = 0;
-    for chunk in chunks(rows) {
-        let sql = statement("insert_top_ups", dialect, chunk.len(), || {
-            format!(
-                "INSERT INTO top_ups ({}) VALUES {} ON CONFLICT DO NOTHING",
-                crate::work::TOP_UP_COLS,
-                placeholders(dialect, chunk.len(), 25)
-            )
-        });
-        let mut q = sqlx::query(sql);
-        for t in chunk {
-            q = crate::work::bind_top_up(q, t);
-        }
-        inserted += q.execute(&mut *tx).await?.rows_affected();
-    }
-    Ok(inserted)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn chunks_are_powers_of_two_and_cover_all_rows() {
-        assert_eq!(chunk_sizes(0), Vec::<usize>::new());
-        assert_eq!(chunk_sizes(1), vec![1]);
-        assert_eq!(chunk_sizes(300), vec![256, 32, 8, 4]);
-        assert_eq!(chunk_sizes(600), vec![256, 256, 64, 16, 8]);
-        for n in 0..2_000 {
-            let sizes = chunk_sizes(n);
-            assert_eq!(sizes.iter().sum::<usize>(), n);
-            assert!(sizes.iter().all(|s| s.is_power_of_two() && *s <= MAX_ROWS));
-        }
-        let rows: Vec<usize> = (0..300).collect();
-        let joined: Vec<usize> = chunks(&rows).flatten().copied().collect();
-        assert_eq!(joined, rows);
-    }
-
-    #[test]
-    fn placeholders_per_dialect() {
-        assert_eq!(placeholders(Dialect::Sqlite, 2, 2), "(?, ?), (?, ?)");
-        assert_eq!(placeholders(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
-    }
 }

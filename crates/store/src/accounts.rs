@@ -1,0 +1,187 @@
+//! The `accounts` table: balances, payers, and what a debit reads (R2, R4, R6, R27).
+
+use crate::many_rows::{MAX_ROWS, insert_many, placeholders, statement};
+use crate::row::{self, TableRow};
+use crate::{Dialect, Result, Tx};
+use sqlx::{Any, AssertSqlSafe, Executor};
+
+table_row! {
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct AccountRow in "accounts" {
+        pub id: String,
+        pub parent_id: Option<String>,
+        pub name: String,
+        pub currency: String,
+        pub balance: i64,
+        pub credit_limit: i64,
+        pub payer_name: Option<String>,
+        pub payer_email: Option<String>,
+        pub payer_phone: Option<String>,
+        pub payer_country: Option<String>,
+        pub flagged: bool,
+        pub auto_threshold: Option<i64>,
+        pub low_balance_threshold: i64,
+        pub low_balance_armed: bool,
+        pub created_at: i64,
+    }
+}
+
+pub async fn insert_account(tx: &mut Tx, a: &AccountRow) -> Result<()> {
+    row::insert(tx, a, "").await?;
+    Ok(())
+}
+
+/// Inserts many accounts (the benchmark's scale check loads a million this way).
+pub async fn insert_accounts(tx: &mut Tx, rows: &[AccountRow]) -> Result<()> {
+    insert_many(tx, "insert_accounts", rows, "").await?;
+    Ok(())
+}
+
+pub async fn get_account<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    id: &str,
+) -> Result<Option<AccountRow>> {
+    row::one(e, "WHERE id = $1", id).await
+}
+
+/// Reads accounts for update, in id order (a fixed lock order: no deadlocks).
+pub async fn lock_accounts(tx: &mut Tx, dialect: Dialect, ids: &[&str]) -> Result<Vec<AccountRow>> {
+    read_accounts_for_update(tx, dialect, ids, "").await
+}
+
+pub async fn lock_account(tx: &mut Tx, dialect: Dialect, id: &str) -> Result<Option<AccountRow>> {
+    Ok(lock_accounts(tx, dialect, &[id]).await?.pop())
+}
+
+/// `lock_accounts`, the first statement's text led by `lead` (SQLite: the BEGIN of
+/// the debit pipeline's transaction, see `debit_batch::open_batch`).
+pub(crate) async fn read_accounts_for_update(
+    tx: &mut Tx,
+    dialect: Dialect,
+    ids: &[&str],
+    mut lead: &'static str,
+) -> Result<Vec<AccountRow>> {
+    let mut ids = ids.to_vec();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut rows = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(MAX_ROWS) {
+        // The list is padded to a power of two (repeating the last id changes
+        // nothing), so that a few statement shapes serve every batch.
+        let width = chunk.len().next_power_of_two();
+        let sql = statement(lead_shape(lead), dialect, width, || {
+            format!(
+                "{lead}SELECT {} FROM accounts WHERE id IN {} ORDER BY id{}",
+                AccountRow::COLUMNS,
+                placeholders(dialect, 1, width),
+                dialect.for_update()
+            )
+        });
+        lead = "";
+        let mut q = sqlx::query(sql);
+        for i in 0..width {
+            q = q.bind(chunk[i.min(chunk.len() - 1)]);
+        }
+        for row in q.fetch_all(&mut *tx).await? {
+            rows.push(AccountRow::from_row(&row)?);
+        }
+    }
+    Ok(rows)
+}
+
+/// The statement cache's name of an account read with or without a lead.
+fn lead_shape(lead: &str) -> &'static str {
+    if lead.is_empty() {
+        "lock_accounts"
+    } else {
+        "open_and_lock_accounts"
+    }
+}
+
+/// Accounts visible to a caller: all (operator) or one account and its sub-accounts.
+pub async fn list_accounts<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    root: Option<&str>,
+    starting_after: Option<&str>,
+    limit: i64,
+) -> Result<Vec<AccountRow>> {
+    let sql = row::select::<AccountRow>(
+        "WHERE ($1 = '' OR id = $1 OR parent_id = $1) AND id > $2 ORDER BY id LIMIT $3",
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(root.unwrap_or(""))
+        .bind(starting_after.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(e)
+        .await?;
+    row::all(&rows)
+}
+
+/// The new balance of an account and its low-balance notice state (R27).
+pub async fn set_balance(
+    tx: &mut Tx,
+    id: &str,
+    balance: i64,
+    low_balance_armed: bool,
+) -> Result<()> {
+    sqlx::query("UPDATE accounts SET balance = $1, low_balance_armed = $2 WHERE id = $3")
+        .bind(balance)
+        .bind(low_balance_armed as i64)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_flagged(tx: &mut Tx, id: &str, flagged: bool) -> Result<()> {
+    sqlx::query("UPDATE accounts SET flagged = $1 WHERE id = $2")
+        .bind(flagged as i64)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// Mirrors the auto top-up threshold on the account row while it is active.
+pub async fn set_auto_threshold(tx: &mut Tx, id: &str, threshold: Option<i64>) -> Result<()> {
+    sqlx::query("UPDATE accounts SET auto_threshold = $1 WHERE id = $2")
+        .bind(threshold)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_low_balance_threshold(
+    tx: &mut Tx,
+    id: &str,
+    threshold: i64,
+    armed: bool,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE accounts SET low_balance_threshold = $1, low_balance_armed = $2 WHERE id = $3",
+    )
+    .bind(threshold)
+    .bind(armed as i64)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// R22: active accounts at or below their threshold with no top-up in flight, found
+/// by the `accounts_due` index, with each account's currency: (id, currency).
+pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    limit: i64,
+) -> Result<Vec<(String, String)>> {
+    Ok(sqlx::query_as(
+        "SELECT a.id, a.currency FROM accounts a WHERE a.auto_threshold IS NOT NULL \
+         AND (a.balance - a.auto_threshold) <= 0 \
+         AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
+         LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(e)
+    .await?)
+}
