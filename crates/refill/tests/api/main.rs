@@ -9,3 +9,4 @@ mod processes;
 mod recurring;
 mod stripe;
 mod support;
+mod webhook_destinations;

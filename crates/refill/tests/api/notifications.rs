@@ -10,6 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const SECRET: &str = "whsec_0123456789abcdef";
 const ALL_TYPES: &[&str] = refill_domain::notifications::EVENT_TYPES;
+/// An account's endpoint must resolve to public addresses; tests have no DNS, so they
+/// give one literally (nothing is delivered to it).
+const PUBLIC_URL: &str = "https://93.184.216.34/hook";
 
 struct Receivers {
     smtp: SmtpSink,
@@ -748,14 +751,14 @@ async fn r26_bad_notification_input_is_refused_and_changes_nothing() {
             .as_str()
             .unwrap()
             .to_string();
-        let op = endpoint(&app, "https://ops.example.test/hook", json!(["*"]))
+        let op = endpoint(&app, "http://10.0.0.7/ops-hook", json!(["*"]))
             .await
             .id();
         let mine = app
             .send(
                 reqwest::Method::POST,
                 "/v1/webhook-endpoints",
-                Some(&json!({"url": "https://acme.example.test/hook", "event_types": ["*"]})),
+                Some(&json!({"url": PUBLIC_URL, "event_types": ["*"]})),
                 &[],
                 Some(&key),
             )
@@ -842,8 +845,7 @@ async fn r26_account_keys_stay_inside_their_tree_and_the_public_internet() {
             );
         }
         // The main account's key registers one for its sub-account, sees it, removes it.
-        let body =
-            json!({"url": "https://hooks.example.com/h", "event_types": ["*"], "account_id": sub});
+        let body = json!({"url": PUBLIC_URL, "event_types": ["*"], "account_id": sub});
         let r = as_key(
             &main_key,
             reqwest::Method::POST,
