@@ -10,14 +10,21 @@ const BODY_EXCERPT: usize = 300;
 /// A client that never follows redirects (a webhook URL that moved must be updated by
 /// its owner) and gives up on a connection after `timeout`.
 pub(crate) fn client(timeout: Duration) -> Result<reqwest::Client, ConfigError> {
+    build(builder(timeout))
+}
+
+/// The settings of [`client`], for a channel to add its own.
+pub(crate) fn builder(timeout: Duration) -> reqwest::ClientBuilder {
     ensure_crypto_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(timeout)
         .timeout(timeout)
         .user_agent(concat!("refill-notify/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| ConfigError::Http(chain(&e)))
+}
+
+pub(crate) fn build(b: reqwest::ClientBuilder) -> Result<reqwest::Client, ConfigError> {
+    b.build().map_err(|e| ConfigError::Http(chain(&e)))
 }
 
 /// reqwest is built with `rustls-no-provider`: the process needs a default provider

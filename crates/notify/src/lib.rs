@@ -5,6 +5,8 @@
 //!
 //! Delivery is at least once: a receiver may see one event twice and must dedupe by id.
 
+mod address;
+mod destination;
 pub mod email;
 mod http;
 pub mod render;
@@ -14,14 +16,14 @@ pub mod sms;
 pub mod testing;
 pub mod webhook;
 
+pub use address::{is_public_ip, why_not_public};
+pub use destination::{DestinationError, Reach};
 pub use email::EmailChannel;
 pub use http::status_is_retryable;
 pub use render::{EmailContent, render_email, render_sms};
 pub use retry::{RetryPolicy, backoff_delay_ms, give_up};
 pub use sms::SmsChannel;
-pub use webhook::{
-    WebhookChannel, WebhookEndpoint, check_public_url, is_public_ip, sign, verify_signature,
-};
+pub use webhook::{WebhookChannel, WebhookEndpoint, sign, verify_signature};
 
 use serde::{Deserialize, Serialize};
 

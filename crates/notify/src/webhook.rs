@@ -5,6 +5,7 @@
 //!
 #![doc = include_str!("../WEBHOOKS.md")]
 
+use crate::destination::{self, DestinationError, Lookup, Reach, Resolver};
 use crate::{ConfigError, DeliveryError, Notification, http};
 use hmac::{Hmac, Mac};
 use serde::Serialize;
@@ -18,11 +19,13 @@ pub const DEFAULT_TOLERANCE_SECS: i64 = 300;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// Where an account's webhooks go, and the secret they are signed with.
+/// Where an account's webhooks go, the secret they are signed with, and which
+/// addresses the URL may lead to.
 #[derive(Clone, PartialEq, Eq)]
 pub struct WebhookEndpoint {
     pub url: String,
     pub secret: String,
+    pub reach: Reach,
 }
 
 impl std::fmt::Debug for WebhookEndpoint {
@@ -30,6 +33,7 @@ impl std::fmt::Debug for WebhookEndpoint {
         f.debug_struct("WebhookEndpoint")
             .field("url", &self.url)
             .field("secret", &"<redacted>")
+            .field("reach", &self.reach)
             .finish()
     }
 }
@@ -101,10 +105,17 @@ pub fn verify_signature(
         .any(|s| mac(secret, t, body).verify_slice(s).is_ok())
 }
 
-/// POSTs signed envelopes. One client, shared by all endpoints.
+/// POSTs signed envelopes. Two clients, shared by all endpoints: one per [`Reach`].
 #[derive(Debug, Clone)]
 pub struct WebhookChannel {
-    client: reqwest::Client,
+    /// For endpoints that must be public: every connection resolves its host once and
+    /// is refused unless all the addresses are public. No connection is kept idle, so
+    /// each delivery resolves and checks again; no proxy, which would resolve the
+    /// host itself, out of the check's sight.
+    public: reqwest::Client,
+    /// For the operator's endpoints: any address, connections reused.
+    any: reqwest::Client,
+    lookup: Lookup,
 }
 
 impl WebhookChannel {
@@ -114,9 +125,38 @@ impl WebhookChannel {
     }
     /// A channel whose requests give up after `timeout` (a slow receiver is retried).
     pub fn with_timeout(timeout: Duration) -> Result<Self, ConfigError> {
+        Self::build(timeout, Lookup::System)
+    }
+    /// As [`with_timeout`](Self::with_timeout), host names looked up in `dns` only.
+    #[cfg(feature = "test-support")]
+    pub fn with_fake_dns(
+        timeout: Duration,
+        dns: crate::testing::FakeDns,
+    ) -> Result<Self, ConfigError> {
+        Self::build(timeout, Lookup::Fake(dns))
+    }
+
+    fn build(timeout: Duration, lookup: Lookup) -> Result<Self, ConfigError> {
+        let resolver = |reach| Resolver {
+            lookup: lookup.clone(),
+            reach,
+        };
+        let public = http::builder(timeout)
+            .dns_resolver(resolver(Reach::Public))
+            .pool_max_idle_per_host(0)
+            .no_proxy();
+        let any = http::builder(timeout).dns_resolver(resolver(Reach::Any));
         Ok(WebhookChannel {
-            client: http::client(timeout)?,
+            public: http::build(public)?,
+            any: http::build(any)?,
+            lookup,
         })
+    }
+
+    /// Checks where `url` leads, as a delivery would, for registering an endpoint: its
+    /// host must resolve, and every address be one `reach` allows.
+    pub async fn check_destination(&self, url: &str, reach: Reach) -> Result<(), DestinationError> {
+        destination::check(url, reach, &self.lookup).await
     }
 
     /// Delivers `n` to `endpoint`, signed now. 2xx is success; see [`DeliveryError`].
@@ -129,21 +169,31 @@ impl WebhookChannel {
     }
 
     /// As [`deliver`](Self::deliver), signed at `t` (unix seconds): for tests and replays.
+    /// An address the endpoint's reach does not allow fails it unsent, permanently.
     pub async fn deliver_at(
         &self,
         endpoint: &WebhookEndpoint,
         n: &Notification,
         t: i64,
     ) -> Result<(), DeliveryError> {
+        destination::check_literal(&endpoint.url, endpoint.reach)?;
+        let client = match endpoint.reach {
+            Reach::Public => &self.public,
+            Reach::Any => &self.any,
+        };
         let body = envelope(n);
-        let sent = self
-            .client
+        let sent = client
             .post(&endpoint.url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(SIGNATURE_HEADER, sign(&endpoint.secret, t, &body))
             .body(body)
             .send()
             .await;
+        if let Err(e) = &sent
+            && let Some(refused) = destination::refusal_in(e)
+        {
+            return Err(refused.into());
+        }
         http::outcome("webhook", sent).await
     }
 }
@@ -153,57 +203,6 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     i64::try_from(d.as_secs()).unwrap_or(i64::MAX)
-}
-
-/// Whether an address is on the public internet: not loopback, private, link-local,
-/// unspecified, broadcast, shared (100.64/10) or an IPv6 unique-local address. An
-/// endpoint registered by a customer must be public, so that refill cannot be made to
-/// call into the provider's own network.
-pub fn is_public_ip(ip: std::net::IpAddr) -> bool {
-    use std::net::IpAddr;
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_documentation()
-                || (a == 100 && (64..128).contains(&b)))
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public_ip(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80)
-            }
-        },
-    }
-}
-
-/// Resolves the URL's host and refuses it unless every address is public.
-pub async fn check_public_url(url: &str) -> Result<(), DeliveryError> {
-    let parsed = reqwest::Url::parse(url)
-        .map_err(|e| DeliveryError::permanent(format!("webhook: bad URL: {e}")))?;
-    let host = parsed
-        .host_str()
-        .ok_or_else(|| DeliveryError::permanent("webhook: the URL has no host"))?;
-    let port = parsed.port_or_known_default().unwrap_or(443);
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs: Vec<_> = tokio::net::lookup_host((host, port))
-        .await
-        .map_err(|e| DeliveryError::retryable(format!("webhook: cannot resolve {host}: {e}")))?
-        .collect();
-    if addrs.is_empty() || addrs.iter().any(|a| !is_public_ip(a.ip())) {
-        return Err(DeliveryError::permanent(format!(
-            "webhook: {host} is not a public address; an endpoint registered by an account must be reachable on the internet"
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -277,39 +276,5 @@ mod tests {
             serde_json::json!({"id": "evt_9", "type": "balance.low", "created": 1_700_000_000i64,
                                "account": "acct_1", "data": {"balance": 1}})
         );
-    }
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "0.0.0.0",
-            "100.64.0.1",
-            "::1",
-            "fd00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public_ip(private.parse().unwrap()), "{private}");
-        }
-        for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111"] {
-            assert!(is_public_ip(public.parse().unwrap()), "{public}");
-        }
-    }
-
-    #[tokio::test]
-    async fn loopback_urls_are_refused() {
-        for url in [
-            "http://127.0.0.1:9/x",
-            "http://localhost/x",
-            "http://[::1]:8080/",
-        ] {
-            let e = check_public_url(url).await.unwrap_err();
-            assert!(!e.retryable, "{url}: {e:?}");
-        }
     }
 }

@@ -1,10 +1,10 @@
 //! The channels against real receivers on 127.0.0.1 (R26, R28): what arrives, how it
 //! is signed, and which failures are worth retrying.
 
-use refill_notify::testing::{HttpSink, SmtpSink, WAIT};
+use refill_notify::testing::{FakeDns, HttpSink, SmtpSink, WAIT};
 use refill_notify::{
-    DeliveryError, EmailChannel, Notification, SmsChannel, WebhookChannel, WebhookEndpoint, events,
-    render_email, render_sms, verify_signature,
+    DeliveryError, DestinationError, EmailChannel, Notification, Reach, SmsChannel, WebhookChannel,
+    WebhookEndpoint, events, render_email, render_sms, verify_signature,
 };
 use serde_json::{Value, json};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -265,6 +265,7 @@ async fn r26_every_event_arrives_by_signed_webhook() {
     let endpoint = WebhookEndpoint {
         url: format!("{}/hooks/refill", http.url()),
         secret: SECRET.into(),
+        reach: Reach::Any,
     };
     let samples = samples();
     for (n, _) in &samples {
@@ -311,6 +312,7 @@ async fn r28_webhook_failures_are_classified() {
     let endpoint = WebhookEndpoint {
         url: http.url(),
         secret: SECRET.into(),
+        reach: Reach::Any,
     };
     let (n, _) = &samples()[0];
     let cases = [
@@ -348,17 +350,157 @@ async fn r28_webhook_timeout_and_refused_connection_are_retryable() {
     let slow = WebhookEndpoint {
         url: http.url(),
         secret: SECRET.into(),
+        reach: Reach::Any,
     };
     let e = hook.deliver(&slow, n).await.unwrap_err();
     assert!(e.retryable && e.reason.contains("timed out"), "{e:?}");
     let down = WebhookEndpoint {
         url: format!("http://127.0.0.1:{}/x", refused_port()),
         secret: SECRET.into(),
+        reach: Reach::Any,
     };
     assert_retryable(hook.deliver(&down, n).await, true, "refused");
     let bad = WebhookEndpoint {
         url: "not a url".into(),
         secret: SECRET.into(),
+        reach: Reach::Any,
     };
     assert_retryable(hook.deliver(&bad, n).await, false, "bad url");
+}
+
+fn hook_to(url: &str, reach: Reach) -> WebhookEndpoint {
+    WebhookEndpoint {
+        url: url.into(),
+        secret: SECRET.into(),
+        reach,
+    }
+}
+
+fn assert_not_public(r: Result<(), DeliveryError>, address: &str, why: &str) {
+    let e = r.expect_err(address);
+    assert!(!e.retryable, "{address}: {e:?}");
+    assert!(
+        e.reason.contains(address) && e.reason.contains(why),
+        "{address}, {why}: {e:?}"
+    );
+}
+
+/// The connection goes to the address the lookup gave (the fake resolver's, never the
+/// system's), looked up once per delivery, and refused when that address is private.
+#[tokio::test]
+async fn r26_a_public_endpoint_whose_host_resolves_to_a_private_address_is_not_sent_to() {
+    let http = HttpSink::start().await;
+    let dns = FakeDns::new();
+    dns.set("hooks.example.test", &["127.0.0.1"]);
+    let hook = WebhookChannel::with_fake_dns(Duration::from_secs(5), dns.clone()).unwrap();
+    let url = format!("http://hooks.example.test:{}/h", http.addr().port());
+    let (n, _) = &samples()[0];
+    hook.deliver(&hook_to(&url, Reach::Any), n).await.unwrap();
+    assert_eq!((dns.lookups(), http.requests().len()), (1, 1));
+    for round in 1..=2 {
+        let r = hook.deliver(&hook_to(&url, Reach::Public), n).await;
+        assert_not_public(r, "127.0.0.1", "loopback");
+        assert_eq!(dns.lookups(), 1 + round, "one lookup per delivery");
+    }
+    // One private address among public ones is enough to refuse.
+    dns.set("hooks.example.test", &["93.184.216.34", "10.0.0.7"]);
+    let r = hook.deliver(&hook_to(&url, Reach::Public), n).await;
+    assert_not_public(r, "10.0.0.7", "private");
+    assert_eq!(http.requests().len(), 1, "nothing sent to the refused");
+}
+
+#[tokio::test]
+async fn r26_a_host_that_no_longer_resolves_is_retried_not_sent() {
+    let dns = FakeDns::new();
+    let hook = WebhookChannel::with_fake_dns(Duration::from_secs(5), dns.clone()).unwrap();
+    let (n, _) = &samples()[0];
+    let e = hook
+        .deliver(&hook_to("https://gone.example.test/h", Reach::Public), n)
+        .await
+        .unwrap_err();
+    assert!(
+        e.retryable && e.reason.contains("cannot resolve gone.example.test"),
+        "{e:?}"
+    );
+    assert_eq!(dns.lookups(), 1);
+}
+
+/// Addresses written into the URL are connected to without a lookup: checked as given,
+/// whatever their spelling. The operator's endpoint at the same URL is delivered.
+#[tokio::test]
+async fn r26_literal_private_addresses_in_any_spelling_are_refused_for_public_endpoints() {
+    let http = HttpSink::start().await;
+    let dns = FakeDns::new();
+    let hook = WebhookChannel::with_fake_dns(Duration::from_secs(5), dns.clone()).unwrap();
+    let port = http.addr().port();
+    let (n, _) = &samples()[0];
+    for (host, address, why) in [
+        ("2130706433", "127.0.0.1", "loopback"),
+        ("0x7f.1", "127.0.0.1", "loopback"),
+        ("[::ffff:127.0.0.1]", "::ffff:127.0.0.1", "loopback"),
+        ("[::127.0.0.1]", "::7f00:1", "IPv4-compatible"),
+        ("[64:ff9b::7f00:1]", "64:ff9b::7f00:1", "NAT64"),
+        ("[2002:7f00:1::1]", "2002:7f00:1::1", "6to4"),
+        ("[fec0::1]", "fec0::1", "site-local"),
+        ("198.18.0.1", "198.18.0.1", "benchmarking"),
+        ("0.1.2.3", "0.1.2.3", "this network"),
+    ] {
+        let url = format!("http://{host}:{port}/h");
+        let r = hook.deliver(&hook_to(&url, Reach::Public), n).await;
+        assert_not_public(r, address, why);
+    }
+    assert_eq!((dns.lookups(), http.requests().len()), (0, 0));
+    let url = format!("http://2130706433:{port}/h");
+    hook.deliver(&hook_to(&url, Reach::Any), n).await.unwrap();
+    assert_eq!(http.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn r26_registration_resolves_the_host_and_checks_every_address() {
+    let dns = FakeDns::new();
+    dns.set("public.example.test", &["93.184.216.34", "2606:4700::1111"]);
+    dns.set("mixed.example.test", &["93.184.216.34", "fd00::7"]);
+    dns.set("nat64.example.test", &["64:ff9b::a00:7"]);
+    let hook = WebhookChannel::with_fake_dns(Duration::from_secs(5), dns).unwrap();
+    let check = |url: &'static str, reach| hook.check_destination(url, reach);
+    assert_eq!(
+        check("https://public.example.test/h", Reach::Public).await,
+        Ok(())
+    );
+    for (url, address) in [
+        ("https://mixed.example.test/h", "fd00::7"),
+        ("https://nat64.example.test/h", "64:ff9b::a00:7"),
+        ("http://[::127.0.0.1]/", "::7f00:1"),
+        ("http://[::ffff:127.0.0.1]/", "::ffff:127.0.0.1"),
+    ] {
+        match check(url, Reach::Public).await {
+            Err(DestinationError::NotPublic { address: a, .. }) => {
+                assert_eq!(a.to_string(), address, "{url}")
+            }
+            other => panic!("{url}: {other:?}"),
+        }
+        assert_eq!(check(url, Reach::Any).await, Ok(()), "{url}");
+    }
+    for reach in [Reach::Public, Reach::Any] {
+        let r = check("https://nowhere.example.test/h", reach).await;
+        assert!(
+            matches!(r, Err(DestinationError::Unresolvable { .. })),
+            "{r:?}"
+        );
+        let r = check("not a url", reach).await;
+        assert!(matches!(r, Err(DestinationError::BadUrl(_))), "{r:?}");
+    }
+}
+
+/// The system's resolver: a name under .invalid never resolves (RFC 6761).
+#[tokio::test]
+async fn r26_registration_refuses_a_name_the_system_cannot_resolve() {
+    let hook = WebhookChannel::new().unwrap();
+    let r = hook
+        .check_destination("https://nowhere.invalid/h", Reach::Any)
+        .await;
+    assert!(
+        matches!(r, Err(DestinationError::Unresolvable { .. })),
+        "{r:?}"
+    );
 }

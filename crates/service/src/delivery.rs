@@ -13,7 +13,7 @@
 
 use crate::accounts::Caller;
 use crate::api_objects::{Page, rfc3339};
-use crate::notifications::{contacts_of, preferences_of};
+use crate::notifications::{contacts_of, preferences_of, reach_of};
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{self, Channel, Contacts, EventSet, Subscription};
 use refill_notify::{DeliveryError, Notification, WebhookEndpoint};
@@ -262,12 +262,13 @@ impl Refill {
                     .map_err(store)?
                     .filter(|w| w.removed_at.is_none())
                     .ok_or_else(|| DeliveryError::permanent("the webhook endpoint was removed"))?;
-                if !w.trusted {
-                    refill_notify::check_public_url(&w.url).await?;
-                }
+                // The channel resolves the host and checks every address on the
+                // connection it makes: a host that now resolves to a private address
+                // fails here, unsent.
                 let endpoint = WebhookEndpoint {
                     url: w.url,
                     secret: w.secret,
+                    reach: reach_of(w.trusted),
                 };
                 let t = self.now().div_euclid(1000);
                 self.channels.webhook.deliver_at(&endpoint, &n, t).await

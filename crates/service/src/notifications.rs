@@ -5,7 +5,7 @@ use crate::accounts::Caller;
 use crate::api_objects::rfc3339;
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{EventSet, Preferences};
-use refill_notify::{EmailChannel, SmsChannel, WebhookChannel};
+use refill_notify::{DestinationError, EmailChannel, Reach, SmsChannel, WebhookChannel};
 use refill_store::sqlx::AnyConnection;
 use refill_store::{AccountRow, WebhookEndpointRow};
 use serde::{Deserialize, Serialize};
@@ -128,6 +128,11 @@ fn check_url(url: &str) -> Result<()> {
         return Err(bad("must name a host, without user or password"));
     }
     Ok(())
+}
+
+/// Which addresses an endpoint may have: any for the operator's own, public otherwise.
+pub(crate) fn reach_of(trusted: bool) -> Reach {
+    if trusted { Reach::Any } else { Reach::Public }
 }
 
 fn check_secret(secret: &str) -> Result<()> {
@@ -296,12 +301,7 @@ impl Refill {
         }
         // The operator may point an endpoint at an internal host; a customer may not.
         let trusted = caller.is_operator();
-        if !trusted
-            && let Err(e) = refill_notify::check_public_url(&req.url).await
-            && !e.retryable
-        {
-            return Err(ServiceError::invalid("url_not_public", e.reason));
-        }
+        self.check_destination(&req.url, reach_of(trusted)).await?;
         let row = WebhookEndpointRow {
             id: refill_store::new_id("we"),
             account_id,
@@ -321,6 +321,21 @@ impl Refill {
         idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// The URL's host must resolve, to public addresses only unless the endpoint is
+    /// the operator's. Deliveries check again, on the connection itself.
+    async fn check_destination(&self, url: &str, reach: Reach) -> Result<()> {
+        let refused = match self.channels.webhook.check_destination(url, reach).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let code = match refused {
+            DestinationError::BadUrl(_) => "invalid_url",
+            DestinationError::Unresolvable { .. } => "url_not_resolvable",
+            DestinationError::NotPublic { .. } => "url_not_public",
+        };
+        Err(ServiceError::invalid(code, refused.to_string()))
     }
 
     pub async fn list_webhook_endpoints(

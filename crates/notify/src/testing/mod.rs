@@ -1,6 +1,6 @@
 //! Real receivers for tests (feature `test-support`): an SMTP server and an HTTP server,
 //! each on 127.0.0.1 with a port of its own, recording what they receive and able to
-//! fail on demand. They stop when dropped.
+//! fail on demand. They stop when dropped. And a resolver answering from a table.
 //!
 //! ```
 //! use refill_notify::testing::{SmtpSink, WAIT};
@@ -18,10 +18,12 @@
 //! }
 //! ```
 
+mod dns;
 mod http;
 mod mime;
 mod smtp;
 
+pub use dns::FakeDns;
 pub use http::{HttpSink, ReceivedRequest};
 pub use mime::MimePart;
 pub use smtp::{ReceivedMail, SmtpSink};

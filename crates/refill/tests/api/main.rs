@@ -27,3 +27,4 @@ mod settings;
 mod stripe;
 mod top_ups;
 mod transfers;
+mod webhook_destinations;
