@@ -3,6 +3,7 @@
 //! approaching-threshold notice, the low-balance notice.
 
 use crate::DomainError;
+use crate::ledger::EntryKind;
 use crate::money::{positive, sub};
 
 /// What the debit path needs to know of an account, read from its one row.
@@ -58,6 +59,26 @@ pub enum DebitKind {
 }
 
 impl DebitKind {
+    /// The spending kind of a ledger entry, if it is spending (R18: transfers,
+    /// top-ups, reversals, refunds and adjustments are not).
+    pub fn of_entry(kind: EntryKind) -> Option<DebitKind> {
+        match kind {
+            EntryKind::Usage => Some(DebitKind::Usage),
+            EntryKind::Fee => Some(DebitKind::Fee),
+            EntryKind::RecurringFee => Some(DebitKind::RecurringFee),
+            _ => None,
+        }
+    }
+
+    /// The ledger entry kind of spending of this kind.
+    pub fn entry_kind(self) -> EntryKind {
+        match self {
+            DebitKind::Usage => EntryKind::Usage,
+            DebitKind::Fee => EntryKind::Fee,
+            DebitKind::RecurringFee => EntryKind::RecurringFee,
+        }
+    }
+
     pub fn parse(s: &str) -> Option<DebitKind> {
         match s {
             "usage" => Some(DebitKind::Usage),
@@ -139,9 +160,22 @@ pub fn effects_of_spending(
     before: i64,
     after: i64,
 ) -> SpendEffects {
+    effects_of_batch(watch, &[kind], before, after)
+}
+
+/// R18, R26, R27: the effects of a batch of spending with items of `kinds` that took
+/// the balance from `before` to `after`. The batch counts as spending when any of
+/// its items is of a kind that counts (`trigger_on`).
+pub fn effects_of_batch(
+    watch: SpendWatch,
+    kinds: &[DebitKind],
+    before: i64,
+    after: i64,
+) -> SpendEffects {
     let mut fx = effects_of_balance_change(watch, before, after);
     if let Some(threshold) = watch.auto_threshold {
-        fx.trigger_top_up = watch.trigger_on.counts(kind) && after <= threshold;
+        let counts = kinds.iter().any(|k| watch.trigger_on.counts(*k));
+        fx.trigger_top_up = counts && after <= threshold;
         let level = approach_level(threshold);
         fx.approaching_threshold = before >= level && after < level && after > threshold;
     }
@@ -149,7 +183,12 @@ pub fn effects_of_spending(
 }
 
 /// R27 for any balance change (credits re-arm the notice; transfers out and
-/// adjustments may set it off, but never a top-up, R18).
+/// adjustments may set it off, but never a top-up, R18). The semantics: the notice
+/// is armed until it is sent; it is sent by a drop (`after < before`) that ends at or
+/// below the low-balance threshold while armed, once, which disarms it; any change
+/// that ends above the threshold arms it again. So one crossing sends one notice,
+/// however many debits follow, and the next crossing after a recovery sends another.
+/// A threshold of 0 (or less) turns it off.
 pub fn effects_of_balance_change(watch: SpendWatch, before: i64, after: i64) -> SpendEffects {
     let low = watch.low_balance_threshold;
     let mut fx = SpendEffects {
@@ -263,6 +302,18 @@ mod tests {
         assert_eq!(DebitKind::parse("recurring_fee"), None, "refill's own kind");
         let none = SpendWatch::default();
         assert!(!effects_of_spending(none, DebitKind::Usage, 600, 0).trigger_top_up);
+    }
+
+    #[test]
+    fn r18_a_batch_counts_when_any_of_its_items_counts() {
+        let w = watch(500);
+        let mixed = [DebitKind::Fee, DebitKind::Usage];
+        assert!(effects_of_batch(w, &mixed, 600, 400).trigger_top_up);
+        assert!(!effects_of_batch(w, &[DebitKind::Fee], 600, 400).trigger_top_up);
+        for k in [DebitKind::Usage, DebitKind::Fee, DebitKind::RecurringFee] {
+            assert_eq!(DebitKind::of_entry(k.entry_kind()), Some(k));
+        }
+        assert_eq!(DebitKind::of_entry(EntryKind::TransferOut), None);
     }
 
     #[test]

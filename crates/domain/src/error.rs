@@ -1,7 +1,7 @@
 use thiserror::Error;
 
-/// A refusal by a domain rule. Each variant has a stable machine-readable code and,
-/// where a numbered rule refused it, that rule.
+/// A refusal by a domain rule. Each variant has a stable machine-readable code, the
+/// rule that refused it, and a kind that tells the edge how to answer it.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DomainError {
     #[error("the amount must be a positive whole number of minor units")]
@@ -42,6 +42,104 @@ pub enum DomainError {
     TermsNotAccepted,
     #[error("automatic payments need a payer with an email address")]
     PayerMissing,
+
+    // R2, R4, R5, R6, R9: accounts and payment methods.
+    #[error("name must be 1 to 200 characters")]
+    InvalidName,
+    #[error("a sub-account cannot have sub-accounts (R4)")]
+    ParentIsSubAccount,
+    #[error("a sub-account uses its main account's currency {main}")]
+    SubAccountCurrency { main: String },
+    #[error("credit_limit is the lowest balance allowed: 0 or negative, down to -10^15")]
+    InvalidCreditLimit,
+    #[error("payer.country is an ISO 3166 alpha-2 code such as GB")]
+    InvalidCountry,
+    #[error("payer.email is not an email address")]
+    InvalidEmail,
+    #[error("a transfer moves credit between a main account and one of its sub-accounts")]
+    AccountsNotRelated,
+    #[error("the account has no saved payment method: add one first (R5)")]
+    NoPaymentMethod,
+    #[error("a scheduled recharge needs a saved card (R5)")]
+    PaymentMethodNotSaved,
+
+    // R12-R15, R21: auto top-up settings.
+    #[error("threshold is required to turn auto top-up on")]
+    ThresholdRequired,
+    #[error("give exactly one of amount (fixed) or target_balance (R12)")]
+    AmountRequired,
+    #[error("source {0:?} is not card or transfer")]
+    InvalidSource(String),
+    #[error("a transfer source takes no payment method: never both (R12)")]
+    SourceConflict,
+    #[error(
+        "this API key may not act on a transfer source: it is set up by the main account (R15)"
+    )]
+    TransferSourceSetByMainAccount,
+    #[error("the current auto top-up terms are version {current}")]
+    TermsVersionUnknown { current: String },
+    #[error("the top-up amount {amount} is above the {cap} cap of {limit} (R21)")]
+    AmountAboveCap {
+        amount: i64,
+        cap: &'static str,
+        limit: i64,
+    },
+
+    // R29, R30: resources and scheduled recharges.
+    #[error("period {0:?} is not weekly, monthly or yearly")]
+    InvalidPeriod(String),
+    #[error("day_of_month is 1 to 31 (29-31: the month's last day where it has fewer)")]
+    InvalidDayOfMonth,
+
+    // Lifecycles: a wrong transition is refused, never written.
+    #[error("a top-up cannot go from {from} to {to}")]
+    TopUpTransition {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("the top-up is {status}, not waiting for authentication")]
+    NotAwaitingAuthentication { status: &'static str },
+    #[error("auto top-up cannot go from {from} to {to}")]
+    StateTransition {
+        from: &'static str,
+        to: &'static str,
+    },
+    #[error("a resource cannot go from {from} to {to}")]
+    ResourceTransition {
+        from: &'static str,
+        to: &'static str,
+    },
+    /// A stored value this version does not know (read from the database).
+    #[error("unknown {what} {value:?}")]
+    UnknownValue {
+        what: &'static str,
+        value: String,
+        rule: &'static str,
+    },
+    /// A broken invariant: a bug, never the caller's input. Checked in production
+    /// (nothing is written after it), asserted in debug builds.
+    #[error("invariant broken ({rule}): {what}")]
+    InvariantBroken {
+        what: &'static str,
+        rule: &'static str,
+    },
+}
+
+/// How the edge answers a refusal (the HTTP status it maps to, once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// Malformed or impossible input (400).
+    BadInput,
+    /// The money is not there (402).
+    PaymentRequired,
+    /// Well-formed, refused by a rule (422).
+    Refused,
+    /// Not allowed for this caller (403).
+    Forbidden,
+    /// Not possible in the current state (409).
+    Conflict,
+    /// A bug (500).
+    Internal,
 }
 
 impl DomainError {
@@ -52,7 +150,7 @@ impl DomainError {
             AmountNotPositive => "amount_not_positive",
             AmountOverflow => "amount_overflow",
             UnknownCurrency(_) => "unknown_currency",
-            CurrencyMismatch { .. } => "currency_mismatch",
+            CurrencyMismatch { .. } | SubAccountCurrency { .. } => "currency_mismatch",
             InsufficientBalance { .. } => "insufficient_balance",
             AccountBlocked { .. } => "account_blocked",
             AmountBelowMinimum { .. } => "amount_below_minimum",
@@ -61,29 +159,184 @@ impl DomainError {
             TargetNotAboveThreshold { .. } => "target_not_above_threshold",
             ThresholdNegative => "threshold_negative",
             TransferSourceNeedsSubAccount => "transfer_source_needs_sub_account",
-            CardSourceNeedsPaymentMethod => "payment_method_required",
+            CardSourceNeedsPaymentMethod | NoPaymentMethod => "payment_method_required",
             TermsNotAccepted => "terms_not_accepted",
             PayerMissing => "payer_missing",
+            InvalidName => "invalid_name",
+            ParentIsSubAccount => "parent_is_sub_account",
+            InvalidCreditLimit => "invalid_credit_limit",
+            InvalidCountry => "invalid_country",
+            InvalidEmail => "invalid_email",
+            AccountsNotRelated => "accounts_not_related",
+            PaymentMethodNotSaved => "payment_method_not_saved",
+            ThresholdRequired => "threshold_required",
+            AmountRequired => "amount_required",
+            InvalidSource(_) => "invalid_source",
+            SourceConflict => "source_conflict",
+            TransferSourceSetByMainAccount => "forbidden",
+            TermsVersionUnknown { .. } => "terms_version_unknown",
+            AmountAboveCap { .. } => "amount_above_cap",
+            InvalidPeriod(_) => "invalid_period",
+            InvalidDayOfMonth => "invalid_day_of_month",
+            TopUpTransition { .. } => "invalid_top_up_transition",
+            NotAwaitingAuthentication { .. } => "top_up_not_awaiting_authentication",
+            StateTransition { .. } => "invalid_auto_top_up_transition",
+            ResourceTransition { .. } => "invalid_resource_transition",
+            UnknownValue { .. } => "unknown_value",
+            InvariantBroken { .. } => "invariant_broken",
         }
     }
 
-    /// The domain rule that refused, if one did.
+    /// The domain rule that refused. Every refusal has one; `Option` for the callers
+    /// that map it as such.
     pub fn rule(&self) -> Option<&'static str> {
         use DomainError::*;
         Some(match self {
             AmountNotPositive | AmountOverflow | UnknownCurrency(_) | CurrencyMismatch { .. } => {
                 "R1"
             }
-            InsufficientBalance { .. } => "R6",
+            SubAccountCurrency { .. } => "R2",
+            InsufficientBalance { .. } | InvalidCreditLimit => "R6",
             AccountBlocked { .. } => "R11",
             AmountBelowMinimum { .. } => "R8",
             ThresholdNotBelowBalance { .. }
             | AmountBelowThreshold { .. }
             | TargetNotAboveThreshold { .. }
-            | ThresholdNegative => "R13",
-            TransferSourceNeedsSubAccount => "R12",
-            CardSourceNeedsPaymentMethod | PayerMissing => "R5",
-            TermsNotAccepted => "R14",
+            | ThresholdNegative
+            | ThresholdRequired => "R13",
+            TransferSourceNeedsSubAccount | AmountRequired | InvalidSource(_) | SourceConflict => {
+                "R12"
+            }
+            CardSourceNeedsPaymentMethod
+            | PayerMissing
+            | NoPaymentMethod
+            | PaymentMethodNotSaved
+            | InvalidEmail => "R5",
+            TermsNotAccepted | TermsVersionUnknown { .. } => "R14",
+            TransferSourceSetByMainAccount => "R15",
+            InvalidName | ParentIsSubAccount | AccountsNotRelated => "R4",
+            InvalidCountry => "R9",
+            AmountAboveCap { .. } => "R21",
+            InvalidPeriod(_) | ResourceTransition { .. } => "R29",
+            InvalidDayOfMonth => "R30",
+            TopUpTransition { .. } => "R25",
+            NotAwaitingAuthentication { .. } => "R23",
+            StateTransition { .. } => "R24",
+            UnknownValue { rule, .. } | InvariantBroken { rule, .. } => rule,
         })
+    }
+
+    /// How the edge answers it.
+    pub fn kind(&self) -> ErrorKind {
+        use DomainError::*;
+        match self {
+            InsufficientBalance { .. } | AccountBlocked { .. } => ErrorKind::PaymentRequired,
+            AmountNotPositive
+            | AmountOverflow
+            | UnknownCurrency(_)
+            | CurrencyMismatch { .. }
+            | SubAccountCurrency { .. }
+            | InvalidName
+            | ParentIsSubAccount
+            | InvalidCreditLimit
+            | InvalidCountry
+            | InvalidEmail
+            | AccountsNotRelated
+            | NoPaymentMethod
+            | PaymentMethodNotSaved
+            | ThresholdRequired
+            | AmountRequired
+            | InvalidSource(_)
+            | SourceConflict
+            | TermsVersionUnknown { .. }
+            | InvalidPeriod(_)
+            | InvalidDayOfMonth => ErrorKind::BadInput,
+            TransferSourceSetByMainAccount => ErrorKind::Forbidden,
+            TopUpTransition { .. }
+            | NotAwaitingAuthentication { .. }
+            | StateTransition { .. }
+            | ResourceTransition { .. } => ErrorKind::Conflict,
+            UnknownValue { .. } | InvariantBroken { .. } => ErrorKind::Internal,
+            AmountBelowMinimum { .. }
+            | ThresholdNotBelowBalance { .. }
+            | AmountBelowThreshold { .. }
+            | TargetNotAboveThreshold { .. }
+            | ThresholdNegative
+            | TransferSourceNeedsSubAccount
+            | CardSourceNeedsPaymentMethod
+            | TermsNotAccepted
+            | PayerMissing
+            | AmountAboveCap { .. } => ErrorKind::Refused,
+        }
+    }
+
+    /// R6, R11, R29: the balance cannot cover it (a renewal is then unpaid, a
+    /// transfer source insufficient), as opposed to any other refusal.
+    pub fn is_shortfall(&self) -> bool {
+        matches!(
+            self,
+            DomainError::InsufficientBalance { .. } | DomainError::AccountBlocked { .. }
+        )
+    }
+}
+
+/// Checks an invariant (TigerBeetle style): a bug if it fails, asserted in debug
+/// builds and refused in release ones, so that nothing is written after it.
+pub(crate) fn invariant(
+    holds: bool,
+    rule: &'static str,
+    what: &'static str,
+) -> Result<(), DomainError> {
+    debug_assert!(holds, "invariant broken ({rule}): {what}");
+    if holds {
+        Ok(())
+    } else {
+        Err(DomainError::InvariantBroken { what, rule })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_names_its_rule_and_a_snake_case_code() {
+        let all = [
+            DomainError::InvalidName,
+            DomainError::AccountsNotRelated,
+            DomainError::NoPaymentMethod,
+            DomainError::TermsVersionUnknown {
+                current: "v1".into(),
+            },
+            DomainError::TopUpTransition {
+                from: "failed",
+                to: "charging",
+            },
+            DomainError::UnknownValue {
+                what: "top-up status",
+                value: "x".into(),
+                rule: "R25",
+            },
+        ];
+        for e in all {
+            let rule = e.rule().unwrap();
+            assert!(rule.starts_with('R'), "{e:?}");
+            assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
+        }
+        assert_eq!(DomainError::ThresholdNegative.rule(), Some("R13"));
+        assert_eq!(DomainError::InvalidEmail.kind(), ErrorKind::BadInput);
+        assert!(DomainError::AccountBlocked { balance: -1 }.is_shortfall());
+        assert!(!DomainError::AmountOverflow.is_shortfall());
+    }
+
+    #[test]
+    fn a_broken_invariant_is_an_error_not_a_write() {
+        assert_eq!(invariant(true, "R3", "sums to zero"), Ok(()));
+        let broken = std::panic::catch_unwind(|| invariant(false, "R3", "sums to zero"));
+        // Debug builds assert; release builds refuse.
+        assert_eq!(broken.is_err(), cfg!(debug_assertions));
+        if let Ok(r) = broken {
+            assert_eq!(r.unwrap_err().code(), "invariant_broken");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! are never edited, only reversed by new journals.
 
 use crate::DomainError;
+use crate::error::invariant;
 use crate::money::{add, positive};
 
 /// The system accounts a customer balance is posted against. They have no stored
@@ -89,6 +90,14 @@ impl Journal {
     }
 }
 
+/// Every journal made here sums to zero by construction; the invariant is checked
+/// where it is made (R3), as TigerBeetle checks its postconditions.
+fn balanced(postings: Vec<Posting>) -> Result<Journal, DomainError> {
+    let journal = Journal { postings };
+    invariant(journal.is_balanced(), "R3", "a journal sums to zero")?;
+    Ok(journal)
+}
+
 fn posting(account: &str, kind: EntryKind, amount: i64) -> Posting {
     Posting {
         ledger_account: account.to_string(),
@@ -115,7 +124,7 @@ fn revenue_of(kind: EntryKind) -> &'static str {
 /// kind's items; then the revenue's posting of each kind, in the same order. Why per
 /// kind and not per item: a batch of 100 messages is then two entries, not 200, and
 /// the entry lists its items (the storage of a row per item bounded the batch
-/// endpoint, issue 5). So the first half of the postings are the customer's, one per
+/// endpoint). So the first half of the postings are the customer's, one per
 /// kind, and their kinds say which items each sums.
 pub fn spending(account: &str, items: &[(EntryKind, i64)]) -> Result<Journal, DomainError> {
     let kinds = kinds_of(items);
@@ -135,13 +144,11 @@ pub fn spending(account: &str, items: &[(EntryKind, i64)]) -> Result<Journal, Do
         .iter()
         .zip(&sums)
         .map(|(&k, &s)| posting(revenue_of(k), k, s));
-    Ok(Journal {
-        postings: customer.chain(revenue).collect(),
-    })
+    balanced(customer.chain(revenue).collect())
 }
 
 /// The revenue side of many debits posted as one journal (a batch of the debit
-/// pipeline, issue 5): per currency, revenue account and kind, one posting summing the
+/// pipeline): per currency, revenue account and kind, one posting summing the
 /// revenue postings of every debit's `spending`. The customers' postings stay one per
 /// debit and kind, so each debit keeps its own entry; a revenue entry per debit was
 /// half the rows a hot batch wrote (measured: a third of the batch's time).
@@ -196,7 +203,7 @@ pub fn top_up(account: &str, amount: i64, tax: i64) -> Result<Journal, DomainErr
     if tax != 0 {
         postings.push(posting(system::TAX_PAYABLE, EntryKind::Tax, tax));
     }
-    Ok(Journal { postings })
+    balanced(postings)
 }
 
 /// Reverses a top-up whose payment finally failed (R11), or refunds part of one
@@ -214,7 +221,7 @@ pub fn reverse_top_up(
             p.kind = kind;
         }
     }
-    Ok(journal)
+    balanced(journal.postings)
 }
 
 /// A refund made at the gateway (R31): `credit` of the top-up's credit and `tax` of
@@ -232,7 +239,7 @@ pub fn refund_top_up(account: &str, credit: i64, tax: i64) -> Result<Journal, Do
     if tax > 0 {
         postings.push(posting(system::TAX_PAYABLE, EntryKind::Tax, -tax));
     }
-    Ok(Journal { postings })
+    balanced(postings)
 }
 
 /// R31: the part of a top-up's credit that `refunded` of its `total` stands for, in
@@ -249,12 +256,10 @@ pub fn credit_share(refunded: i64, amount: i64, total: i64) -> i64 {
 /// Moves credit between a main account and its sub-account (R4, R12, R15).
 pub fn transfer(from: &str, to: &str, amount: i64) -> Result<Journal, DomainError> {
     let amount = positive(amount)?;
-    Ok(Journal {
-        postings: vec![
-            posting(from, EntryKind::TransferOut, -amount),
-            posting(to, EntryKind::TransferIn, amount),
-        ],
-    })
+    balanced(vec![
+        posting(from, EntryKind::TransferOut, -amount),
+        posting(to, EntryKind::TransferIn, amount),
+    ])
 }
 
 #[cfg(test)]

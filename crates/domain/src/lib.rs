@@ -2,16 +2,23 @@
 //! unix milliseconds). The rules (R1..R31) are those of `shared/domain.md`; each
 //! function names the rule it implements.
 
+pub mod accounts;
 pub mod auto_top_up;
+pub mod balance;
 pub mod checkout;
 pub mod debit;
 pub mod error;
+pub mod events;
 pub mod ledger;
 pub mod money;
 pub mod notifications;
 pub mod recurring;
+pub mod refunds;
+pub mod resources;
+pub mod time;
+pub mod top_up;
 
-pub use error::DomainError;
+pub use error::{DomainError, ErrorKind};
 pub use money::{Currency, Money};
 
 /// Milliseconds since the Unix epoch, UTC. Every time in refill is one of these.

@@ -2,7 +2,8 @@
 //! starts, what an unpaid renewal leads to, and when a monthly recharge runs. All
 //! dates are UTC; time is passed in.
 
-use crate::auto_top_up::{civil_from_days, days_from_civil, start_of_day, start_of_next_month};
+use crate::time::{civil_from_days, days_from_civil, start_of_day, start_of_next_month};
+use crate::top_up::{Origin, Progress, TopUpStatus};
 use crate::{DAY, DomainError, Millis};
 
 /// R29: how often a resource's fee is due.
@@ -15,6 +16,15 @@ pub enum Period {
 }
 
 impl Period {
+    /// R29: a request's period: monthly when none is given.
+    pub fn from_request(period: Option<&str>) -> Result<Period, DomainError> {
+        match period {
+            None => Ok(Period::Monthly),
+            Some(p) => Period::parse(p)
+                .ok_or_else(|| DomainError::InvalidPeriod(p.chars().take(32).collect())),
+        }
+    }
+
     pub fn parse(s: &str) -> Option<Period> {
         match s {
             "weekly" => Some(Period::Weekly),
@@ -95,6 +105,48 @@ pub fn after_shortfall(due_at: Millis, now: Millis, grace: Millis) -> Shortfall 
 /// R30: a day of month for a scheduled recharge, 1 to 31.
 pub fn day_of_month(d: i64) -> Option<u32> {
     (1..=31).contains(&d).then_some(d as u32)
+}
+
+/// R30: a request's day of month, or the refusal.
+pub fn check_day_of_month(d: i64) -> Result<u32, DomainError> {
+    day_of_month(d).ok_or(DomainError::InvalidDayOfMonth)
+}
+
+/// R30: a schedule runs once its next date has come.
+pub fn schedule_due(next_run_at: Millis, now: Millis) -> bool {
+    next_run_at <= now
+}
+
+/// R30: how a due scheduled recharge starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScheduledStart {
+    /// Queued, due now, to be charged like any queued top-up; never in flight (it
+    /// neither blocks nor waits for an automatic top-up, R19).
+    Queued(Progress),
+    /// Its card was removed, or there is no primary card: failed at once, told
+    /// (`top_up.failed` with `TopUpFailed::not_started`).
+    NoCard {
+        progress: Progress,
+        code: &'static str,
+        message: &'static str,
+    },
+}
+
+/// R30: the start of the month's recharge at `now`, with or without a usable card.
+pub fn scheduled_start(has_card: bool, now: Millis) -> ScheduledStart {
+    let queued = Progress::queued(Origin::Scheduled, now);
+    if has_card {
+        return ScheduledStart::Queued(queued);
+    }
+    ScheduledStart::NoCard {
+        progress: Progress {
+            status: TopUpStatus::Failed,
+            completed_at: Some(now),
+            ..queued
+        },
+        code: "payment_method_required",
+        message: "the scheduled recharge's card was removed, or there is no primary card",
+    }
 }
 
 /// R30: midnight UTC of the recharge day in a month; days 29-31 become the month's
@@ -252,6 +304,41 @@ mod tests {
             next_recharge(date(2027, 3, 5), 31, Some(date(2027, 1, 31))),
             date(2027, 3, 31)
         );
+    }
+
+    #[test]
+    fn r29_r30_request_values_are_refused_with_their_rule() {
+        assert_eq!(Period::from_request(None), Ok(Period::Monthly));
+        assert_eq!(Period::from_request(Some("yearly")), Ok(Period::Yearly));
+        let e = Period::from_request(Some("daily")).unwrap_err();
+        assert_eq!((e.code(), e.rule()), ("invalid_period", Some("R29")));
+        assert_eq!(check_day_of_month(31), Ok(31));
+        let e = check_day_of_month(0).unwrap_err();
+        assert_eq!((e.code(), e.rule()), ("invalid_day_of_month", Some("R30")));
+    }
+
+    #[test]
+    fn r30_a_due_recharge_starts_queued_or_fails_without_a_card() {
+        assert!(schedule_due(10, 10) && !schedule_due(11, 10));
+        match scheduled_start(true, 7) {
+            ScheduledStart::Queued(p) => {
+                assert_eq!(
+                    (p.status, p.in_flight, p.not_before),
+                    (TopUpStatus::Queued, false, Some(7))
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        match scheduled_start(false, 7) {
+            ScheduledStart::NoCard { progress, code, .. } => {
+                assert_eq!(
+                    (progress.status, progress.completed_at),
+                    (TopUpStatus::Failed, Some(7))
+                );
+                assert_eq!(code, "payment_method_required");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -1,0 +1,445 @@
+//! R18-R22: whether a queued automatic top-up may run now and how much it charges,
+//! the window it opens, the follow-up after it, and the periodic check's selection.
+
+use super::{AmountRule, Limits, SourceKind, State, amount_to_charge};
+use crate::money::add;
+use crate::time::{start_of_day, start_of_next_month};
+use crate::{DAY, DomainError, Millis};
+use std::fmt;
+use std::str::FromStr;
+
+/// Why an automatic top-up did not run, or what it waits for (R24: shown to the
+/// customer, as the settings' `why_not` and a top-up's `waiting_for`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WhyNot {
+    NotActive,
+    AboveThreshold,
+    InWindow,
+    DailyCapReached,
+    MonthlyCapReached,
+    WaitingForCustomer,
+    RetryScheduled,
+    /// R23, R25: the gateway did not answer; the charge is resolved by asking it.
+    GatewayUnavailable,
+    /// R11: a pending payment whose credit waits until it settles.
+    PaymentPending,
+}
+
+impl WhyNot {
+    const ALL: [WhyNot; 9] = [
+        WhyNot::NotActive,
+        WhyNot::AboveThreshold,
+        WhyNot::InWindow,
+        WhyNot::DailyCapReached,
+        WhyNot::MonthlyCapReached,
+        WhyNot::WaitingForCustomer,
+        WhyNot::RetryScheduled,
+        WhyNot::GatewayUnavailable,
+        WhyNot::PaymentPending,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WhyNot::NotActive => "not_active",
+            WhyNot::AboveThreshold => "above_threshold",
+            WhyNot::InWindow => "minimum_interval",
+            WhyNot::DailyCapReached => "daily_cap_reached",
+            WhyNot::MonthlyCapReached => "monthly_cap_reached",
+            WhyNot::WaitingForCustomer => "waiting_for_customer_authentication",
+            WhyNot::RetryScheduled => "retry_scheduled",
+            WhyNot::GatewayUnavailable => "gateway_unavailable",
+            WhyNot::PaymentPending => "payment_pending",
+        }
+    }
+}
+
+impl FromStr for WhyNot {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<WhyNot, DomainError> {
+        WhyNot::ALL
+            .into_iter()
+            .find(|w| w.as_str() == s)
+            .ok_or_else(|| DomainError::UnknownValue {
+                what: "why not",
+                value: s.chars().take(40).collect(),
+                rule: "R24",
+            })
+    }
+}
+
+impl fmt::Display for WhyNot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Automatic top-ups already made in the current day and calendar month (R21).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CapUsage {
+    pub day_count: u32,
+    pub day_amount: i64,
+    pub month_count: u32,
+    pub month_amount: i64,
+}
+
+/// What the engine knows when a queued automatic top-up comes due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AttemptContext {
+    pub now: Millis,
+    pub state: State,
+    pub balance: i64,
+    pub threshold: i64,
+    pub amount: AmountRule,
+    pub source: SourceKind,
+    /// R20: the end of the window opened by the last attempt (card source only).
+    pub window_until: Option<Millis>,
+    pub usage: CapUsage,
+}
+
+/// What to do with a queued automatic top-up now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Charge this amount now.
+    Charge { amount: i64 },
+    /// Keep it queued until then (R20 window, R21 caps): queued, never dropped.
+    Wait { until: Millis, why: WhyNot },
+    /// Nothing to do: it ends without a charge (not a failure, R18).
+    Cancel { why: WhyNot },
+}
+
+/// R18-R21: decide a due automatic top-up.
+pub fn decide_attempt(ctx: AttemptContext, limits: &Limits) -> Result<Decision, DomainError> {
+    if ctx.state != State::Active {
+        return Ok(Decision::Cancel {
+            why: WhyNot::NotActive,
+        });
+    }
+    if ctx.balance > ctx.threshold {
+        return Ok(Decision::Cancel {
+            why: WhyNot::AboveThreshold,
+        });
+    }
+    if ctx.source == SourceKind::Card
+        && let Some(until) = ctx.window_until
+        && until > ctx.now
+    {
+        return Ok(Decision::Wait {
+            until,
+            why: WhyNot::InWindow,
+        });
+    }
+    let amount = amount_to_charge(ctx.amount, ctx.balance, limits.minimum_top_up)?;
+    if let Some(wait) = cap_wait(ctx.now, ctx.usage, amount, limits)? {
+        return Ok(wait);
+    }
+    Ok(Decision::Charge { amount })
+}
+
+/// R21: whether one more top-up of `amount` would pass a daily or monthly cap, and
+/// if so until when it waits.
+fn cap_wait(
+    now: Millis,
+    usage: CapUsage,
+    amount: i64,
+    limits: &Limits,
+) -> Result<Option<Decision>, DomainError> {
+    let over = |count: u32, total: i64, count_cap: u32, amount_cap: i64| {
+        Ok::<bool, DomainError>(
+            (count_cap > 0 && count >= count_cap)
+                || (amount_cap > 0 && add(total, amount)? > amount_cap),
+        )
+    };
+    if over(
+        usage.month_count,
+        usage.month_amount,
+        limits.monthly_count_cap,
+        limits.monthly_amount_cap,
+    )? {
+        return Ok(Some(Decision::Wait {
+            until: start_of_next_month(now),
+            why: WhyNot::MonthlyCapReached,
+        }));
+    }
+    if over(
+        usage.day_count,
+        usage.day_amount,
+        limits.daily_count_cap,
+        limits.daily_amount_cap,
+    )? {
+        return Ok(Some(Decision::Wait {
+            until: start_of_day(now) + DAY,
+            why: WhyNot::DailyCapReached,
+        }));
+    }
+    Ok(None)
+}
+
+/// R21: a cap an automatic top-up reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cap {
+    Daily,
+    Monthly,
+}
+
+impl Cap {
+    /// As the `cap.reached` event names it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cap::Daily => "daily",
+            Cap::Monthly => "monthly",
+        }
+    }
+}
+
+/// R21: the cap to tell the customer about when a top-up waits for `why`: told once,
+/// when it starts waiting for that cap (`waiting_before`: what it waited for).
+pub fn cap_reached(waiting_before: Option<WhyNot>, why: WhyNot) -> Option<Cap> {
+    let cap = match why {
+        WhyNot::DailyCapReached => Cap::Daily,
+        WhyNot::MonthlyCapReached => Cap::Monthly,
+        _ => return None,
+    };
+    (waiting_before != Some(why)).then_some(cap)
+}
+
+/// R20: the window an attempt opens (a failure keeps it used too, R23). Transfers
+/// have no minimum interval.
+pub fn window_after_attempt(source: SourceKind, now: Millis, limits: &Limits) -> Option<Millis> {
+    match source {
+        SourceKind::Card => Some(now + limits.card_interval),
+        SourceKind::Transfer => None,
+    }
+}
+
+/// R21: after a successful top-up, the follow-up one when the balance is still at or
+/// below the threshold (large fees): when it may run (a card's after the R20
+/// window). None: no follow-up.
+pub fn follow_up(
+    state: State,
+    balance_after: i64,
+    threshold: i64,
+    source: SourceKind,
+    window_until: Option<Millis>,
+    now: Millis,
+) -> Option<Millis> {
+    if state != State::Active || balance_after > threshold {
+        return None;
+    }
+    Some(match source {
+        SourceKind::Card => window_until.unwrap_or(now),
+        SourceKind::Transfer => now,
+    })
+}
+
+/// R22: the periodic check's selection: an account with auto top-up active (its
+/// threshold copied on the account row, `auto_threshold`) whose balance is at or
+/// below that threshold, with no top-up in flight (a crossing whose top-up did not
+/// start). The store's query (`accounts_due_with_currency`) selects the same.
+pub fn due_at_check(auto_threshold: Option<i64>, balance: i64, in_flight: bool) -> bool {
+    auto_threshold.is_some_and(|t| balance <= t) && !in_flight
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::days_from_civil;
+    use crate::{HOUR, MINUTE};
+    use proptest::prelude::*;
+
+    fn limits() -> Limits {
+        Limits::default()
+    }
+
+    fn attempt(now: Millis) -> AttemptContext {
+        AttemptContext {
+            now,
+            state: State::Active,
+            balance: 400,
+            threshold: 500,
+            amount: AmountRule::Fixed(2_000),
+            source: SourceKind::Card,
+            window_until: None,
+            usage: CapUsage::default(),
+        }
+    }
+
+    #[test]
+    fn r24_why_not_round_trips() {
+        for w in WhyNot::ALL {
+            assert_eq!(w.as_str().parse::<WhyNot>(), Ok(w));
+        }
+        assert!("busy".parse::<WhyNot>().is_err());
+    }
+
+    #[test]
+    fn r20_card_top_up_inside_the_window_is_queued_not_dropped() {
+        let c = AttemptContext {
+            window_until: Some(1_000 + 30 * MINUTE),
+            ..attempt(1_000)
+        };
+        assert_eq!(
+            decide_attempt(c, &limits()),
+            Ok(Decision::Wait {
+                until: 1_000 + 30 * MINUTE,
+                why: WhyNot::InWindow
+            })
+        );
+        let t = AttemptContext {
+            source: SourceKind::Transfer,
+            ..c
+        };
+        assert_eq!(
+            decide_attempt(t, &limits()),
+            Ok(Decision::Charge { amount: 2_000 })
+        );
+        assert_eq!(
+            window_after_attempt(SourceKind::Transfer, 0, &limits()),
+            None
+        );
+        assert_eq!(
+            window_after_attempt(SourceKind::Card, 0, &limits()),
+            Some(30 * MINUTE)
+        );
+    }
+
+    #[test]
+    fn r18_no_charge_when_balance_recovered_or_not_active() {
+        let above = AttemptContext {
+            balance: 501,
+            ..attempt(0)
+        };
+        assert_eq!(
+            decide_attempt(above, &limits()),
+            Ok(Decision::Cancel {
+                why: WhyNot::AboveThreshold
+            })
+        );
+        let off = AttemptContext {
+            state: State::Off,
+            ..attempt(0)
+        };
+        assert_eq!(
+            decide_attempt(off, &limits()),
+            Ok(Decision::Cancel {
+                why: WhyNot::NotActive
+            })
+        );
+    }
+
+    #[test]
+    fn r21_caps_stop_charges_until_the_period_ends() {
+        let now = days_from_civil(2026, 11, 21) * DAY + 5 * HOUR;
+        let c = AttemptContext {
+            usage: CapUsage {
+                day_count: 10,
+                ..CapUsage::default()
+            },
+            ..attempt(now)
+        };
+        assert_eq!(
+            decide_attempt(c, &limits()),
+            Ok(Decision::Wait {
+                until: days_from_civil(2026, 11, 22) * DAY,
+                why: WhyNot::DailyCapReached
+            })
+        );
+        let c = AttemptContext {
+            usage: CapUsage {
+                month_amount: 9_999_000,
+                ..CapUsage::default()
+            },
+            ..attempt(now)
+        };
+        assert_eq!(
+            decide_attempt(c, &limits()),
+            Ok(Decision::Wait {
+                until: days_from_civil(2026, 12, 1) * DAY,
+                why: WhyNot::MonthlyCapReached
+            })
+        );
+        let no_caps = Limits {
+            daily_count_cap: 0,
+            daily_amount_cap: 0,
+            monthly_count_cap: 0,
+            monthly_amount_cap: 0,
+            ..limits()
+        };
+        let c = AttemptContext {
+            usage: CapUsage {
+                day_count: 1000,
+                day_amount: i64::MAX / 2,
+                month_count: 1000,
+                month_amount: 0,
+            },
+            ..attempt(now)
+        };
+        assert_eq!(
+            decide_attempt(c, &no_caps),
+            Ok(Decision::Charge { amount: 2_000 })
+        );
+    }
+
+    #[test]
+    fn r21_a_cap_reached_is_told_once() {
+        use WhyNot::*;
+        assert_eq!(cap_reached(None, DailyCapReached), Some(Cap::Daily));
+        assert_eq!(
+            cap_reached(Some(InWindow), MonthlyCapReached),
+            Some(Cap::Monthly)
+        );
+        assert_eq!(cap_reached(Some(DailyCapReached), DailyCapReached), None);
+        assert_eq!(
+            cap_reached(Some(DailyCapReached), MonthlyCapReached),
+            Some(Cap::Monthly)
+        );
+        assert_eq!(cap_reached(None, InWindow), None);
+        assert_eq!(Cap::Monthly.as_str(), "monthly");
+    }
+
+    #[test]
+    fn r21_a_follow_up_when_still_at_or_below_the_threshold() {
+        use SourceKind::*;
+        let w = Some(50);
+        assert_eq!(follow_up(State::Active, 500, 500, Card, w, 10), Some(50));
+        assert_eq!(follow_up(State::Active, 400, 500, Card, None, 10), Some(10));
+        assert_eq!(
+            follow_up(State::Active, 400, 500, Transfer, w, 10),
+            Some(10)
+        );
+        assert_eq!(follow_up(State::Active, 501, 500, Card, w, 10), None);
+        assert_eq!(follow_up(State::Off, 0, 500, Card, w, 10), None);
+    }
+
+    #[test]
+    fn r22_the_check_selects_active_accounts_at_or_below_with_nothing_in_flight() {
+        assert!(due_at_check(Some(500), 500, false));
+        assert!(due_at_check(Some(500), -5, false));
+        assert!(!due_at_check(Some(500), 501, false));
+        assert!(!due_at_check(Some(500), 0, true), "R19: one in flight");
+        assert!(!due_at_check(None, 0, false), "not active");
+    }
+
+    proptest! {
+        #[test]
+        fn r20_r21_a_charge_is_never_inside_the_window_nor_over_a_cap(
+            now in 0i64..4_000_000_000_000, balance in -10_000i64..10_000,
+            window in proptest::option::of(0i64..4_000_000_000_000),
+            day_count in 0u32..12, day_amount in 0i64..1_200_000,
+            month_amount in 0i64..11_000_000, fixed in 1_000i64..50_000,
+        ) {
+            let usage = CapUsage { day_count, day_amount, month_count: day_count, month_amount };
+            let c = AttemptContext {
+                now, balance, window_until: window, usage,
+                amount: AmountRule::Fixed(fixed), ..attempt(now)
+            };
+            let l = limits();
+            if let Ok(Decision::Charge { amount }) = decide_attempt(c, &l) {
+                prop_assert!(balance <= c.threshold);
+                prop_assert!(window.is_none_or(|w| w <= now));
+                prop_assert!(day_count < l.daily_count_cap);
+                prop_assert!(day_amount + amount <= l.daily_amount_cap);
+                prop_assert!(month_amount + amount <= l.monthly_amount_cap);
+            }
+        }
+    }
+}

@@ -1,0 +1,528 @@
+//! A top-up's lifecycle (R10, R11, R19, R23, R25): its status, origin and the moves
+//! between them, with the recovery points of the engine (queued -> charging ->
+//! succeeded | pending | failed); and the idempotency keys its charges carry (R25).
+
+use crate::auto_top_up::WhyNot;
+use crate::recurring::month_key;
+use crate::{DomainError, Millis};
+use std::fmt;
+use std::str::FromStr;
+
+/// Where the source of a top-up is named: the same `card` / `transfer` as settings.
+pub use crate::auto_top_up::SourceKind as Source;
+
+fn unknown(what: &'static str, value: &str, rule: &'static str) -> DomainError {
+    DomainError::UnknownValue {
+        what,
+        value: value.chars().take(40).collect(),
+        rule,
+    }
+}
+
+/// The status of a top-up, as stored and shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TopUpStatus {
+    /// Waiting to be decided and charged (automatic, scheduled, confirmed).
+    Queued,
+    /// The recovery point before the gateway is called: its outcome is asked for,
+    /// never guessed (R25).
+    Charging,
+    /// R23: waiting for the customer's 3-D Secure.
+    RequiresAction,
+    /// R11: paid by a payment the bank has not settled yet.
+    Pending,
+    Succeeded,
+    Failed,
+    /// Ended without a charge (R18: not a failure).
+    Canceled,
+}
+
+impl TopUpStatus {
+    const ALL: [TopUpStatus; 7] = [
+        TopUpStatus::Queued,
+        TopUpStatus::Charging,
+        TopUpStatus::RequiresAction,
+        TopUpStatus::Pending,
+        TopUpStatus::Succeeded,
+        TopUpStatus::Failed,
+        TopUpStatus::Canceled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TopUpStatus::Queued => "queued",
+            TopUpStatus::Charging => "charging",
+            TopUpStatus::RequiresAction => "requires_action",
+            TopUpStatus::Pending => "pending",
+            TopUpStatus::Succeeded => "succeeded",
+            TopUpStatus::Failed => "failed",
+            TopUpStatus::Canceled => "canceled",
+        }
+    }
+
+    /// No move leaves it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            TopUpStatus::Succeeded | TopUpStatus::Failed | TopUpStatus::Canceled
+        )
+    }
+
+    /// Whether `self -> to` is a move of the lifecycle. Staying queued (a new date)
+    /// or charging (an outage, resolved later) is one.
+    pub fn can_move_to(self, to: TopUpStatus) -> bool {
+        use TopUpStatus::*;
+        match self {
+            // Decided: charged, paid by transfer, failed by transfer, or ended.
+            Queued => matches!(to, Queued | Charging | Succeeded | Failed | Canceled),
+            Charging => matches!(
+                to,
+                Charging | Succeeded | Pending | Failed | Queued | RequiresAction
+            ),
+            // Confirmed, paid on the payment page, expired, or turned off (R23).
+            RequiresAction => matches!(to, Queued | Succeeded | Failed | Canceled),
+            Pending => matches!(to, Succeeded | Failed),
+            Succeeded | Failed | Canceled => false,
+        }
+    }
+
+    /// The move to `to`, or the refusal: a wrong move is an error, never written.
+    pub fn move_to(self, to: TopUpStatus) -> Result<TopUpStatus, DomainError> {
+        if self.can_move_to(to) {
+            Ok(to)
+        } else {
+            Err(DomainError::TopUpTransition {
+                from: self.as_str(),
+                to: to.as_str(),
+            })
+        }
+    }
+
+    /// R23: the customer completed 3-D Secure: queued to be charged again.
+    pub fn confirm(self) -> Result<TopUpStatus, DomainError> {
+        match self {
+            TopUpStatus::RequiresAction => Ok(TopUpStatus::Queued),
+            other => Err(DomainError::NotAwaitingAuthentication {
+                status: other.as_str(),
+            }),
+        }
+    }
+}
+
+impl FromStr for TopUpStatus {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<TopUpStatus, DomainError> {
+        TopUpStatus::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| unknown("top-up status", s, "R25"))
+    }
+}
+
+impl fmt::Display for TopUpStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What started a top-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// R8, R10: asked for by the customer, charged at once.
+    Manual,
+    /// R18-R23: the engine's automatic top-up.
+    Auto,
+    /// R30: a monthly scheduled recharge.
+    Scheduled,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Manual => "manual",
+            Origin::Auto => "auto",
+            Origin::Scheduled => "scheduled",
+        }
+    }
+
+    /// R19: an automatic top-up is in flight until it ends, so that no second one
+    /// starts for the same crossing; the others never are.
+    pub fn in_flight_until_done(self) -> bool {
+        self == Origin::Auto
+    }
+
+    /// R21: only automatic top-ups count against the caps.
+    pub fn counts_against_caps(self) -> bool {
+        self == Origin::Auto
+    }
+
+    /// The customer is not there to authenticate: every charge but a manual one.
+    pub fn off_session(self) -> bool {
+        self != Origin::Manual
+    }
+}
+
+impl FromStr for Origin {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<Origin, DomainError> {
+        match s {
+            "manual" => Ok(Origin::Manual),
+            "auto" => Ok(Origin::Auto),
+            "scheduled" => Ok(Origin::Scheduled),
+            other => Err(unknown("top-up origin", other, "R25")),
+        }
+    }
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A top-up's lifecycle fields, as its row keeps them: each move returns the next
+/// ones, or refuses a move the status does not allow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    pub status: TopUpStatus,
+    /// R19: counts as the account's one top-up in flight.
+    pub in_flight: bool,
+    /// Queued: not to be decided before then.
+    pub not_before: Option<Millis>,
+    /// What it waits for (the view's `waiting_for`).
+    pub waiting: Option<WhyNot>,
+    pub completed_at: Option<Millis>,
+}
+
+impl Progress {
+    /// A new queued top-up (automatic: in flight from now on, R19; scheduled: never).
+    pub fn queued(origin: Origin, not_before: Millis) -> Progress {
+        Progress {
+            status: TopUpStatus::Queued,
+            in_flight: origin.in_flight_until_done(),
+            not_before: Some(not_before),
+            waiting: None,
+            completed_at: None,
+        }
+    }
+
+    /// A new manual top-up: charging at once (its recovery point, R25).
+    pub fn charging_now() -> Progress {
+        Progress {
+            status: TopUpStatus::Charging,
+            in_flight: false,
+            not_before: None,
+            waiting: None,
+            completed_at: None,
+        }
+    }
+
+    pub(crate) fn to_status(self, status: TopUpStatus) -> Result<Progress, DomainError> {
+        Ok(Progress {
+            status: self.status.move_to(status)?,
+            ..self
+        })
+    }
+
+    /// The recovery point before the gateway is called (R25).
+    pub fn begin_charge(self) -> Result<Progress, DomainError> {
+        if self.status != TopUpStatus::Queued {
+            return Err(DomainError::TopUpTransition {
+                from: self.status.as_str(),
+                to: TopUpStatus::Charging.as_str(),
+            });
+        }
+        self.to_status(TopUpStatus::Charging)
+    }
+
+    /// R18, R20, R21: stays queued until `until`, for `why`.
+    pub fn wait(self, until: Millis, why: WhyNot) -> Result<Progress, DomainError> {
+        if self.status != TopUpStatus::Queued {
+            return Err(DomainError::TopUpTransition {
+                from: self.status.as_str(),
+                to: TopUpStatus::Queued.as_str(),
+            });
+        }
+        Ok(Progress {
+            not_before: Some(until),
+            waiting: Some(why),
+            ..self
+        })
+    }
+
+    /// Ends without a charge (R18: not a failure), saying why.
+    pub fn cancel(self, why: WhyNot, now: Millis) -> Result<Progress, DomainError> {
+        Ok(Progress {
+            in_flight: false,
+            waiting: Some(why),
+            completed_at: Some(now),
+            ..self.to_status(TopUpStatus::Canceled)?
+        })
+    }
+
+    /// R10, R11: paid (`pending`: by a payment not settled yet, whose credit is
+    /// usable at once), credited, out of flight.
+    pub fn succeed(self, pending: bool, now: Millis) -> Result<Progress, DomainError> {
+        let status = match pending {
+            true => TopUpStatus::Pending,
+            false => TopUpStatus::Succeeded,
+        };
+        Ok(Progress {
+            in_flight: false,
+            waiting: None,
+            completed_at: Some(now),
+            ..self.to_status(status)?
+        })
+    }
+
+    /// R11 with crediting of pending payments off: pending, its credit withheld
+    /// until it settles; an automatic one stays in flight meanwhile (R19).
+    pub fn hold_pending(self, now: Millis) -> Result<Progress, DomainError> {
+        Ok(Progress {
+            waiting: Some(WhyNot::PaymentPending),
+            completed_at: Some(now),
+            ..self.to_status(TopUpStatus::Pending)?
+        })
+    }
+
+    /// R11: a pending payment settles: succeeded, or failed at the bank.
+    pub fn settle(self, ok: bool) -> Result<Progress, DomainError> {
+        if self.status != TopUpStatus::Pending {
+            return Err(DomainError::TopUpTransition {
+                from: self.status.as_str(),
+                to: if ok { "succeeded" } else { "failed" },
+            });
+        }
+        let status = match ok {
+            true => TopUpStatus::Succeeded,
+            false => TopUpStatus::Failed,
+        };
+        Ok(Progress {
+            in_flight: false,
+            waiting: None,
+            ..self.to_status(status)?
+        })
+    }
+
+    /// R23, R25: the gateway did not answer: still charging, resolved later by
+    /// asking it.
+    pub fn outage(self) -> Result<Progress, DomainError> {
+        Ok(Progress {
+            waiting: Some(WhyNot::GatewayUnavailable),
+            ..self.to_status(TopUpStatus::Charging)?
+        })
+    }
+
+    /// R23: the customer completed 3-D Secure: queued again, due now.
+    pub fn confirm(self, now: Millis) -> Result<Progress, DomainError> {
+        Ok(Progress {
+            status: self.status.confirm()?,
+            not_before: Some(now),
+            waiting: None,
+            completed_at: None,
+            ..self
+        })
+    }
+}
+
+/// The outcome of the last attempt, as the settings keep it (R24).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Charging,
+    Succeeded,
+    Pending,
+    /// Failed with the gateway's (or refill's) code.
+    Failed(String),
+}
+
+impl fmt::Display for AttemptOutcome {
+    /// The stored form: "charging", "succeeded", "pending", "failed: card_declined".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AttemptOutcome::Charging => f.write_str("charging"),
+            AttemptOutcome::Succeeded => f.write_str("succeeded"),
+            AttemptOutcome::Pending => f.write_str("pending"),
+            AttemptOutcome::Failed(code) => write!(f, "failed: {code}"),
+        }
+    }
+}
+
+impl FromStr for AttemptOutcome {
+    type Err = DomainError;
+    fn from_str(s: &str) -> Result<AttemptOutcome, DomainError> {
+        match s {
+            "charging" => Ok(AttemptOutcome::Charging),
+            "succeeded" => Ok(AttemptOutcome::Succeeded),
+            "pending" => Ok(AttemptOutcome::Pending),
+            _ => s
+                .strip_prefix("failed: ")
+                .map(|code| AttemptOutcome::Failed(code.to_string()))
+                .ok_or_else(|| unknown("attempt outcome", s, "R24")),
+        }
+    }
+}
+
+/// R25: the gateway's idempotency key for one attempt of a top-up: its id and
+/// attempt, so a retry after a timeout or a crash can never charge twice. A
+/// scheduled recharge's key names its account and month instead (its request key,
+/// `scheduled_request_key`), so that month can never be charged twice, even by a
+/// second row.
+pub fn charge_key(
+    top_up_id: &str,
+    origin: Origin,
+    request_key: Option<&str>,
+    attempt: i64,
+) -> String {
+    match (origin, request_key) {
+        (Origin::Scheduled, Some(month)) => format!("{month}:{attempt}"),
+        _ => format!("{top_up_id}:{attempt}"),
+    }
+}
+
+/// R25, R30: the request key of an account's scheduled recharge for the month of
+/// `date`, "scheduled:<account>:<YYYY-MM>": unique among top-ups, and the base of
+/// its charges' keys.
+pub fn scheduled_request_key(account_id: &str, date: Millis) -> String {
+    format!("scheduled:{account_id}:{}", month_key(date))
+}
+
+/// R14, R25: the key of a card's verification charge, per turning on (`round`, the
+/// settings version it leads to). The charge after 3-D Secure is a new request: under
+/// the first one's key the gateway would answer its outcome again.
+pub fn verification_key(payment_method_id: &str, round: i64, authenticated: bool) -> String {
+    let stage = if authenticated { "_3ds" } else { "" };
+    format!("verify_{payment_method_id}_{round}{stage}")
+}
+
+/// R14, R25: the key of the refund of a verification charge.
+pub fn verification_refund_key(verification_key: &str) -> String {
+    format!("{verification_key}_refund")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DAY;
+    use crate::time::days_from_civil;
+    use TopUpStatus::*;
+
+    #[test]
+    fn r25_statuses_and_origins_round_trip_their_stored_strings() {
+        for s in TopUpStatus::ALL {
+            assert_eq!(s.as_str().parse::<TopUpStatus>(), Ok(s));
+        }
+        for o in [Origin::Manual, Origin::Auto, Origin::Scheduled] {
+            assert_eq!(o.as_str().parse::<Origin>(), Ok(o));
+        }
+        assert_eq!(
+            "done".parse::<TopUpStatus>().unwrap_err().code(),
+            "unknown_value"
+        );
+        assert!("Auto".parse::<Origin>().is_err());
+        for o in [
+            AttemptOutcome::Charging,
+            AttemptOutcome::Succeeded,
+            AttemptOutcome::Pending,
+            AttemptOutcome::Failed("card_declined".into()),
+        ] {
+            assert_eq!(o.to_string().parse::<AttemptOutcome>(), Ok(o));
+        }
+        assert_eq!(AttemptOutcome::Failed("x".into()).to_string(), "failed: x");
+    }
+
+    #[test]
+    fn r25_final_statuses_never_move() {
+        for from in [Succeeded, Failed, Canceled] {
+            for to in TopUpStatus::ALL {
+                let e = from.move_to(to).unwrap_err();
+                assert_eq!(
+                    (e.code(), e.rule()),
+                    ("invalid_top_up_transition", Some("R25"))
+                );
+            }
+        }
+        assert!(Pending.move_to(Charging).is_err(), "never charged again");
+        assert_eq!(Charging.move_to(Pending), Ok(Pending));
+        assert_eq!(RequiresAction.confirm(), Ok(Queued));
+        let e = Charging.confirm().unwrap_err();
+        assert_eq!(e.code(), "top_up_not_awaiting_authentication");
+    }
+
+    #[test]
+    fn r19_only_automatic_top_ups_are_in_flight() {
+        assert!(Progress::queued(Origin::Auto, 5).in_flight);
+        assert!(!Progress::queued(Origin::Scheduled, 5).in_flight);
+        assert!(Origin::Scheduled.off_session() && !Origin::Manual.off_session());
+        assert!(Origin::Auto.counts_against_caps() && !Origin::Scheduled.counts_against_caps());
+    }
+
+    #[test]
+    fn r25_the_engines_moves_follow_the_recovery_points() {
+        let q = Progress::queued(Origin::Auto, 0);
+        let waited = q.wait(99, WhyNot::InWindow).unwrap();
+        assert_eq!((waited.status, waited.not_before), (Queued, Some(99)));
+        let c = waited.begin_charge().unwrap();
+        assert!(c.begin_charge().is_err(), "one charging at a time");
+        assert!(c.wait(5, WhyNot::InWindow).is_err());
+        let out = c.outage().unwrap();
+        assert_eq!(
+            (out.status, out.waiting),
+            (Charging, Some(WhyNot::GatewayUnavailable))
+        );
+        let paid = out.succeed(false, 7).unwrap();
+        assert_eq!(
+            paid,
+            Progress {
+                status: Succeeded,
+                in_flight: false,
+                not_before: Some(99),
+                waiting: None,
+                completed_at: Some(7)
+            }
+        );
+        assert!(paid.cancel(WhyNot::NotActive, 8).is_err());
+        let held = c.hold_pending(7).unwrap();
+        assert!(held.in_flight, "R19: still the crossing's top-up");
+        assert_eq!(held.waiting, Some(WhyNot::PaymentPending));
+        let settled = held.settle(false).unwrap();
+        assert_eq!((settled.status, settled.in_flight), (Failed, false));
+        assert!(c.settle(true).is_err());
+        let canceled = q.cancel(WhyNot::AboveThreshold, 3).unwrap();
+        assert_eq!((canceled.status, canceled.in_flight), (Canceled, false));
+    }
+
+    #[test]
+    fn r23_a_confirmed_top_up_is_due_at_once() {
+        let waiting = Progress {
+            status: RequiresAction,
+            in_flight: true,
+            not_before: None,
+            waiting: Some(WhyNot::WaitingForCustomer),
+            completed_at: Some(4),
+        };
+        let q = waiting.confirm(10).unwrap();
+        assert_eq!(
+            (q.status, q.not_before, q.waiting, q.completed_at),
+            (Queued, Some(10), None, None)
+        );
+        assert!(q.confirm(11).is_err());
+    }
+
+    #[test]
+    fn r25_charge_keys_name_the_attempt_or_the_scheduled_month() {
+        assert_eq!(charge_key("top_1", Origin::Auto, None, 2), "top_1:2");
+        assert_eq!(charge_key("top_1", Origin::Manual, Some("k"), 1), "top_1:1");
+        let date = days_from_civil(2026, 11, 30) * DAY + 5;
+        let month = scheduled_request_key("acct_1", date);
+        assert_eq!(month, "scheduled:acct_1:2026-11");
+        assert_eq!(
+            charge_key("top_9", Origin::Scheduled, Some(&month), 3),
+            "scheduled:acct_1:2026-11:3"
+        );
+        assert_eq!(charge_key("top_9", Origin::Scheduled, None, 3), "top_9:3");
+        let v = verification_key("pm_1", 2, false);
+        assert_eq!(v, "verify_pm_1_2");
+        assert_eq!(verification_key("pm_1", 2, true), "verify_pm_1_2_3ds");
+        assert_eq!(verification_refund_key(&v), "verify_pm_1_2_refund");
+    }
+}
