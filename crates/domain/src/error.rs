@@ -42,11 +42,22 @@ pub enum DomainError {
     TermsNotAccepted,
     #[error("automatic payments need a payer with an email address")]
     PayerMissing,
+    #[error(
+        "the card needs 3-D Secure: complete it, then repeat this request with \"three_d_secure\": \"completed\""
+    )]
+    VerificationNeedsAuthentication,
+    #[error(
+        "payment method {payment_method} waits for 3-D Secure: complete it with its client_secret, then POST /v1/accounts/{account}/payment-methods/{payment_method}/confirm"
+    )]
+    CardAwaitsAuthentication {
+        payment_method: String,
+        account: String,
+    },
 
     // R2, R4, R5, R6, R9: accounts and payment methods.
     #[error("name must be 1 to 200 characters")]
     InvalidName,
-    #[error("a sub-account cannot have sub-accounts (R4)")]
+    #[error("a sub-account cannot have sub-accounts")]
     ParentIsSubAccount,
     #[error("a sub-account uses its main account's currency {main}")]
     SubAccountCurrency { main: String },
@@ -58,27 +69,25 @@ pub enum DomainError {
     InvalidEmail,
     #[error("a transfer moves credit between a main account and one of its sub-accounts")]
     AccountsNotRelated,
-    #[error("the account has no saved payment method: add one first (R5)")]
+    #[error("the account has no saved payment method: add one first")]
     NoPaymentMethod,
-    #[error("a scheduled recharge needs a saved card (R5)")]
+    #[error("a scheduled recharge needs a saved card")]
     PaymentMethodNotSaved,
 
     // R12-R15, R21: auto top-up settings.
     #[error("threshold is required to turn auto top-up on")]
     ThresholdRequired,
-    #[error("give exactly one of amount (fixed) or target_balance (R12)")]
+    #[error("give exactly one of amount (fixed) or target_balance")]
     AmountRequired,
     #[error("source {0:?} is not card or transfer")]
     InvalidSource(String),
-    #[error("a transfer source takes no payment method: never both (R12)")]
+    #[error("a transfer source takes no payment method: never both")]
     SourceConflict,
-    #[error(
-        "this API key may not act on a transfer source: it is set up by the main account (R15)"
-    )]
+    #[error("this API key may not act on a transfer source: it is set up by the main account")]
     TransferSourceSetByMainAccount,
     #[error("the current auto top-up terms are version {current}")]
     TermsVersionUnknown { current: String },
-    #[error("the top-up amount {amount} is above the {cap} cap of {limit} (R21)")]
+    #[error("the top-up amount {amount} is above the {cap} cap of {limit}")]
     AmountAboveCap {
         amount: i64,
         cap: &'static str,
@@ -162,6 +171,8 @@ impl DomainError {
             CardSourceNeedsPaymentMethod | NoPaymentMethod => "payment_method_required",
             TermsNotAccepted => "terms_not_accepted",
             PayerMissing => "payer_missing",
+            VerificationNeedsAuthentication => "authentication_required",
+            CardAwaitsAuthentication { .. } => "payment_method_requires_action",
             InvalidName => "invalid_name",
             ParentIsSubAccount => "parent_is_sub_account",
             InvalidCreditLimit => "invalid_credit_limit",
@@ -212,7 +223,10 @@ impl DomainError {
             | NoPaymentMethod
             | PaymentMethodNotSaved
             | InvalidEmail => "R5",
-            TermsNotAccepted | TermsVersionUnknown { .. } => "R14",
+            TermsNotAccepted
+            | TermsVersionUnknown { .. }
+            | VerificationNeedsAuthentication
+            | CardAwaitsAuthentication { .. } => "R14",
             TransferSourceSetByMainAccount => "R15",
             InvalidName | ParentIsSubAccount | AccountsNotRelated => "R4",
             InvalidCountry => "R9",
@@ -250,9 +264,11 @@ impl DomainError {
             | SourceConflict
             | TermsVersionUnknown { .. }
             | InvalidPeriod(_)
-            | InvalidDayOfMonth => ErrorKind::BadInput,
+            | InvalidDayOfMonth
+            | VerificationNeedsAuthentication => ErrorKind::BadInput,
             TransferSourceSetByMainAccount => ErrorKind::Forbidden,
             TopUpTransition { .. }
+            | CardAwaitsAuthentication { .. }
             | NotAwaitingAuthentication { .. }
             | StateTransition { .. }
             | ResourceTransition { .. } => ErrorKind::Conflict,
@@ -317,10 +333,22 @@ mod tests {
                 value: "x".into(),
                 rule: "R25",
             },
+            DomainError::ParentIsSubAccount,
+            DomainError::PaymentMethodNotSaved,
+            DomainError::AmountRequired,
+            DomainError::SourceConflict,
+            DomainError::TransferSourceSetByMainAccount,
+            DomainError::VerificationNeedsAuthentication,
+            DomainError::CardAwaitsAuthentication {
+                payment_method: "pm_1".into(),
+                account: "acct_1".into(),
+            },
         ];
         for e in all {
             let rule = e.rule().unwrap();
             assert!(rule.starts_with('R'), "{e:?}");
+            // The rule is the problem's `rule` field, not part of its text.
+            assert!(!e.to_string().contains("(R"), "{e}");
             assert!(e.code().chars().all(|c| c.is_ascii_lowercase() || c == '_'));
         }
         assert_eq!(DomainError::ThresholdNegative.rule(), Some("R13"));

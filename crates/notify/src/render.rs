@@ -5,8 +5,9 @@
 //! disagree. `data` comes from our own outbox, but may lack fields (older rows, partial
 //! events): a missing field drops its line, never the message.
 
-use crate::{Notification, events};
-use refill_domain::auto_top_up::civil_from_days;
+use crate::Notification;
+use refill_domain::auto_top_up::{SourceKind, civil_from_days};
+use refill_domain::events::EventType;
 use refill_domain::money::{Currency, format_minor};
 use serde_json::Value;
 
@@ -119,16 +120,21 @@ fn one_line(s: &str) -> String {
         .collect()
 }
 
+/// The event's type, if this version knows it.
+fn event_type(n: &Notification) -> Option<EventType> {
+    n.event_type.parse().ok()
+}
+
 fn draft(n: &Notification) -> Draft {
     let f = Fields(&n.data);
-    match n.event_type.as_str() {
-        events::TOP_UP_SUCCEEDED => top_up_succeeded(n, &f),
-        events::TOP_UP_FAILED => top_up_failed(n, &f),
-        events::AUTO_TOP_UP_DISABLED => auto_top_up_disabled(n, &f),
-        events::BALANCE_LOW => balance_low(n, &f),
-        events::BALANCE_APPROACHING_THRESHOLD => approaching_threshold(n, &f),
-        events::CAP_REACHED => cap_reached(n, &f),
-        events::PAYMENT_REVERSED => payment_reversed(n, &f),
+    match event_type(n) {
+        Some(EventType::TopUpSucceeded) => top_up_succeeded(n, &f),
+        Some(EventType::TopUpFailed) => top_up_failed(n, &f),
+        Some(EventType::AutoTopUpDisabled) => auto_top_up_disabled(n, &f),
+        Some(EventType::BalanceLow) => balance_low(n, &f),
+        Some(EventType::BalanceApproachingThreshold) => approaching_threshold(n, &f),
+        Some(EventType::CapReached) => cap_reached(n, &f),
+        Some(EventType::PaymentReversed) => payment_reversed(n, &f),
         _ => other(n, &f),
     }
 }
@@ -386,8 +392,8 @@ pub fn render_sms(n: &Notification) -> String {
 
 fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
     let amount = f.money("amount");
-    match n.event_type.as_str() {
-        events::TOP_UP_SUCCEEDED => (
+    match event_type(n) {
+        Some(EventType::TopUpSucceeded) => (
             format!("balance topped up{}.", by(&amount)),
             vec![
                 f.money("total").map(|t| format!("Charged {t}.")),
@@ -395,7 +401,7 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
                 f.text("transaction_id").map(|t| format!("Ref {t}")),
             ],
         ),
-        events::TOP_UP_FAILED => {
+        Some(EventType::TopUpFailed) => {
             let code = f.text("code").or_else(|| f.text("reason"));
             let (why, _) = failure_words(code.as_deref());
             (
@@ -406,25 +412,25 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
                 ],
             )
         }
-        events::AUTO_TOP_UP_DISABLED => (
+        Some(EventType::AutoTopUpDisabled) => (
             format!(
                 "automatic top-up turned off: {}.",
                 disabled_words(f.text("reason").as_deref(), f.int("failures"))
             ),
             vec![Some("Update your card and turn it on again.".into())],
         ),
-        events::BALANCE_LOW => (
+        Some(EventType::BalanceLow) => (
             format!("your balance is low{}.", colon(&f.money("balance"))),
             vec![Some("Top up to avoid interruption.".into())],
         ),
-        events::BALANCE_APPROACHING_THRESHOLD => (
+        Some(EventType::BalanceApproachingThreshold) => (
             format!(
                 "your balance{} is near your top-up threshold.",
                 is(&f.money("balance"))
             ),
             vec![f.money("threshold").map(|t| format!("Threshold {t}."))],
         ),
-        events::CAP_REACHED => (
+        Some(EventType::CapReached) => (
             format!("{}automatic top-up limit reached.", cap_period(f)),
             vec![
                 f.int("until_ms")
@@ -432,14 +438,14 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
                 Some("Top up manually if needed.".into()),
             ],
         ),
-        events::PAYMENT_REVERSED => (
+        Some(EventType::PaymentReversed) => (
             format!("your bank reversed a payment{}.", of(&amount)),
             vec![
                 f.money("balance_after")
                     .map(|b| format!("Balance now {b}.")),
             ],
         ),
-        other => (format!("account update ({other})."), vec![]),
+        _ => (format!("account update ({}).", n.event_type), vec![]),
     }
 }
 
@@ -491,7 +497,7 @@ pub fn format_utc(ms: i64) -> String {
 }
 
 fn paid_with(f: &Fields) -> Option<String> {
-    if f.text("source").as_deref() == Some("transfer") {
+    if f.text("source").as_deref() == Some(SourceKind::Transfer.as_str()) {
         return Some("Transfer from the main account".into());
     }
     match (
@@ -560,77 +566,5 @@ fn is(amount: &Option<String>) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    fn note(event_type: &str, data: Value) -> Notification {
-        Notification {
-            event_id: "evt_1".into(),
-            event_type: event_type.into(),
-            created_ms: 1_772_373_900_000, // 2026-03-01 14:05 UTC
-            account_id: "acct_1".into(),
-            data,
-        }
-    }
-
-    #[test]
-    fn r26_amounts_and_times_are_for_people() {
-        assert_eq!(format_money(1234, Some("GBP")), "12.34 GBP");
-        assert_eq!(format_money(500, Some("JPY")), "500 JPY");
-        assert_eq!(format_money(5, Some("XXX")), "5 (minor units of XXX)");
-        assert_eq!(format_utc(1_772_373_900_000), "2026-03-01 14:05 UTC");
-        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
-    }
-
-    #[test]
-    fn r26_html_escapes_everything_from_data() {
-        let n = note(
-            events::TOP_UP_FAILED,
-            json!({"amount": 1000, "currency": "GBP", "code": "card_declined",
-                   "message": "<script>alert('x')</script> & \"more\""}),
-        );
-        let e = render_email(&n, Some("<b>Ada</b>"));
-        assert!(!e.html.contains("<script>"), "{}", e.html);
-        assert!(!e.html.contains("<b>Ada"));
-        assert!(
-            e.html
-                .contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;more&quot;")
-        );
-        assert!(e.text.contains("<script>"), "plain text stays as written");
-    }
-
-    #[test]
-    fn r26_missing_fields_render_gracefully() {
-        for t in events::ALL.iter().chain(&["something.new"]) {
-            let e = render_email(&note(t, json!({})), None);
-            assert!(!e.subject.is_empty() && e.text.starts_with("Hello,"), "{t}");
-            assert!(
-                !e.text.contains("None") && !e.text.contains("null"),
-                "{t}: {}",
-                e.text
-            );
-            let s = render_sms(&note(t, Value::Null));
-            assert!(s.starts_with("refill: ") && s.len() <= 160, "{t}: {s}");
-        }
-    }
-
-    #[test]
-    fn r26_subjects_stay_on_one_line() {
-        let n = note("evil\r\nBcc: x@y", json!({}));
-        assert!(!render_email(&n, None).subject.contains('\n'));
-    }
-
-    #[test]
-    fn r26_sms_fits_one_message_and_drops_details_first() {
-        let n = note(
-            events::TOP_UP_SUCCEEDED,
-            json!({"amount": 2000, "total": 2400, "currency": "GBP", "balance_after": 2500,
-                   "transaction_id": "x".repeat(120)}),
-        );
-        let s = render_sms(&n);
-        assert!(s.len() <= 160, "{s}");
-        assert!(s.contains("topped up by 20.00 GBP") && s.contains("Charged 24.00 GBP"));
-        assert!(!s.contains("xxxx"), "the long reference is dropped: {s}");
-    }
-}
+#[path = "render_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@ pub use keys::{KEYS, Key, Slot};
 
 use anyhow::{Context, bail};
 use refill_domain::Millis;
+use refill_domain::auto_top_up::{AmountRule, check_amount_rule};
 use refill_service::Config;
 
 #[derive(Debug, Clone)]
@@ -120,17 +121,19 @@ impl Settings {
 }
 
 /// R13, R17: the auto top-up a purchase turns on must itself be valid settings.
+/// R13, R17: the operator's defaults for the auto top-up a purchase turns on pass the
+/// same check as a customer's settings (`check_amount_rule`).
 fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
     let r = c.recurring;
-    if r.auto_top_up_amount < r.auto_top_up_threshold
-        || r.auto_top_up_amount < c.limits.minimum_top_up
-    {
+    let amount = AmountRule::Fixed(r.auto_top_up_amount);
+    if let Err(e) = check_amount_rule(r.auto_top_up_threshold, amount, c.limits.minimum_top_up) {
         bail!(
-            "resource_auto_top_up_amount ({}) must be at least resource_auto_top_up_threshold ({}) \
-             and minimum_top_up ({})",
+            "resource_auto_top_up_amount ({}) and resource_auto_top_up_threshold ({}), with \
+             minimum_top_up ({}): {e} ({})",
             r.auto_top_up_amount,
             r.auto_top_up_threshold,
-            c.limits.minimum_top_up
+            c.limits.minimum_top_up,
+            e.rule().unwrap_or("R13"),
         );
     }
     Ok(())

@@ -1,12 +1,12 @@
 //! Accounts and sub-accounts (R2, R4), API keys, the ledger's listings, transfers.
 
 use crate::api_objects::{AccountView, EntryView, Page, TransferView};
-use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
-use refill_domain::debit::{SpendWatch, effects_of_balance_change};
+use crate::{Idem, Refill, Result, ServiceError, idempotency};
+use refill_domain::accounts::{self as rules, Member, Parent};
+use refill_domain::debit::{SpendWatch, TriggerOn};
 use refill_domain::{Currency, ledger, money};
 use refill_store::{AccountRow, ApiKeyRow, Tx};
 use serde::Deserialize;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
 /// Who is calling: the operator (everything) or an account key (its own account and
@@ -199,7 +199,19 @@ impl Refill {
             }
             None => None,
         };
-        check_new_account(&req, currency, parent.as_ref())?;
+        let payer = req.payer.as_ref();
+        let new = rules::NewAccount {
+            name: &req.name,
+            currency,
+            credit_limit: req.credit_limit,
+            payer_country: payer.and_then(|p| p.country.as_deref()),
+            payer_email: payer.and_then(|p| p.email.as_deref()),
+        };
+        let parent_rules = parent.as_ref().map(|p| Parent {
+            is_sub_account: p.parent_id.is_some(),
+            currency: &p.currency,
+        });
+        rules::check_new_account(&new, parent_rules)?;
         let row = AccountRow {
             id: refill_store::new_id("acct"),
             parent_id: req.parent_id.clone(),
@@ -284,14 +296,8 @@ impl Refill {
         let amount = money::positive(req.amount)?;
         let from = self.account(caller, &req.from_account).await?;
         let to = self.account(caller, &req.to_account).await?;
-        check_family(&from, &to)?;
-        if req.currency.as_deref().is_some_and(|c| c != from.currency) {
-            return Err(refill_domain::DomainError::CurrencyMismatch {
-                expected: from.currency.clone(),
-                got: req.currency.clone().unwrap_or_default(),
-            }
-            .into());
-        }
+        rules::check_related(member(&from), member(&to))?;
+        rules::check_currency(&from.currency, req.currency.as_deref())?;
         let mut tx = self.db.begin().await?;
         let row = refill_store::TransferRow {
             id: refill_store::new_id("xfr"),
@@ -302,7 +308,7 @@ impl Refill {
             reference: req.reference.clone(),
             created_at: self.now(),
         };
-        move_credit(self, &mut tx, &row, "transfer").await?;
+        move_credit(self, &mut tx, &row).await?;
         refill_store::insert_transfer(&mut tx, &row).await?;
         let view = TransferView::from(&row);
         idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
@@ -312,64 +318,35 @@ impl Refill {
 }
 
 /// Posts a transfer's journal inside `tx`: both accounts locked, the sender checked
-/// against its limit (R6). Used by transfers and by auto top-up from a main account.
+/// against its limit (R6), neither triggering a top-up (R18). Used by transfers and
+/// by auto top-up from a main account. Returns both balances after it.
 pub async fn move_credit(
     app: &Refill,
     tx: &mut Tx,
     t: &refill_store::TransferRow,
-    reference: &str,
 ) -> Result<(i64, i64)> {
     let rows =
         refill_store::lock_accounts(tx, app.db.dialect, &[&t.from_account, &t.to_account]).await?;
     let find = |id: &str| {
         rows.iter()
             .find(|a| a.id == id)
-            .cloned()
             .ok_or_else(|| ServiceError::not_found("account", id))
     };
     let (from, to) = (find(&t.from_account)?, find(&t.to_account)?);
-    let from_after = refill_domain::debit::authorize(
-        refill_domain::debit::BalanceState {
-            balance: from.balance,
-            credit_limit: from.credit_limit,
-            flagged: from.flagged,
-        },
-        &[t.amount],
-    )?;
-    let to_after = money::add(to.balance, t.amount)?;
     let journal = ledger::transfer(&from.id, &to.id, t.amount)?;
-    let reference = t
-        .reference
-        .clone()
-        .unwrap_or_else(|| format!("{reference} {}", t.id));
-    let balances = [(from.id.as_str(), from_after), (to.id.as_str(), to_after)];
-    crate::journal::post(
-        tx,
-        &journal,
-        &from.currency,
-        &balances,
-        &reference,
-        t.created_at,
-    )
-    .await?;
-    let now = t.created_at;
-    for (acct, after) in [(&from, from_after), (&to, to_after)] {
-        let watch = watch_of(acct);
-        let fx = effects_of_balance_change(watch, acct.balance, after);
-        refill_store::set_balance(tx, &acct.id, after, fx.low_balance_armed).await?;
-        if fx.low_balance {
-            let data = json!({"balance": after, "currency": acct.currency, "low_balance_threshold": acct.low_balance_threshold});
-            events::emit(tx, &acct.id, events::BALANCE_LOW, data, now).await?;
-        }
-    }
-    Ok((from_after, to_after))
+    let reference = (t.reference.clone()).unwrap_or_else(|| format!("transfer {}", t.id));
+    let applied = app
+        .post_journal(tx, &journal, &[from, to], &reference, t.created_at)
+        .await?;
+    Ok((applied.after(&from.id), applied.after(&to.id)))
 }
 
-/// What the notices of an account are measured against.
-pub fn watch_of(a: &AccountRow) -> SpendWatch {
+/// What the notices of an account are measured against; `trigger_on`: what counts
+/// as spending (R18).
+pub fn watch_of(a: &AccountRow, trigger_on: TriggerOn) -> SpendWatch {
     SpendWatch {
         auto_threshold: a.auto_threshold,
-        trigger_on: Default::default(),
+        trigger_on,
         low_balance_threshold: a.low_balance_threshold,
         low_balance_armed: a.low_balance_armed,
     }
@@ -393,73 +370,11 @@ fn check_tree(caller: &Caller, id: &str, parent: Option<&str>) -> Result<()> {
     }
 }
 
-/// R4: a transfer is between a main account and its own sub-account.
-fn check_family(from: &AccountRow, to: &AccountRow) -> Result<()> {
-    let related = from.parent_id.as_deref() == Some(to.id.as_str())
-        || to.parent_id.as_deref() == Some(from.id.as_str());
-    if !related {
-        return Err(ServiceError::invalid(
-            "accounts_not_related",
-            "a transfer moves credit between a main account and one of its sub-accounts",
-        ));
+fn member(a: &AccountRow) -> Member<'_> {
+    Member {
+        id: &a.id,
+        parent_id: a.parent_id.as_deref(),
     }
-    Ok(())
-}
-
-fn check_new_account(
-    req: &NewAccount,
-    currency: Currency,
-    parent: Option<&AccountRow>,
-) -> Result<()> {
-    if req.name.trim().is_empty() || req.name.len() > 200 {
-        return Err(ServiceError::invalid(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
-    if let Some(p) = parent {
-        if p.parent_id.is_some() {
-            return Err(ServiceError::invalid(
-                "parent_is_sub_account",
-                "a sub-account cannot have sub-accounts (R4)",
-            ));
-        }
-        if p.currency != currency.code() {
-            return Err(ServiceError::invalid(
-                "currency_mismatch",
-                format!(
-                    "a sub-account uses its main account's currency {}",
-                    p.currency
-                ),
-            ));
-        }
-    }
-    if req
-        .credit_limit
-        .is_some_and(|l| !(-refill_domain::money::MAX_AMOUNT..=0).contains(&l))
-    {
-        return Err(ServiceError::invalid(
-            "invalid_credit_limit",
-            "credit_limit is the lowest balance allowed: 0 or negative, down to -10^15",
-        ));
-    }
-    if let Some(c) = req.payer.as_ref().and_then(|p| p.country.as_ref())
-        && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
-    {
-        return Err(ServiceError::invalid(
-            "invalid_country",
-            "payer.country is an ISO 3166 alpha-2 code such as GB",
-        ));
-    }
-    if let Some(e) = req.payer.as_ref().and_then(|p| p.email.as_ref())
-        && !e.contains('@')
-    {
-        return Err(ServiceError::invalid(
-            "invalid_email",
-            "payer.email is not an email address",
-        ));
-    }
-    Ok(())
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

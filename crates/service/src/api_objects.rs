@@ -1,24 +1,14 @@
 //! What the API shows: the JSON objects of refill, built from stored rows. Amounts are
 //! minor units with their currency; times are RFC 3339 UTC.
 
-use refill_domain::DAY;
-use refill_domain::auto_top_up::civil_from_days;
+use refill_domain::top_up::TopUpStatus;
 use refill_store::{AccountRow, EntryRow, EventRow, PaymentMethodRow, TopUpRow, TransferRow};
 use serde::Serialize;
 use serde_json::Value;
 
-/// Unix milliseconds as RFC 3339, UTC: 2026-11-21T17:46:04.123Z.
-pub fn rfc3339(ms: i64) -> String {
-    let (y, mo, d) = civil_from_days(ms.div_euclid(DAY));
-    let in_day = ms.rem_euclid(DAY);
-    let (h, mi, s, milli) = (
-        in_day / 3_600_000,
-        in_day / 60_000 % 60,
-        in_day / 1000 % 60,
-        in_day % 1000,
-    );
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}Z")
-}
+/// Unix milliseconds as RFC 3339, UTC: 2026-11-21T17:46:04.123Z (the domain's form,
+/// the one the event payloads carry).
+pub use refill_domain::time::rfc3339;
 
 fn opt_time(ms: Option<i64>) -> Option<String> {
     ms.map(rfc3339)
@@ -207,9 +197,9 @@ impl TopUpView {
             id: t.id.clone(),
             object: "top_up",
             account_id: t.account_id.clone(),
-            origin: t.origin.clone(),
-            source: t.source.clone(),
-            status: t.status.clone(),
+            origin: t.origin.as_str().into(),
+            source: t.source.as_str().into(),
+            status: t.status.as_str().into(),
             amount: t.amount,
             tax: t.tax,
             total: t.total,
@@ -223,8 +213,8 @@ impl TopUpView {
             attempt: t.attempt,
             failure_code: t.failure_code.clone(),
             failure_message: t.failure_message.clone(),
-            waiting_for: t.why_waiting.clone(),
-            next_attempt: if t.status == "queued" {
+            waiting_for: t.why_waiting.map(|w| w.as_str().into()),
+            next_attempt: if t.status == TopUpStatus::Queued {
                 opt_time(t.not_before)
             } else {
                 None

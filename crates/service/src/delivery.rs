@@ -17,7 +17,7 @@ use crate::notifications::{contacts_of, preferences_of, reach_of};
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
 use refill_domain::notifications::{self, Channel, Contacts, EventSet, Subscription};
 use refill_notify::{DeliveryError, Notification, WebhookEndpoint};
-use refill_store::{DeliveryRow, EventRow, Redeliver, Tx};
+use refill_store::{DeliveryRow, EventRow, Redeliver, Tx, delivery_status};
 use serde::Serialize;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -58,7 +58,8 @@ impl From<&DeliveryRow> for DeliveryView {
             recipient: d.recipient.clone(),
             status: d.status.clone(),
             attempts: d.attempts,
-            next_attempt: (d.status == "pending").then(|| rfc3339(d.next_attempt_at)),
+            next_attempt: (d.status == delivery_status::PENDING)
+                .then(|| rfc3339(d.next_attempt_at)),
             last_error: d.last_error.clone(),
             delivered: d.delivered_at.map(rfc3339),
         }
@@ -149,7 +150,7 @@ impl Refill {
                 event_id: e.id.clone(),
                 channel: route.channel.as_str().into(),
                 recipient: route.recipient,
-                status: "pending".into(),
+                status: delivery_status::PENDING.into(),
                 next_attempt_at: now,
                 created_at: now,
                 ..DeliveryRow::default()
@@ -195,7 +196,7 @@ impl Refill {
         let first = *d.first_attempt_at.get_or_insert(now);
         match outcome {
             Ok(()) => {
-                d.status = "delivered".into();
+                d.status = delivery_status::DELIVERED.into();
                 d.delivered_at = Some(now);
                 d.last_error = None;
                 self.counters.delivered.fetch_add(1, Ordering::Relaxed);
@@ -217,7 +218,7 @@ impl Refill {
                 match next {
                     Some(at) => d.next_attempt_at = at,
                     None => {
-                        d.status = "dead".into();
+                        d.status = delivery_status::DEAD.into();
                         self.counters.dead.fetch_add(1, Ordering::Relaxed);
                         eprintln!("refill: delivery {} dead-lettered: {}", d.id, e.reason);
                     }
@@ -320,7 +321,9 @@ impl Refill {
         self.visible_event(caller, event_id).await?;
         let visible = self.visible_deliveries(caller, event_id).await?;
         let ids: Vec<&str> = visible.iter().map(|d| d.id.as_str()).collect();
-        let chosen = visible.iter().filter(|d| !only_dead || d.status == "dead");
+        let chosen = visible
+            .iter()
+            .filter(|d| !only_dead || d.status == delivery_status::DEAD);
         let now = self.now();
         let mut tx = self.db.begin().await?;
         for d in chosen {

@@ -4,8 +4,10 @@
 //! stays in flight meanwhile, so no second one starts for the same crossing (R19).
 
 use crate::{Refill, Result, events};
+use refill_domain::auto_top_up::WhyNot;
+use refill_domain::events::{FailedTopUp, TopUpFailed};
+use refill_domain::top_up::{AttemptOutcome, Origin};
 use refill_store::{AccountRow, AutoTopUpRow, TopUpRow, Tx};
-use serde_json::json;
 
 impl Refill {
     /// A pending payment whose credit is withheld until it settles.
@@ -17,19 +19,17 @@ impl Refill {
         now: i64,
     ) -> Result<()> {
         refill_store::withhold_credit(tx, &t.id, now).await?;
-        t.status = "pending".into();
-        t.completed_at = Some(now);
+        t.set_progress(t.progress().hold_pending(now)?);
         t.updated_at = now;
         t.lease_owner = None;
         t.lease_until = None;
-        t.why_waiting = Some("payment_pending".into());
         t.failure_code = None;
         t.failure_message = None;
         refill_store::update_top_up(tx, t).await?;
         if let Some(s) = s {
             s.consecutive_failures = 0;
-            s.last_attempt_outcome = Some("pending".into());
-            s.why_not = Some("payment_pending".into());
+            s.last_attempt_outcome = Some(AttemptOutcome::Pending);
+            s.why_not = Some(WhyNot::PaymentPending);
             s.next_attempt_at = None;
         }
         Ok(())
@@ -45,30 +45,34 @@ impl Refill {
         ok: bool,
         now: i64,
     ) -> Result<()> {
-        let mut settings = match t.origin.as_str() {
-            "auto" => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
+        let mut settings = match t.origin {
+            Origin::Auto => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
             _ => None,
         };
         if ok {
             let after = self.credit(tx, t, account, now).await?;
-            self.succeeded_opt(tx, t, settings.as_mut(), "succeeded", after, now)
+            self.succeeded(tx, t, settings.as_mut(), false, after, now)
                 .await?;
         } else {
-            t.status = "failed".into();
-            t.in_flight = false;
+            const CODE: &str = "payment_failed";
+            t.set_progress(t.progress().settle(false)?);
             t.updated_at = now;
-            t.why_waiting = None;
-            t.failure_code = Some("payment_failed".into());
+            t.failure_code = Some(CODE.into());
             t.failure_message = Some("the pending card payment failed at the bank".into());
             refill_store::update_top_up(tx, t).await?;
             if let Some(s) = settings.as_mut() {
-                s.last_attempt_outcome = Some("failed: payment_failed".into());
+                s.last_attempt_outcome = Some(AttemptOutcome::Failed(CODE.into()));
                 s.why_not = None;
             }
-            let data = json!({"top_up_id": t.id, "origin": t.origin, "amount": t.amount,
-                "currency": t.currency, "reason": "payment_failed",
-                "message": "the pending card payment failed at the bank; nothing had been credited"});
-            events::emit(tx, &t.account_id, events::TOP_UP_FAILED, data, now).await?;
+            let failed = FailedTopUp {
+                top_up_id: &t.id,
+                origin: t.origin,
+                amount: t.amount,
+                currency: &t.currency,
+                reason: CODE,
+                message: "the pending card payment failed at the bank; nothing had been credited",
+            };
+            events::emit(tx, &t.account_id, TopUpFailed::at_settlement(&failed), now).await?;
         }
         if let Some(s) = &settings {
             refill_store::put_auto_top_up(tx, s).await?;

@@ -6,18 +6,24 @@
 //! with the operator's defaults (R17); removing the last one turns that off again,
 //! unless the customer has changed the settings since.
 
-use crate::accounts::{Caller, lock, watch_of};
+use crate::accounts::{Caller, lock};
 use crate::api_objects::{Page, rfc3339};
-use crate::journal::post;
+use crate::auto_top_up::save_settings;
+use crate::journal::balance_state;
 use crate::top_up_executor::queue_auto_top_up;
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
-use refill_domain::auto_top_up::State;
-use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
-use refill_domain::recurring::{Period, Shortfall, after_shortfall, period_start};
-use refill_domain::{Currency, DomainError, ledger};
+use refill_domain::accounts::{check_currency, check_name, has_payer};
+use refill_domain::auto_top_up::{AmountRule, SourceKind, StateReason, check_terms};
+use refill_domain::debit::authorize;
+use refill_domain::events::{ResourceRenewalFailed, ResourceSuspended, UnpaidResource};
+use refill_domain::ledger;
+use refill_domain::recurring::{Period, period_start};
+use refill_domain::resources::{
+    ResourceStatus, UnpaidRenewal, last_removal_turns_off, purchase_turns_on, renewal_due,
+    unpaid_renewal,
+};
 use refill_store::{AccountRow, AutoTopUpRow, PaymentMethodRow, ResourceFeeRow, ResourceRow, Tx};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -70,7 +76,7 @@ impl From<&ResourceRow> for ResourceView {
             fee: r.fee,
             currency: r.currency.clone(),
             period: r.period.clone(),
-            status: r.status.clone(),
+            status: r.status.as_str().into(),
             periods_paid: r.periods_paid,
             next_fee: r.next_fee_at.map(rfc3339),
             renewal_failing_since: r.shortfall_since.map(rfc3339),
@@ -108,14 +114,6 @@ struct AutoTopUpCard {
 const RENEWAL_ROUNDS: usize = 64;
 const RENEWAL_BATCH: i64 = 256;
 
-fn balance_state(a: &AccountRow) -> BalanceState {
-    BalanceState {
-        balance: a.balance,
-        credit_limit: a.credit_limit,
-        flagged: a.flagged,
-    }
-}
-
 fn period_of(r: &ResourceRow) -> Period {
     Period::parse(&r.period).unwrap_or(Period::Monthly)
 }
@@ -123,32 +121,10 @@ fn period_of(r: &ResourceRow) -> Period {
 /// Bad input is refused before anything is read or written.
 fn check_new_resource(req: &NewResource, account: &AccountRow) -> Result<(String, i64, Period)> {
     let name = req.name.trim();
-    if name.is_empty() || name.len() > 200 {
-        return Err(ServiceError::invalid(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
+    check_name(name)?;
     let fee = refill_domain::money::positive(req.fee)?;
-    if let Some(c) = &req.currency
-        && c != &account.currency
-    {
-        let got = Currency::parse(c)?.code().to_string();
-        return Err(DomainError::CurrencyMismatch {
-            expected: account.currency.clone(),
-            got,
-        }
-        .into());
-    }
-    let period = match req.period.as_deref() {
-        None => Period::Monthly,
-        Some(p) => Period::parse(p).ok_or_else(|| {
-            ServiceError::invalid(
-                "invalid_period",
-                format!("period {p:?} is not weekly, monthly or yearly"),
-            )
-        })?,
-    };
+    check_currency(&account.currency, req.currency.as_deref())?;
+    let period = Period::from_request(req.period.as_deref())?;
     Ok((name.to_string(), fee, period))
 }
 
@@ -178,13 +154,17 @@ impl Refill {
             currency: account.currency.clone(),
             fee,
             period: period.as_str().into(),
-            status: "active".into(),
+            status: ResourceStatus::Active,
             anchor_at: now,
             periods_paid: 0,
             next_fee_at: Some(now),
+            shortfall_since: None,
+            shortfall_checked_at: None,
+            turned_on_auto_top_up: false,
             created_at: now,
             updated_at: now,
-            ..ResourceRow::default()
+            suspended_at: None,
+            removed_at: None,
         };
         refill_store::insert_resource(&mut tx, &r).await?;
         let (balance, mut queued) = self.charge_period(&mut tx, &account, &mut r, now).await?;
@@ -214,36 +194,18 @@ impl Refill {
         req: &NewResource,
     ) -> Result<Option<AutoTopUpCard>> {
         let settings = refill_store::get_auto_top_up(&self.db.pool, &account.id).await?;
-        if settings
-            .as_ref()
-            .is_some_and(|s| State::parse(&s.state) == State::Active)
-        {
-            return Ok(None);
-        }
         let primary = refill_store::list_payment_methods(&self.db.pool, &account.id)
             .await?
             .into_iter()
             .find(|p| p.is_primary);
-        let has_payer = account
-            .payer_email
-            .as_deref()
-            .is_some_and(|e| !e.is_empty());
-        let Some(pm) = primary.filter(|_| has_payer) else {
+        let state = settings.as_ref().map(|s| s.state);
+        let payer = has_payer(account.payer_email.as_deref());
+        let turns_on = purchase_turns_on(state, primary.is_some(), payer);
+        let Some(pm) = primary.filter(|_| turns_on) else {
             return Ok(None);
         };
-        let terms_version = match req.terms_version.as_deref() {
-            Some(v) if v == self.config.terms_version => v.to_string(),
-            Some(_) => {
-                return Err(ServiceError::invalid(
-                    "terms_version_unknown",
-                    format!(
-                        "the current auto top-up terms are version {}",
-                        self.config.terms_version
-                    ),
-                ));
-            }
-            None => return Err(DomainError::TermsNotAccepted.into()),
-        };
+        check_terms(req.terms_version.as_deref(), &self.config.terms_version)?;
+        let terms_version = self.config.terms_version.clone();
         let round = settings.map_or(0, |s| s.version) + 1;
         let authenticated = req.three_d_secure.as_deref() == Some("completed");
         self.verify_card(&pm, round, authenticated).await?;
@@ -268,7 +230,10 @@ impl Refill {
         // The fees table's key makes a second charge of this period impossible: a
         // period found there is only moved past.
         if !refill_store::resource_fee_charged(tx, &r.id, period).await? {
-            let after = authorize(balance_state(account), &[r.fee])?;
+            // R3, R6, R18, R26, R27: worked out first, so that a renewal the balance
+            // cannot cover writes nothing.
+            let journal = ledger::debit(&account.id, ledger::EntryKind::RecurringFee, r.fee)?;
+            let applied = self.work_out(&journal, &[account])?;
             let fee = ResourceFeeRow {
                 resource_id: r.id.clone(),
                 period,
@@ -277,7 +242,11 @@ impl Refill {
                 charged_at: now,
             };
             if refill_store::insert_resource_fee(tx, &fee).await? {
-                outcome = self.debit_fee(tx, account, r, period, after, now).await?;
+                let reference = format!("{} {}: period {}", r.id, r.name, period + 1);
+                let queued = self
+                    .write_journal(tx, &applied, &reference, Some(&r.id), now)
+                    .await?;
+                outcome = (applied.after(&account.id), queued);
             }
         }
         r.periods_paid = period + 1;
@@ -286,48 +255,6 @@ impl Refill {
         r.shortfall_checked_at = None;
         r.updated_at = now;
         Ok(outcome)
-    }
-
-    /// The fee's journal, the new balance and what it sets off: the same rules as
-    /// any debit (R3, R18, R26, R27), with the kind `recurring_fee`.
-    async fn debit_fee(
-        &self,
-        tx: &mut Tx,
-        account: &AccountRow,
-        r: &ResourceRow,
-        period: i64,
-        after: i64,
-        now: i64,
-    ) -> Result<(i64, bool)> {
-        let journal = ledger::debit(&account.id, ledger::EntryKind::RecurringFee, r.fee)?;
-        let reference = format!("{} {}: period {}", r.id, r.name, period + 1);
-        let balances = [(account.id.as_str(), after)];
-        post(tx, &journal, &account.currency, &balances, &reference, now).await?;
-        let mut watch = watch_of(account);
-        watch.trigger_on = self.config.trigger_on;
-        let fx = effects_of_spending(watch, DebitKind::RecurringFee, account.balance, after);
-        refill_store::set_balance(tx, &account.id, after, fx.low_balance_armed).await?;
-        let base = json!({"balance": after, "currency": account.currency, "resource_id": r.id});
-        if fx.low_balance {
-            let mut data = base.clone();
-            data["low_balance_threshold"] = json!(account.low_balance_threshold);
-            events::emit(tx, &account.id, events::BALANCE_LOW, data, now).await?;
-        }
-        if fx.approaching_threshold {
-            let mut data = base;
-            data["threshold"] = json!(account.auto_threshold);
-            events::emit(
-                tx,
-                &account.id,
-                events::BALANCE_APPROACHING_THRESHOLD,
-                data,
-                now,
-            )
-            .await?;
-        }
-        let queued = fx.trigger_top_up
-            && queue_auto_top_up(tx, &account.id, &account.currency, now, now).await?;
-        Ok((after, queued))
     }
 
     /// R17, R24: turns auto top-up on with the operator's defaults, records why, and
@@ -343,33 +270,21 @@ impl Refill {
         now: i64,
     ) -> Result<(bool, bool)> {
         let current = refill_store::get_auto_top_up(&mut *tx, &account.id).await?;
-        if current
-            .as_ref()
-            .is_some_and(|s| State::parse(&s.state) == State::Active)
-        {
+        // The card and the payer were checked before the card's verification (R17).
+        if !purchase_turns_on(current.as_ref().map(|s| s.state), true, true) {
             // Turned on by the customer meanwhile: theirs, untouched (R16).
             return Ok((false, false));
         }
         let defaults = self.config.recurring;
-        let reason = format!("turned on by the purchase of {} (R17)", r.id);
-        let mut s = current.unwrap_or_else(|| AutoTopUpRow {
-            account_id: account.id.clone(),
-            ..AutoTopUpRow::default()
-        });
-        s.state = State::Active.as_str().into();
-        s.state_reason = Some(reason.clone());
-        s.state_changed_at = now;
+        let mut s = current.unwrap_or_else(|| AutoTopUpRow::new(&account.id));
         s.threshold = defaults.auto_top_up_threshold;
-        (s.amount_mode, s.amount) = ("fixed".into(), defaults.auto_top_up_amount);
-        (s.source, s.payment_method_id) = ("card".into(), Some(card.pm.id));
+        s.set_amount_rule(AmountRule::Fixed(defaults.auto_top_up_amount));
+        (s.source, s.payment_method_id) = (SourceKind::Card, Some(card.pm.id));
         (s.terms_version, s.terms_accepted_at) = (Some(card.terms_version), Some(now));
-        s.consecutive_failures = 0;
-        (s.why_not, s.next_attempt_at) = (None, None);
-        s.version += 1;
-        s.updated_at = now;
-        refill_store::put_auto_top_up(tx, &s).await?;
-        refill_store::set_auto_threshold(tx, &account.id, Some(s.threshold)).await?;
-        refill_store::record_state_change(tx, &account.id, "active", &reason, now).await?;
+        let reason = StateReason::TurnedOnByPurchase {
+            resource_id: r.id.clone(),
+        };
+        save_settings(tx, &mut s, Some(reason), now).await?;
         refill_store::put_auto_top_up_by_resource(tx, &account.id, &r.id, s.version, now).await?;
         // Turned on at or below its threshold: the first top-up is due now, as the
         // periodic check (R22) would find.
@@ -409,10 +324,10 @@ impl Refill {
             .await?
             .filter(|r| r.account_id == account_id)
             .ok_or_else(|| ServiceError::not_found("resource", resource_id))?;
-        if r.status == "removed" {
+        if r.status == ResourceStatus::Removed {
             return Ok(ResourceView::from(&r));
         }
-        r.status = "removed".into();
+        r.status = r.status.remove()?;
         r.removed_at = Some(now);
         r.next_fee_at = None;
         r.updated_at = now;
@@ -443,21 +358,9 @@ impl Refill {
         let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, account_id).await? else {
             return Ok(());
         };
-        if State::parse(&s.state) != State::Active || s.version != version {
-            return Ok(());
+        if let Some(reason) = last_removal_turns_off(s.state, s.version, version, resource_id) {
+            save_settings(tx, &mut s, Some(reason), now).await?;
         }
-        let reason = format!(
-            "turned off with the removal of the last recurring-fee resource {resource_id} (R17)"
-        );
-        s.state = State::Off.as_str().into();
-        s.state_reason = Some(reason.clone());
-        s.state_changed_at = now;
-        s.next_attempt_at = None;
-        s.version += 1;
-        s.updated_at = now;
-        refill_store::put_auto_top_up(tx, &s).await?;
-        refill_store::set_auto_threshold(tx, account_id, None).await?;
-        refill_store::record_state_change(tx, account_id, "off", &reason, now).await?;
         Ok(())
     }
 
@@ -509,7 +412,7 @@ impl Refill {
         let Some(mut r) = refill_store::lock_resource(&mut tx, self.db.dialect, id).await? else {
             return Ok(Renewal::NotDue);
         };
-        if r.status != "active" || r.next_fee_at.is_none_or(|t| t > now) {
+        if !renewal_due(r.status, r.next_fee_at, now) {
             return Ok(Renewal::NotDue);
         }
         let outcome = match self.charge_period(&mut tx, &account, &mut r, now).await {
@@ -519,9 +422,9 @@ impl Refill {
                 }
                 Renewal::Charged
             }
-            Err(ServiceError::Domain(
-                DomainError::InsufficientBalance { .. } | DomainError::AccountBlocked { .. },
-            )) => self.unpaid(&mut tx, &account, &mut r, now).await?,
+            Err(ServiceError::Domain(e)) if e.is_shortfall() => {
+                self.unpaid(&mut tx, &account, &mut r, now).await?
+            }
             Err(e) => return Err(e),
         };
         refill_store::update_resource(&mut tx, &r).await?;
@@ -540,41 +443,35 @@ impl Refill {
         now: i64,
     ) -> Result<Renewal> {
         let due = r.next_fee_at.unwrap_or(now);
-        let data = json!({
-            "resource_id": r.id, "name": r.name, "fee": r.fee, "currency": r.currency,
-            "balance": account.balance, "due": rfc3339(due),
-        });
-        r.updated_at = now;
-        match after_shortfall(due, now, self.config.recurring.renewal_grace) {
-            Shortfall::Retry { suspend_at } => {
-                if r.shortfall_since.is_none() {
-                    let mut data = data;
-                    data["suspend_at"] = json!(rfc3339(suspend_at));
-                    data["message"] = json!(
-                        "The balance cannot cover this renewal. Top up before suspend_at, or the resource is suspended."
-                    );
-                    events::emit(
-                        tx,
-                        &r.account_id,
-                        events::RESOURCE_RENEWAL_FAILED,
-                        data,
-                        now,
-                    )
-                    .await?;
+        let unpaid = UnpaidResource {
+            resource_id: &r.id,
+            name: &r.name,
+            fee: r.fee,
+            currency: &r.currency,
+            balance: account.balance,
+            due,
+        };
+        let grace = self.config.recurring.renewal_grace;
+        let outcome = match unpaid_renewal(due, now, grace, r.shortfall_since) {
+            UnpaidRenewal::Retry { suspend_at, tell } => {
+                if tell {
+                    let told = ResourceRenewalFailed::new(&unpaid, suspend_at);
+                    events::emit(tx, &r.account_id, told, now).await?;
                     r.shortfall_since = Some(now);
                 }
                 r.shortfall_checked_at = Some(now);
-                Ok(Renewal::Unpaid)
+                Renewal::Unpaid
             }
-            Shortfall::Suspend => {
-                r.status = "suspended".into();
+            UnpaidRenewal::Suspend => {
+                let told = ResourceSuspended::new(&unpaid);
+                events::emit(tx, &r.account_id, told, now).await?;
+                r.status = r.status.suspend()?;
                 r.suspended_at = Some(now);
                 r.next_fee_at = None;
-                let mut data = data;
-                data["reason"] = json!("renewal_unpaid");
-                events::emit(tx, &r.account_id, events::RESOURCE_SUSPENDED, data, now).await?;
-                Ok(Renewal::Suspended)
+                Renewal::Suspended
             }
-        }
+        };
+        r.updated_at = now;
+        Ok(outcome)
     }
 }

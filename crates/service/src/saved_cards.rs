@@ -8,6 +8,7 @@
 use crate::accounts::Caller;
 use crate::api_objects::PaymentMethodView;
 use crate::{Idem, Refill, Result, ServiceError};
+use refill_domain::DomainError;
 use refill_gateway::{GatewayError, PayerRequest, SavedCard, SetupStatus};
 use refill_store::{AccountRow, CardSetupRow, PaymentMethodRow, Tx};
 use sha2::{Digest, Sha256};
@@ -131,13 +132,11 @@ impl Refill {
     pub(crate) async fn ensure_card_ready(&self, pm: &PaymentMethodRow) -> Result<()> {
         let setup = refill_store::get_card_setup(&self.db.pool, &pm.id).await?;
         match setup {
-            Some(s) if s.status != READY => Err(ServiceError::conflict(
-                "payment_method_requires_action",
-                format!(
-                    "payment method {} waits for 3-D Secure: complete it with its client_secret, then POST /v1/accounts/{}/payment-methods/{}/confirm (R14)",
-                    pm.id, pm.account_id, pm.id
-                ),
-            )),
+            Some(s) if s.status != READY => Err(DomainError::CardAwaitsAuthentication {
+                payment_method: pm.id.clone(),
+                account: pm.account_id.clone(),
+            }
+            .into()),
             _ => Ok(()),
         }
     }

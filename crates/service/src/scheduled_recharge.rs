@@ -16,14 +16,15 @@
 use crate::accounts::{Caller, lock};
 use crate::api_objects::rfc3339;
 use crate::{Refill, Result, ServiceError, events};
-use refill_domain::auto_top_up::{
-    AfterFailure, FailureClass, Limits, WhyNot, after_failure as policy,
+use refill_domain::accounts::{Card, check_saved, require_card, require_payer};
+use refill_domain::checkout;
+use refill_domain::events::{FailedTopUp, TopUpFailed};
+use refill_domain::recurring::{
+    ScheduledStart, check_day_of_month, next_recharge, scheduled_start,
 };
-use refill_domain::recurring::{day_of_month, month_key, next_recharge};
-use refill_domain::{DomainError, checkout};
+use refill_domain::top_up::{Origin, scheduled_request_key};
 use refill_store::{PaymentMethodRow, ScheduleRow, TopUpRow, Tx};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
@@ -79,46 +80,6 @@ pub struct DeletedScheduledRecharge {
     pub deleted: bool,
 }
 
-/// The request key of an account's scheduled recharge for the month of `date`: unique
-/// among top-ups, and the base of the gateway's idempotency key.
-pub fn month_request_key(account_id: &str, date: i64) -> String {
-    format!("scheduled:{account_id}:{}", month_key(date))
-}
-
-/// R23 for a scheduled recharge's failed charge (called by the executor): retried
-/// after the retry delay until the failures in a row that end it, ended at once by a
-/// hard decline, or waiting for the customer's 3-D Secure confirmation. The failures
-/// in a row are this month's attempts (an outage is never one). Returns the next
-/// attempt, if any.
-pub(crate) fn after_failure(
-    t: &mut TopUpRow,
-    class: FailureClass,
-    now: i64,
-    limits: &Limits,
-) -> Option<i64> {
-    let failures_before = (t.attempt - 1).clamp(0, u32::MAX as i64) as u32;
-    t.in_flight = false;
-    match policy(class, failures_before, now, limits) {
-        AfterFailure::Retry { at, .. } => {
-            t.status = "queued".into();
-            t.not_before = Some(at);
-            t.why_waiting = Some(WhyNot::RetryScheduled.as_str().into());
-            Some(at)
-        }
-        AfterFailure::WaitForCustomer { .. } => {
-            t.status = "requires_action".into();
-            t.why_waiting = Some(WhyNot::WaitingForCustomer.as_str().into());
-            t.completed_at = Some(now);
-            None
-        }
-        AfterFailure::Disable { .. } => {
-            t.status = "failed".into();
-            t.completed_at = Some(now);
-            None
-        }
-    }
-}
-
 impl Refill {
     pub async fn get_scheduled_recharge(
         &self,
@@ -143,16 +104,9 @@ impl Refill {
     ) -> Result<ScheduledRechargeView> {
         let account = self.account(caller, account_id).await?;
         let amount = checkout::check_minimum(req.amount, self.config.limits.minimum_top_up)?;
-        let day = day_of_month(req.day_of_month).ok_or_else(|| {
-            ServiceError::invalid(
-                "invalid_day_of_month",
-                "day_of_month is 1 to 31 (29-31: the month's last day where it has fewer)",
-            )
-        })?;
+        let day = check_day_of_month(req.day_of_month)?;
         let pm_id = self.schedule_card_choice(account_id, &req).await?;
-        if account.payer_email.as_deref().is_none_or(str::is_empty) {
-            return Err(DomainError::PayerMissing.into());
-        }
+        require_payer(account.payer_email.as_deref())?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
         lock(&mut tx, self, account_id).await?;
@@ -193,25 +147,19 @@ impl Refill {
     ) -> Result<Option<String>> {
         if let Some(id) = &req.payment_method {
             let pm = self.payment_method(account_id, id).await?;
-            if !pm.saved {
-                return Err(ServiceError::invalid(
-                    "payment_method_not_saved",
-                    "a scheduled recharge needs a saved card (R5)",
-                ));
-            }
+            check_saved(Card {
+                saved: pm.saved,
+                primary: pm.is_primary,
+                removed: pm.removed_at.is_some(),
+            })?;
             return Ok(Some(pm.id));
         }
         let primary = refill_store::list_payment_methods(&self.db.pool, account_id)
             .await?
             .into_iter()
             .find(|p| p.is_primary);
-        match primary {
-            Some(_) => Ok(None),
-            None => Err(ServiceError::invalid(
-                "payment_method_required",
-                "the account has no saved payment method: add one first (R5)",
-            )),
-        }
+        require_card(primary)?;
+        Ok(None)
     }
 
     /// The first run of a new or changed schedule: never in a month already recharged,
@@ -225,7 +173,7 @@ impl Refill {
         last_for: Option<i64>,
     ) -> Result<i64> {
         let next = next_recharge(now, day, last_for);
-        let key = month_request_key(account_id, next);
+        let key = scheduled_request_key(account_id, next);
         if refill_store::top_up_by_request_key(&mut *tx, &key)
             .await?
             .is_some()
@@ -298,40 +246,42 @@ impl Refill {
         let card = self.schedule_card(&mut tx, &s).await?;
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
         let summary = checkout::summary(s.amount, rate)?;
+        let start = scheduled_start(card.is_some(), now);
+        let progress = match start {
+            ScheduledStart::Queued(p) | ScheduledStart::NoCard { progress: p, .. } => p,
+        };
+        let id = refill_store::new_id("top");
         let mut t = TopUpRow {
-            id: refill_store::new_id("top"),
-            account_id: account_id.into(),
-            origin: "scheduled".into(),
-            source: "card".into(),
             payment_method_id: card.as_ref().map(|p| p.id.clone()),
-            currency: account.currency.clone(),
             amount: summary.amount,
             tax: summary.tax,
             total: summary.total,
-            status: "queued".into(),
-            in_flight: false,
-            not_before: Some(now),
-            request_key: Some(month_request_key(account_id, run_for)),
-            created_at: now,
-            updated_at: now,
-            ..TopUpRow::default()
+            request_key: Some(scheduled_request_key(account_id, run_for)),
+            ..TopUpRow::new(
+                id,
+                account_id,
+                &account.currency,
+                Origin::Scheduled,
+                progress,
+                now,
+            )
         };
-        if card.is_none() {
-            t.status = "failed".into();
-            t.failure_code = Some("payment_method_required".into());
-            t.failure_message = Some(
-                "the scheduled recharge's card was removed, or there is no primary card".into(),
-            );
-            t.completed_at = Some(now);
+        if let ScheduledStart::NoCard { code, message, .. } = start {
+            t.failure_code = Some(code.into());
+            t.failure_message = Some(message.into());
         }
         // False: this month has its recharge already (the request key is unique).
         let inserted = refill_store::insert_top_up(&mut tx, &t).await?;
-        if inserted && card.is_none() {
-            let data = json!({
-                "top_up_id": t.id, "origin": t.origin, "amount": t.amount, "currency": t.currency,
-                "reason": t.failure_code, "message": t.failure_message, "next_attempt": null,
-            });
-            events::emit(&mut tx, account_id, events::TOP_UP_FAILED, data, now).await?;
+        if let (true, ScheduledStart::NoCard { code, message, .. }) = (inserted, start) {
+            let failed = FailedTopUp {
+                top_up_id: &t.id,
+                origin: t.origin,
+                amount: t.amount,
+                currency: &t.currency,
+                reason: code,
+                message,
+            };
+            events::emit(&mut tx, account_id, TopUpFailed::not_started(&failed), now).await?;
         }
         s.last_run_for = Some(run_for);
         s.last_run_at = Some(now);

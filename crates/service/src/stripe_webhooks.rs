@@ -11,14 +11,16 @@
 //! recorded, or a `processing` arriving after the success, therefore does nothing.
 
 use crate::{Refill, Result, ServiceError, events};
-use refill_domain::{ledger, money};
+use refill_domain::events::TopUpRefunded;
+use refill_domain::ledger;
+use refill_domain::refunds::refund_parts;
+use refill_domain::top_up::TopUpStatus;
 use refill_gateway::stripe_webhook::{
     DEFAULT_TOLERANCE_SECS, EventKind, StripeEvent, parse_event, verify_signature,
 };
 use refill_gateway::{Charge, ChargeStatus};
 use refill_store::{AccountRow, TopUpRow, Tx};
 use serde::Serialize;
-use serde_json::json;
 
 /// What became of a delivered event.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -118,7 +120,7 @@ impl Refill {
         // its month, not the top-up id); only an event without one falls back to the
         // PaymentIntent recorded for the current attempt.
         let current = match e.idempotency_key() {
-            Some(key) => key == crate::top_up_executor::charge_key(&t),
+            Some(key) => key == t.charge_key(),
             None => pi.is_some() && t.gateway_charge_id.as_deref() == pi,
         };
         Ok(current.then_some((account, t)))
@@ -151,22 +153,22 @@ impl Refill {
         charge: &Charge,
         now: i64,
     ) -> Result<bool> {
-        match (&charge.status, t.status.as_str()) {
+        match (&charge.status, t.status) {
             // The executor has not recorded an answer (lost, or not back yet): this
             // is the answer. Its own late record then finds the top-up no longer
             // charging and changes nothing.
-            (_, "charging") => {
+            (_, TopUpStatus::Charging) => {
                 self.apply_charge(tx, account, t, charge, now).await?;
             }
             // The customer completed 3-D Secure on the payment itself.
-            (ChargeStatus::Succeeded, "requires_action") => {
+            (ChargeStatus::Succeeded, TopUpStatus::RequiresAction) => {
                 self.apply_charge(tx, account, t, charge, now).await?;
             }
             // R11: a pending payment settles.
-            (ChargeStatus::Succeeded, "pending") => {
+            (ChargeStatus::Succeeded, TopUpStatus::Pending) => {
                 self.settle_in(tx, account, t, true, now).await?;
             }
-            (ChargeStatus::Declined { .. }, "pending") => {
+            (ChargeStatus::Declined { .. }, TopUpStatus::Pending) => {
                 self.settle_in(tx, account, t, false, now).await?;
             }
             // Recorded already, or an event older than what is recorded.
@@ -199,11 +201,11 @@ impl Refill {
             currency: t.currency.clone(),
             status: ChargeStatus::Succeeded,
         };
-        let moved = match t.status.as_str() {
-            "charging" | "requires_action" | "pending" => {
+        let moved = match t.status {
+            TopUpStatus::Charging | TopUpStatus::RequiresAction | TopUpStatus::Pending => {
                 self.move_top_up(tx, &account, &mut t, &paid, now).await?
             }
-            "succeeded" => false,
+            TopUpStatus::Succeeded => false,
             _ => return Ok(false),
         };
         let account = crate::accounts::lock(tx, self, &t.account_id).await?;
@@ -224,36 +226,28 @@ impl Refill {
         refunded_total: i64,
         now: i64,
     ) -> Result<bool> {
-        let gross = refunded_total.clamp(0, t.total);
-        if gross <= t.refunded {
+        let Some(parts) = refund_parts(refunded_total, t.refunded, t.amount, t.total)? else {
             return Ok(false);
-        }
-        let credit = ledger::credit_share(gross, t.amount, t.total)
-            - ledger::credit_share(t.refunded, t.amount, t.total);
-        let tax = money::sub(money::sub(gross, t.refunded)?, credit)?;
-        let journal = ledger::refund_top_up(&t.account_id, credit, tax)?;
-        let after = money::sub(account.balance, credit)?;
-        crate::journal::post(
-            tx,
-            &journal,
-            &account.currency,
-            &[(&t.account_id, after)],
-            &format!("refund of top-up {}", t.id),
-            now,
-        )
-        .await?;
-        refill_store::set_balance(tx, &t.account_id, after, account.low_balance_armed).await?;
-        if after < 0 {
-            refill_store::set_flagged(tx, &t.account_id, true).await?;
-        }
-        let newly = gross - t.refunded;
-        t.refunded = gross;
+        };
+        let journal = ledger::refund_top_up(&t.account_id, parts.credit, parts.tax)?;
+        let reference = format!("refund of top-up {}", t.id);
+        let applied = self
+            .post_journal(tx, &journal, &[account], &reference, now)
+            .await?;
+        t.refunded = parts.refunded_total;
         t.updated_at = now;
         refill_store::update_top_up(tx, t).await?;
-        let data = json!({"top_up_id": t.id, "refunded": newly, "refunded_total": gross,
-            "credit_reversed": credit, "tax_reversed": tax, "currency": t.currency,
-            "balance_after": after, "transaction_id": t.gateway_charge_id});
-        events::emit(tx, &t.account_id, events::TOP_UP_REFUNDED, data, now).await?;
+        let told = TopUpRefunded {
+            balance_after: applied.after(&t.account_id),
+            credit_reversed: parts.credit,
+            currency: t.currency.clone(),
+            refunded: parts.refunded,
+            refunded_total: parts.refunded_total,
+            tax_reversed: parts.tax,
+            top_up_id: t.id.clone(),
+            transaction_id: t.gateway_charge_id.clone(),
+        };
+        events::emit(tx, &t.account_id, told, now).await?;
         Ok(true)
     }
 

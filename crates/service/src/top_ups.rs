@@ -2,9 +2,12 @@
 
 use crate::accounts::Caller;
 use crate::api_objects::{PaymentMethodView, TopUpView};
+use crate::auto_top_up::save_settings;
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
+use refill_domain::accounts::{becomes_primary, check_currency, require_card};
+use refill_domain::auto_top_up::{State, StateReason};
 use refill_domain::checkout::{self, CheckoutSummary};
-use refill_domain::money;
+use refill_domain::top_up::{Origin, Progress, TopUpStatus};
 use refill_gateway::GatewayError;
 use refill_store::{PaymentMethodRow, TopUpRow};
 use serde::Deserialize;
@@ -74,7 +77,7 @@ impl Refill {
             .and_then(|g| g.setup_row(&id, self.now()));
         let mut tx = self.db.begin().await?;
         let existing = refill_store::list_payment_methods(&mut *tx, account_id).await?;
-        let primary = saved && (existing.is_empty() || req.primary.unwrap_or(false));
+        let primary = becomes_primary(saved, existing.is_empty(), req.primary.unwrap_or(false));
         let row = PaymentMethodRow {
             id,
             account_id: account_id.into(),
@@ -147,11 +150,11 @@ impl Refill {
         let mut tx = self.db.begin().await?;
         refill_store::remove_payment_method(&mut tx, pm_id, now).await?;
         if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, account_id).await?
-            && s.state == "active"
+            && s.state == State::Active
             && s.payment_method_id.as_deref() == Some(pm_id)
         {
-            self.disable(&mut tx, &mut s, "payment_method_removed", now)
-                .await?;
+            let reason = Some(StateReason::PaymentMethodRemoved);
+            save_settings(&mut tx, &mut s, reason, now).await?;
         }
         tx.commit().await?;
         Ok(PaymentMethodView::from(&PaymentMethodRow {
@@ -184,16 +187,7 @@ impl Refill {
         idem: Option<&Idem>,
     ) -> Result<TopUpView> {
         let account = self.account(caller, account_id).await?;
-        if let Some(c) = &req.currency
-            && c != &account.currency
-        {
-            let got = money::Currency::parse(c).map(|c| c.code().to_string())?;
-            return Err(refill_domain::DomainError::CurrencyMismatch {
-                expected: account.currency.clone(),
-                got,
-            }
-            .into());
-        }
+        check_currency(&account.currency, req.currency.as_deref())?;
         if let Some(i) = idem
             && let Some(existing) =
                 refill_store::top_up_by_request_key(&self.db.pool, &i.request_key()).await?
@@ -211,7 +205,8 @@ impl Refill {
                     "this Idempotency-Key was used with another request",
                 ));
             }
-            if existing.status == "charging" && existing.lease_until.is_some_and(|t| t > self.now())
+            if existing.status == TopUpStatus::Charging
+                && existing.lease_until.is_some_and(|t| t > self.now())
             {
                 return Err(ServiceError::conflict(
                     "idempotency_key_in_use",
@@ -223,16 +218,12 @@ impl Refill {
         let summary = self.checkout(caller, account_id, req.amount).await?;
         let pm = match &req.payment_method {
             Some(id) => self.payment_method(account_id, id).await?,
-            None => refill_store::list_payment_methods(&self.db.pool, account_id)
-                .await?
-                .into_iter()
-                .find(|p| p.is_primary)
-                .ok_or_else(|| {
-                    ServiceError::invalid(
-                        "payment_method_required",
-                        "the account has no saved payment method: add one first (R5)",
-                    )
-                })?,
+            None => require_card(
+                refill_store::list_payment_methods(&self.db.pool, account_id)
+                    .await?
+                    .into_iter()
+                    .find(|p| p.is_primary),
+            )?,
         };
         self.ensure_card_ready(&pm).await?;
         let t = self
@@ -254,23 +245,24 @@ impl Refill {
         idem: Option<&Idem>,
     ) -> Result<TopUpRow> {
         let now = self.now();
+        let id = refill_store::new_id("top");
+        let progress = Progress::charging_now();
         let t = TopUpRow {
-            id: refill_store::new_id("top"),
-            account_id: account.id.clone(),
-            origin: "manual".into(),
-            source: "card".into(),
             payment_method_id: Some(pm.id.clone()),
-            currency: account.currency.clone(),
             amount: s.amount,
             tax: s.tax,
             total: s.total,
-            status: "charging".into(),
             attempt: 1,
             lease_until: Some(now + self.config.lease),
             request_key: idem.map(Idem::request_key),
-            created_at: now,
-            updated_at: now,
-            ..TopUpRow::default()
+            ..TopUpRow::new(
+                id,
+                &account.id,
+                &account.currency,
+                Origin::Manual,
+                progress,
+                now,
+            )
         };
         let mut tx = self.db.begin().await?;
         if !refill_store::insert_top_up(&mut tx, &t).await? {
@@ -282,17 +274,17 @@ impl Refill {
 
     /// Turns the recorded outcome into the answer: the receipt, or a clear error.
     async fn answer_top_up(&self, t: TopUpRow, idem: Option<&Idem>) -> Result<TopUpView> {
-        match t.status.as_str() {
-            "failed" => Err(ServiceError::CardDeclined {
+        match t.status {
+            TopUpStatus::Failed => Err(ServiceError::CardDeclined {
                 code: t.failure_code.clone().unwrap_or_default(),
                 message: t.failure_message.clone().unwrap_or_default(),
                 top_up_id: t.id.clone(),
             }),
-            "requires_action" => Err(ServiceError::AuthenticationRequired {
+            TopUpStatus::RequiresAction => Err(ServiceError::AuthenticationRequired {
                 confirm_path: format!("/v1/top-ups/{}/confirm", t.id),
                 top_up_id: t.id,
             }),
-            "charging" => Err(ServiceError::Gateway(GatewayError::Outage(format!(
+            TopUpStatus::Charging => Err(ServiceError::Gateway(GatewayError::Outage(format!(
                 "the payment gateway did not answer; top-up {} will be resolved automatically, retry with the same Idempotency-Key to see its outcome",
                 t.id
             )))),
@@ -348,32 +340,23 @@ impl Refill {
     /// R23: the customer completed 3-D Secure for a top-up that asked for it; it is
     /// charged again, authenticated.
     pub async fn confirm_top_up(&self, caller: &Caller, id: &str) -> Result<TopUpView> {
-        let view = self.get_top_up(caller, id).await?;
-        let not_waiting = |status: &str| {
-            ServiceError::conflict(
-                "top_up_not_awaiting_authentication",
-                format!("top-up {id} is {status}, not waiting for authentication"),
-            )
-        };
-        if view.status != "requires_action" {
-            return Err(not_waiting(&view.status));
-        }
+        let seen = refill_store::get_top_up(&self.db.pool, id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("top-up", id))?;
+        self.account(caller, &seen.account_id)
+            .await
+            .map_err(|_| ServiceError::not_found("top-up", id))?;
+        seen.status.confirm()?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        crate::accounts::lock(&mut tx, self, &view.account_id).await?;
+        crate::accounts::lock(&mut tx, self, &seen.account_id).await?;
         let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
             return Err(ServiceError::not_found("top-up", id));
         };
-        // Checked again under the lock: a concurrent confirm or a webhook may have
-        // moved it on, and it must not go back to the queue.
-        if t.status != "requires_action" {
-            return Err(not_waiting(&t.status));
-        }
-        t.status = "queued".into();
+        // Moved again under the lock: a concurrent confirm or a webhook may have moved
+        // it on, and it must not go back to the queue.
+        t.set_progress(t.progress().confirm(now)?);
         t.authenticated = true;
-        t.not_before = Some(now);
-        t.why_waiting = None;
-        t.completed_at = None;
         t.updated_at = now;
         refill_store::update_top_up(&mut tx, &t).await?;
         tx.commit().await?;

@@ -169,19 +169,37 @@ pub async fn set_low_balance_threshold(
     Ok(())
 }
 
+/// R22: an account the periodic check found at or below its auto top-up threshold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueAccount {
+    pub id: String,
+    pub currency: String,
+    pub balance: i64,
+    pub auto_threshold: Option<i64>,
+}
+
 /// R22: active accounts at or below their threshold with no top-up in flight, found
-/// by the `accounts_due` index, with each account's currency: (id, currency).
+/// by the `accounts_due` index (the selection of the domain's `due_at_check`).
 pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
     e: E,
     limit: i64,
-) -> Result<Vec<(String, String)>> {
-    Ok(sqlx::query_as(
-        "SELECT a.id, a.currency FROM accounts a WHERE a.auto_threshold IS NOT NULL \
-         AND (a.balance - a.auto_threshold) <= 0 \
+) -> Result<Vec<DueAccount>> {
+    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
+        "SELECT a.id, a.currency, a.balance, a.auto_threshold FROM accounts a \
+         WHERE a.auto_threshold IS NOT NULL AND (a.balance - a.auto_threshold) <= 0 \
          AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
          LIMIT $1",
     )
     .bind(limit)
     .fetch_all(e)
-    .await?)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, currency, balance, auto_threshold)| DueAccount {
+            id,
+            currency,
+            balance,
+            auto_threshold,
+        })
+        .collect())
 }

@@ -5,6 +5,15 @@ use crate::row;
 use crate::{Dialect, Result, Tx};
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
+/// A delivery's status, as stored.
+pub mod delivery_status {
+    /// Waiting for its next attempt.
+    pub const PENDING: &str = "pending";
+    pub const DELIVERED: &str = "delivered";
+    /// Given up (dead-lettered); sent again only when asked to.
+    pub const DEAD: &str = "dead";
+}
+
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
     pub struct DeliveryRow in "deliveries" {
@@ -14,7 +23,7 @@ table_row! {
         pub channel: String,
         /// An email address, a phone number, or a webhook endpoint id.
         pub recipient: String,
-        /// pending | delivered | dead
+        /// `delivery_status`: pending | delivered | dead
         pub status: String,
         pub attempts: i64,
         pub next_attempt_at: i64,

@@ -3,10 +3,11 @@
 
 use crate::row;
 use crate::{Dialect, Result, Tx};
+use refill_domain::resources::ResourceStatus;
 use sqlx::{Any, AssertSqlSafe, Executor};
 
 table_row! {
-    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct ResourceRow in "resources" {
         pub id: String,
         pub account_id: String,
@@ -15,8 +16,7 @@ table_row! {
         pub fee: i64,
         /// weekly | monthly | yearly
         pub period: String,
-        /// active | suspended | removed
-        pub status: String,
+        pub status: ResourceStatus,
         pub anchor_at: i64,
         pub periods_paid: i64,
         pub next_fee_at: Option<i64>,

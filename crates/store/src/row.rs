@@ -3,6 +3,10 @@
 //! built from the same list, so a column and its parameter number cannot drift apart.
 
 use crate::Result;
+use refill_domain::DomainError;
+use refill_domain::auto_top_up::{SourceKind, State, StateReason, WhyNot};
+use refill_domain::resources::ResourceStatus;
+use refill_domain::top_up::{AttemptOutcome, Origin, TopUpStatus};
 use sqlx::any::AnyRow;
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
@@ -170,6 +174,53 @@ impl Column for bool {
         q.bind(None::<i64>)
     }
 }
+
+/// A domain value stored as its text (a status, an origin, a state and its reason):
+/// written in the form the domain writes (`Display`), read back through its
+/// `FromStr`, so that an unknown stored value is an error, never a guess.
+macro_rules! text_column {
+    ($($t:ty),* $(,)?) => {$(
+        impl Column for $t {
+            fn read(r: &AnyRow, name: &str) -> Result<Self> {
+                parse(r.try_get::<String, _>(name)?)
+            }
+            fn bind_to<'q>(&'q self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+                q.bind(self.to_string())
+            }
+            fn bind_null(q: AnyQuery<'_>) -> AnyQuery<'_> {
+                q.bind(None::<&str>)
+            }
+        }
+
+        impl Column for Option<$t> {
+            fn read(r: &AnyRow, name: &str) -> Result<Self> {
+                r.try_get::<Option<String>, _>(name)?.map(parse).transpose()
+            }
+            fn bind_to<'q>(&'q self, q: AnyQuery<'q>) -> AnyQuery<'q> {
+                q.bind(self.as_ref().map(ToString::to_string))
+            }
+            fn bind_null(q: AnyQuery<'_>) -> AnyQuery<'_> {
+                q.bind(None::<&str>)
+            }
+        }
+    )*};
+}
+
+fn parse<T: std::str::FromStr<Err = DomainError>>(text: String) -> Result<T> {
+    text.parse()
+        .map_err(|e: DomainError| crate::StoreError::Corrupt(e.to_string()))
+}
+
+text_column!(
+    TopUpStatus,
+    Origin,
+    SourceKind,
+    State,
+    StateReason,
+    WhyNot,
+    AttemptOutcome,
+    ResourceStatus,
+);
 
 /// `SELECT <columns> FROM <table> <rest>`.
 pub(crate) fn select<T: TableRow>(rest: &str) -> String {

@@ -4,24 +4,23 @@
 use crate::many_rows::insert_many;
 use crate::row::{self, TableRow};
 use crate::{Dialect, Result, Tx};
+use refill_domain::auto_top_up::WhyNot;
+use refill_domain::top_up::{self, Origin, Progress, Source, TopUpStatus};
 use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
 table_row! {
-    #[derive(Debug, Clone, PartialEq, Eq, Default)]
+    #[derive(Debug, Clone, PartialEq, Eq)]
     pub struct TopUpRow in "top_ups" {
         pub id: String,
         pub account_id: String,
-        /// manual | auto | scheduled (R30)
-        pub origin: String,
-        /// card | transfer
-        pub source: String,
+        pub origin: Origin,
+        pub source: Source,
         pub payment_method_id: Option<String>,
         pub currency: String,
         pub amount: i64,
         pub tax: i64,
         pub total: i64,
-        /// queued | charging | succeeded | pending | failed | canceled | requires_action
-        pub status: String,
+        pub status: TopUpStatus,
         pub in_flight: bool,
         pub attempt: i64,
         pub authenticated: bool,
@@ -31,12 +30,85 @@ table_row! {
         pub gateway_charge_id: Option<String>,
         pub failure_code: Option<String>,
         pub failure_message: Option<String>,
-        pub why_waiting: Option<String>,
+        pub why_waiting: Option<WhyNot>,
         pub refunded: i64,
         pub request_key: Option<String>,
         pub created_at: i64,
         pub updated_at: i64,
         pub completed_at: Option<i64>,
+    }
+}
+
+impl TopUpRow {
+    /// A new top-up of `origin`, paid from a card unless said otherwise, at the start
+    /// of its lifecycle (`progress`); the amounts are the caller's to set.
+    pub fn new(
+        id: String,
+        account_id: &str,
+        currency: &str,
+        origin: Origin,
+        progress: Progress,
+        now: i64,
+    ) -> TopUpRow {
+        let mut t = TopUpRow {
+            id,
+            account_id: account_id.into(),
+            origin,
+            source: Source::Card,
+            payment_method_id: None,
+            currency: currency.into(),
+            amount: 0,
+            tax: 0,
+            total: 0,
+            status: progress.status,
+            in_flight: false,
+            attempt: 0,
+            authenticated: false,
+            not_before: None,
+            lease_owner: None,
+            lease_until: None,
+            gateway_charge_id: None,
+            failure_code: None,
+            failure_message: None,
+            why_waiting: None,
+            refunded: 0,
+            request_key: None,
+            created_at: now,
+            updated_at: now,
+            completed_at: None,
+        };
+        t.set_progress(progress);
+        t
+    }
+
+    /// Its lifecycle fields, for the domain to move (R25).
+    pub fn progress(&self) -> Progress {
+        Progress {
+            status: self.status,
+            in_flight: self.in_flight,
+            not_before: self.not_before,
+            waiting: self.why_waiting,
+            completed_at: self.completed_at,
+        }
+    }
+
+    /// Takes the lifecycle fields a move of the domain returned.
+    pub fn set_progress(&mut self, p: Progress) {
+        self.status = p.status;
+        self.in_flight = p.in_flight;
+        self.not_before = p.not_before;
+        self.why_waiting = p.waiting;
+        self.completed_at = p.completed_at;
+    }
+
+    /// R25: the gateway's idempotency key for its current attempt.
+    pub fn charge_key(&self) -> String {
+        top_up::charge_key(
+            &self.id,
+            self.origin,
+            self.request_key.as_deref(),
+            self.attempt,
+        )
     }
 }
 

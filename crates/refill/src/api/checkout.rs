@@ -74,17 +74,9 @@ async fn checkout(
     let (_, body) = read_body(req).await?;
     let b: CheckoutBody = parse(&body)?;
     let account = api.app.account(&caller, &id).await?;
-    if let Some(c) = currency(&b.currency)?
-        && c.code() != account.currency
-    {
-        return Err(
-            ServiceError::Domain(refill_domain::DomainError::CurrencyMismatch {
-                expected: account.currency,
-                got: c.code().into(),
-            })
-            .into(),
-        );
-    }
+    let given = currency(&b.currency)?;
+    refill_domain::accounts::check_currency(&account.currency, given.map(|c| c.code()))
+        .map_err(ServiceError::Domain)?;
     let s = api.app.checkout(&caller, &id, b.amount).await?;
     ok(
         json!({"object": "checkout", "account_id": id, "currency": account.currency, "amount": s.amount,

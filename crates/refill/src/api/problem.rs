@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use refill_domain::DomainError;
+use refill_domain::{DomainError, ErrorKind};
 use refill_gateway::GatewayError;
 use refill_service::ServiceError;
 use serde_json::json;
@@ -30,14 +30,17 @@ impl ApiError {
     }
 }
 
+/// A domain refusal's status, by its kind: 400 bad input, 402 the money is not
+/// there, 403 not for this caller, 409 not in this state, 422 refused by a rule, 500
+/// a bug.
 fn domain_status(e: &DomainError) -> StatusCode {
-    use DomainError::*;
-    match e {
-        InsufficientBalance { .. } | AccountBlocked { .. } => StatusCode::PAYMENT_REQUIRED,
-        AmountNotPositive | AmountOverflow | UnknownCurrency(_) | CurrencyMismatch { .. } => {
-            StatusCode::BAD_REQUEST
-        }
-        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    match e.kind() {
+        ErrorKind::BadInput => StatusCode::BAD_REQUEST,
+        ErrorKind::PaymentRequired => StatusCode::PAYMENT_REQUIRED,
+        ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Refused => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -45,6 +48,10 @@ impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> ApiError {
         let detail = e.to_string();
         match e {
+            ServiceError::Domain(d) if d.kind() == ErrorKind::Internal => {
+                eprintln!("refill: internal error: {d}");
+                internal_error()
+            }
             ServiceError::Domain(d) => ApiError {
                 rule: d.rule(),
                 ..ApiError::new(domain_status(&d), d.code(), detail)
@@ -100,17 +107,22 @@ impl From<ServiceError> for ApiError {
             ),
             ServiceError::Store(s) => {
                 eprintln!("refill: internal error: {s}");
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal_error",
-                    "an internal error occurred; it was logged",
-                )
+                internal_error()
             }
             ServiceError::IdempotentReplay => {
                 ApiError::new(StatusCode::CONFLICT, "idempotency_key_in_use", detail)
             }
         }
     }
+}
+
+/// A bug or broken data: logged, never shown.
+fn internal_error() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "an internal error occurred; it was logged",
+    )
 }
 
 impl IntoResponse for ApiError {

@@ -3,12 +3,13 @@
 
 use super::{DebitItem, DebitLine, DebitRequest, DebitResult};
 use crate::accounts::watch_of;
+use crate::journal::balance_state;
 use crate::{Idem, Result, ServiceError, events, idempotency};
-use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
-use refill_domain::{DomainError, ledger};
+use refill_domain::accounts::check_currency;
+use refill_domain::balance::{BalanceUpdate, apply_journal};
+use refill_domain::ledger;
 use refill_store::{AccountRow, EntryRow, EventRow, Tx};
 use serde::Serialize;
-use serde_json::json;
 use std::collections::{BTreeSet, HashMap};
 
 /// The answer's line per item, with the balance after it in the request's order;
@@ -22,7 +23,7 @@ fn answer_lines(
     let mut lines = Vec::with_capacity(req.items.len());
     for item in &req.items {
         balance = refill_domain::money::sub(balance, item.amount)?;
-        let of_kind = kinds.iter().position(|k| *k == entry_kind(item.kind));
+        let of_kind = kinds.iter().position(|k| *k == item.kind.entry_kind());
         lines.push(DebitLine {
             entry_id: of_kind.map(|k| entries[k].id.clone()).unwrap_or_default(),
             amount: item.amount,
@@ -52,14 +53,6 @@ fn items_json(items: &[&DebitItem]) -> String {
         .collect();
     // A list of integers and strings always serializes.
     serde_json::to_string(&listed).unwrap_or_default()
-}
-
-fn entry_kind(kind: DebitKind) -> ledger::EntryKind {
-    match kind {
-        DebitKind::Usage => ledger::EntryKind::Usage,
-        DebitKind::Fee => ledger::EntryKind::Fee,
-        DebitKind::RecurringFee => ledger::EntryKind::RecurringFee,
-    }
 }
 
 /// The batch's working state: the locked accounts and what the batch writes. The
@@ -141,54 +134,42 @@ impl Batch {
         account: &mut AccountRow,
         req: &DebitRequest,
     ) -> Result<DebitResult> {
-        if let Some(c) = req.currency
-            && c.code() != account.currency
-        {
-            return Err(DomainError::CurrencyMismatch {
-                expected: account.currency.clone(),
-                got: c.code().into(),
-            }
-            .into());
-        }
-        let amounts: Vec<i64> = req.items.iter().map(|i| i.amount).collect();
-        let state = BalanceState {
-            balance: account.balance,
-            credit_limit: account.credit_limit,
-            flagged: account.flagged,
-        };
-        let after = authorize(state, &amounts)?;
-        let (lines, entries, revenue) = self.lines(account, req)?;
+        check_currency(&account.currency, req.currency.map(|c| c.code()))?;
+        let items: Vec<(ledger::EntryKind, i64)> = (req.items.iter())
+            .map(|i| (i.kind.entry_kind(), i.amount))
+            .collect();
+        let journal = ledger::spending(&account.id, &items)?;
+        // R6, R18, R26, R27: refused whole, or the new balance and what it sets off.
+        let watch = watch_of(account, self.trigger_on);
+        let update = apply_journal(&journal, &account.id, balance_state(account), watch)?;
+        let (lines, entries, revenue) = self.lines(account, req, &journal)?;
         let revenue = self.revenue.plus(&account.currency, &revenue)?;
         let result = DebitResult {
             object: "debit",
             account_id: account.id.clone(),
             currency: account.currency.clone(),
-            total: account.balance - after,
-            balance_after: after,
+            total: account.balance - update.after,
+            balance_after: update.after,
             items: lines,
             created: self.created.clone(),
         };
         self.keep(tx, req.idem.as_ref(), &result).await?;
         self.entries.extend(entries);
         self.revenue = revenue;
-        self.settle(account, req, after);
+        self.settle(account, &update)?;
         Ok(result)
     }
 
-    /// The customer's entries of a request (`ledger::spending`): one per kind of item,
-    /// which lists its items when it sums more than one; and the revenue postings to
-    /// add to the batch's. The answer keeps a line per item, in the request's order.
+    /// The customer's entries of a request's journal (`ledger::spending`): one per
+    /// kind of item, which lists its items when it sums more than one; and the revenue
+    /// postings to add to the batch's. The answer keeps a line per item, in the
+    /// request's order.
     fn lines(
         &self,
         account: &AccountRow,
         req: &DebitRequest,
+        journal: &ledger::Journal,
     ) -> Result<(Vec<DebitLine>, Vec<EntryRow>, Vec<ledger::Posting>)> {
-        let items: Vec<(ledger::EntryKind, i64)> = req
-            .items
-            .iter()
-            .map(|i| (entry_kind(i.kind), i.amount))
-            .collect();
-        let journal = ledger::spending(&account.id, &items)?;
         // The first half are the account's postings, one per kind (`spending`).
         let (mine, revenue) = journal.postings.split_at(journal.postings.len() / 2);
         let kinds: Vec<ledger::EntryKind> = mine.iter().map(|p| p.kind).collect();
@@ -196,10 +177,8 @@ impl Batch {
         let mut balance = account.balance;
         for (kind, p) in kinds.iter().zip(mine) {
             balance = refill_domain::money::add(balance, p.amount)?;
-            let of_kind: Vec<&DebitItem> = req
-                .items
-                .iter()
-                .filter(|i| entry_kind(i.kind) == *kind)
+            let of_kind: Vec<&DebitItem> = (req.items.iter())
+                .filter(|i| i.kind.entry_kind() == *kind)
                 .collect();
             let (reference, listed) = match of_kind[..] {
                 [one] => (one.reference.clone(), None),
@@ -243,41 +222,23 @@ impl Batch {
         }
     }
 
-    /// Moves the account to its new balance and notes what that sets off.
-    fn settle(&mut self, account: &mut AccountRow, req: &DebitRequest, after: i64) {
-        let mut watch = watch_of(account);
-        watch.trigger_on = self.trigger_on;
-        let kind = req.items.first().map_or(DebitKind::Usage, |i| i.kind);
-        let fx = effects_of_spending(watch, kind, account.balance, after);
-        let data = |extra: serde_json::Value| {
-            let mut d = json!({"balance": after, "currency": account.currency});
-            if let (Some(m), Some(e)) = (d.as_object_mut(), extra.as_object()) {
-                m.extend(e.clone());
-            }
-            d
-        };
-        if fx.low_balance {
-            let d = data(json!({"low_balance_threshold": account.low_balance_threshold}));
+    /// Moves the account to its new balance and notes what that sets off: the
+    /// notices as events, the automatic top-up it triggers (R18).
+    fn settle(&mut self, account: &mut AccountRow, update: &BalanceUpdate) -> Result<()> {
+        for notice in &update.notices {
+            let told = notice.event(&account.currency, None);
             self.events
-                .push(events::event(&account.id, events::BALANCE_LOW, d, self.now));
+                .push(events::event(&account.id, told, self.now)?);
         }
-        if fx.approaching_threshold {
-            let d = data(json!({"threshold": account.auto_threshold}));
-            self.events.push(events::event(
-                &account.id,
-                events::BALANCE_APPROACHING_THRESHOLD,
-                d,
-                self.now,
-            ));
-        }
-        if fx.trigger_top_up && !self.triggers.contains(&account.id) {
+        if update.trigger_top_up && !self.triggers.contains(&account.id) {
             self.triggers.insert(account.id.clone());
         }
-        account.balance = after;
-        account.low_balance_armed = fx.low_balance_armed;
+        account.balance = update.after;
+        account.low_balance_armed = update.low_balance_armed;
         if !self.touched.contains(&account.id) {
             self.touched.insert(account.id.clone());
         }
+        Ok(())
     }
 
     /// Keeps the response under the request's idempotency key: at once, or with the

@@ -2,21 +2,13 @@
 //! `charging`), then the gateway's charge under the attempt's idempotency key (R25).
 
 use super::Next;
+use crate::auto_top_up::save_settings;
 use crate::{Refill, Result};
-use refill_domain::auto_top_up::{SourceKind, WhyNot, window_after_attempt};
+use refill_domain::auto_top_up::{SourceKind, StateReason, WhyNot, window_after_attempt};
 use refill_domain::checkout;
+use refill_domain::top_up::{AttemptOutcome, Source};
 use refill_gateway::{Charge, ChargeRequest, ChargeStatus, DeclineClass, GatewayError};
 use refill_store::{AutoTopUpRow, PaymentMethodRow, TopUpRow, Tx};
-
-/// The gateway's idempotency key for one attempt of a top-up (R25). A scheduled
-/// recharge's key names its account and month (R30), so that month can never be
-/// charged twice, even by a second row.
-pub fn charge_key(t: &TopUpRow) -> String {
-    match (t.origin.as_str(), &t.request_key) {
-        ("scheduled", Some(month_key)) => format!("{month_key}:{}", t.attempt),
-        _ => format!("{}:{}", t.id, t.attempt),
-    }
-}
 
 impl Refill {
     /// The recovery point before a card charge: amount, tax and attempt are fixed
@@ -37,20 +29,20 @@ impl Refill {
             None => None,
         };
         let Some(pm) = pm else {
-            self.disable(tx, s, "payment_method_removed", now).await?;
+            save_settings(tx, s, Some(StateReason::PaymentMethodRemoved), now).await?;
             self.finish_without_charge(tx, &mut t, WhyNot::NotActive, now)
                 .await?;
             return Ok(Next::Done);
         };
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
         let summary = checkout::summary(amount, rate)?;
-        t.source = "card".into();
+        t.set_progress(t.progress().begin_charge()?);
+        t.source = Source::Card;
         t.payment_method_id = Some(pm.id.clone());
         t.amount = summary.amount;
         t.tax = summary.tax;
         t.total = summary.total;
         t.attempt += 1;
-        t.status = "charging".into();
         t.gateway_charge_id = None;
         t.lease_until = Some(now + self.config.lease);
         t.updated_at = now;
@@ -59,7 +51,7 @@ impl Refill {
         s.window_until = window_after_attempt(SourceKind::Card, now, &self.config.limits);
         s.last_attempt_at = Some(now);
         s.last_attempt_top_up_id = Some(t.id.clone());
-        s.last_attempt_outcome = Some("charging".into());
+        s.last_attempt_outcome = Some(AttemptOutcome::Charging);
         s.why_not = None;
         s.next_attempt_at = None;
         Ok(Next::Charge(Box::new((t, pm))))
@@ -69,7 +61,7 @@ impl Refill {
     /// `charging`: it is resolved later by asking the gateway (R25).
     pub(crate) async fn charge_and_record(&self, t: TopUpRow, pm: PaymentMethodRow) -> Result<()> {
         let req = ChargeRequest {
-            idempotency_key: charge_key(&t),
+            idempotency_key: t.charge_key(),
             payment_method: pm.gateway_token.clone(),
             customer: self.customer_of_card(&pm.id).await?,
             amount: t.total,
@@ -79,7 +71,7 @@ impl Refill {
                 ("refill_top_up".into(), t.id.clone()),
                 ("refill_account".into(), t.account_id.clone()),
             ],
-            off_session: t.origin != "manual",
+            off_session: t.origin.off_session(),
             authenticated: t.authenticated,
         };
         match self.gateway.charge(&req).await {
@@ -115,8 +107,8 @@ impl Refill {
             tx.commit().await?;
             return Ok(Next::Done);
         };
+        t.set_progress(t.progress().begin_charge()?);
         t.attempt += 1;
-        t.status = "charging".into();
         // The last attempt's PaymentIntent is not this attempt's.
         t.gateway_charge_id = None;
         t.lease_until = Some(now + self.config.lease);

@@ -3,30 +3,14 @@
 
 use super::Next;
 use crate::accounts::lock;
-use crate::api_objects::rfc3339;
 use crate::{Refill, Result, events};
 use refill_domain::auto_top_up::{
-    AmountRule, AttemptContext, CapUsage, Decision, SourceKind, State, WhyNot, decide_attempt,
+    AttemptContext, CapUsage, Decision, SourceKind, State, WhyNot, cap_reached, decide_attempt,
     start_of_day, start_of_month,
 };
+use refill_domain::events::CapReached;
+use refill_domain::top_up::{Origin, TopUpStatus};
 use refill_store::{AutoTopUpRow, TopUpRow, Tx};
-use serde_json::json;
-
-fn parse_amount_rule(s: &AutoTopUpRow) -> AmountRule {
-    if s.amount_mode == "target" {
-        AmountRule::UpToTarget(s.amount)
-    } else {
-        AmountRule::Fixed(s.amount)
-    }
-}
-
-fn parse_source(s: &str) -> SourceKind {
-    if s == "transfer" {
-        SourceKind::Transfer
-    } else {
-        SourceKind::Card
-    }
-}
 
 impl Refill {
     /// Decides a queued top-up in one transaction: cancel, wait, transfer, or mark it
@@ -39,10 +23,12 @@ impl Refill {
         else {
             return Ok(Next::Done);
         };
-        if t.status != "queued" || t.lease_owner.as_deref() != Some(self.node_id.as_str()) {
+        if t.status != TopUpStatus::Queued
+            || t.lease_owner.as_deref() != Some(self.node_id.as_str())
+        {
             return Ok(Next::Done);
         }
-        if t.origin != "auto" {
+        if t.origin != Origin::Auto {
             return self.start_manual_retry(tx, t, now).await;
         }
         let Some(mut settings) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?
@@ -54,11 +40,11 @@ impl Refill {
         };
         let ctx = AttemptContext {
             now,
-            state: State::parse(&settings.state),
+            state: settings.state,
             balance: account.balance,
             threshold: settings.threshold,
-            amount: parse_amount_rule(&settings),
-            source: parse_source(&settings.source),
+            amount: settings.amount_rule()?,
+            source: settings.source,
             window_until: settings.window_until,
             usage: self.cap_usage(&mut tx, &t.account_id, now).await?,
         };
@@ -66,7 +52,7 @@ impl Refill {
             Decision::Cancel { why } => {
                 self.finish_without_charge(&mut tx, &mut t, why, now)
                     .await?;
-                settings.why_not = Some(why.as_str().into());
+                settings.why_not = Some(why);
                 settings.next_attempt_at = None;
                 Next::Done
             }
@@ -85,7 +71,7 @@ impl Refill {
                     .await?
             }
         };
-        if State::parse(&settings.state) == State::Active || settings.why_not.is_some() {
+        if settings.state == State::Active || settings.why_not.is_some() {
             settings.updated_at = now;
             refill_store::put_auto_top_up(&mut tx, &settings).await?;
         }
@@ -106,6 +92,7 @@ impl Refill {
         })
     }
 
+    /// Ends a queued top-up without a charge (R18: not a failure), saying why.
     pub(super) async fn finish_without_charge(
         &self,
         tx: &mut Tx,
@@ -113,10 +100,7 @@ impl Refill {
         why: WhyNot,
         now: i64,
     ) -> Result<()> {
-        t.status = "canceled".into();
-        t.in_flight = false;
-        t.why_waiting = Some(why.as_str().into());
-        t.completed_at = Some(now);
+        t.set_progress(t.progress().cancel(why, now)?);
         t.updated_at = now;
         t.lease_owner = None;
         t.lease_until = None;
@@ -134,25 +118,17 @@ impl Refill {
         why: WhyNot,
         now: i64,
     ) -> Result<()> {
-        let first_time = t.why_waiting.as_deref() != Some(why.as_str());
-        if first_time && matches!(why, WhyNot::DailyCapReached | WhyNot::MonthlyCapReached) {
-            let cap = if why == WhyNot::DailyCapReached {
-                "daily"
-            } else {
-                "monthly"
-            };
-            let data =
-                json!({"cap": cap, "until": rfc3339(until), "until_ms": until, "top_up_id": t.id});
-            events::emit(tx, &t.account_id, events::CAP_REACHED, data, now).await?;
+        if let Some(cap) = cap_reached(t.why_waiting, why) {
+            let told = CapReached::new(cap, until, &t.id);
+            events::emit(tx, &t.account_id, told, now).await?;
         }
-        t.not_before = Some(until);
-        t.why_waiting = Some(why.as_str().into());
+        t.set_progress(t.progress().wait(until, why)?);
         t.lease_owner = None;
         t.lease_until = None;
         t.updated_at = now;
         refill_store::update_top_up(tx, t).await?;
         s.next_attempt_at = Some(until);
-        s.why_not = Some(why.as_str().into());
+        s.why_not = Some(why);
         Ok(())
     }
 }

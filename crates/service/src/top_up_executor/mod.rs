@@ -19,9 +19,8 @@ mod success;
 mod transfer;
 mod unknown_outcome;
 
-pub use card::charge_key;
-
 use crate::{Refill, Result};
+use refill_domain::top_up::{Origin, Progress, TopUpStatus};
 use refill_store::{PaymentMethodRow, TopUpRow, Tx};
 
 /// R18, R19: queues an automatic top-up for an account, unless one is in flight
@@ -39,19 +38,14 @@ pub async fn queue_auto_top_up(
 
 /// A queued automatic top-up, in flight from now on (R19).
 fn auto_top_up_row(account_id: &str, currency: &str, not_before: i64, now: i64) -> TopUpRow {
-    TopUpRow {
-        id: refill_store::new_id("top"),
-        account_id: account_id.into(),
-        origin: "auto".into(),
-        source: "card".into(),
-        currency: currency.into(),
-        status: "queued".into(),
-        in_flight: true,
-        not_before: Some(not_before),
-        created_at: now,
-        updated_at: now,
-        ..TopUpRow::default()
-    }
+    TopUpRow::new(
+        refill_store::new_id("top"),
+        account_id,
+        currency,
+        Origin::Auto,
+        Progress::queued(Origin::Auto, not_before),
+        now,
+    )
 }
 
 /// `queue_auto_top_up` for many accounts, (id, currency), in a few statements (the
@@ -114,7 +108,7 @@ impl Refill {
     }
 
     async fn work_on(&self, t: TopUpRow) -> Result<()> {
-        if t.status == "charging" {
+        if t.status == TopUpStatus::Charging {
             return self.resolve_unknown(t).await;
         }
         match self.decide(&t).await? {

@@ -4,6 +4,7 @@
 use crate::accounts::lock;
 use crate::{Refill, Result};
 use refill_domain::auto_top_up::FailureClass;
+use refill_domain::top_up::{Origin, TopUpStatus};
 use refill_gateway::{Charge, ChargeStatus, DeclineClass};
 use refill_store::{TopUpRow, Tx};
 
@@ -29,7 +30,7 @@ impl Refill {
         let Some((account, mut t)) = self.lock_top_up_and_account(&mut tx, id).await? else {
             return Ok(());
         };
-        if t.status != "charging" || t.attempt != attempt {
+        if t.status != TopUpStatus::Charging || t.attempt != attempt {
             return Ok(());
         }
         self.apply_charge(&mut tx, &account, &mut t, charge, now)
@@ -67,8 +68,8 @@ impl Refill {
         if !charge.id.is_empty() {
             t.gateway_charge_id = Some(charge.id.clone());
         }
-        let mut settings = match t.origin.as_str() {
-            "auto" => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
+        let mut settings = match t.origin {
+            Origin::Auto => refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?,
             _ => None,
         };
         match &charge.status {
@@ -77,13 +78,9 @@ impl Refill {
                 self.hold_pending(tx, t, settings.as_mut(), now).await?;
             }
             ChargeStatus::Succeeded | ChargeStatus::Pending => {
-                let status = if charge.status == ChargeStatus::Pending {
-                    "pending"
-                } else {
-                    "succeeded"
-                };
+                let pending = charge.status == ChargeStatus::Pending;
                 let after = self.credit(tx, t, account, now).await?;
-                self.succeeded_opt(tx, t, settings.as_mut(), status, after, now)
+                self.succeeded(tx, t, settings.as_mut(), pending, after, now)
                     .await?;
             }
             ChargeStatus::Declined {

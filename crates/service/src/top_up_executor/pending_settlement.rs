@@ -1,12 +1,12 @@
 //! Payments the gateway reported pending (R11): asked about again until they settle;
 //! a finally failed one is reversed.
 
-use crate::journal::post;
 use crate::{Refill, Result, events};
-use refill_domain::{ledger, money};
+use refill_domain::events::PaymentReversed;
+use refill_domain::ledger;
+use refill_domain::top_up::TopUpStatus;
 use refill_gateway::ChargeStatus;
 use refill_store::{TopUpRow, Tx};
-use serde_json::json;
 
 impl Refill {
     /// R11: asks the gateway about pending payments; a finally failed one is reversed
@@ -41,7 +41,7 @@ impl Refill {
         let Some((account, mut t)) = self.lock_top_up_and_account(&mut tx, id).await? else {
             return Ok(false);
         };
-        if t.status != "pending" {
+        if t.status != TopUpStatus::Pending {
             return Ok(false);
         }
         self.settle_in(&mut tx, &account, &mut t, ok, now).await?;
@@ -60,39 +60,24 @@ impl Refill {
         ok: bool,
         now: i64,
     ) -> Result<()> {
-        debug_assert_eq!(t.status, "pending");
         if refill_store::release_withheld_credit(tx, &t.id).await? {
             return self.settle_withheld(tx, account, t, ok, now).await;
         }
+        t.set_progress(t.progress().settle(ok)?);
         t.updated_at = now;
-        if ok {
-            t.status = "succeeded".into();
-        } else {
-            t.status = "failed".into();
+        if !ok {
             t.failure_code = Some("payment_failed".into());
             t.failure_message =
                 Some("the pending card payment failed at the bank; its credit was reversed".into());
-            let journal = ledger::reverse_top_up(
-                &t.account_id,
-                ledger::EntryKind::TopUpReversal,
-                t.amount,
-                t.tax,
-            )?;
-            let after = money::sub(account.balance, t.amount)?;
-            post(
-                tx,
-                &journal,
-                &account.currency,
-                &[(&t.account_id, after)],
-                &format!("reversal of top-up {}", t.id),
-                now,
-            )
-            .await?;
-            refill_store::set_balance(tx, &t.account_id, after, account.low_balance_armed).await?;
-            refill_store::set_flagged(tx, &t.account_id, true).await?;
-            let data = json!({"top_up_id": t.id, "amount": t.amount, "currency": t.currency, "balance_after": after,
-                "message": "A pending card payment failed; its credit was reversed. Usage is blocked while the balance is below zero."});
-            events::emit(tx, &t.account_id, events::PAYMENT_REVERSED, data, now).await?;
+            let kind = ledger::EntryKind::TopUpReversal;
+            let journal = ledger::reverse_top_up(&t.account_id, kind, t.amount, t.tax)?;
+            let reference = format!("reversal of top-up {}", t.id);
+            let applied = self
+                .post_journal(tx, &journal, &[account], &reference, now)
+                .await?;
+            let after = applied.after(&t.account_id);
+            let told = PaymentReversed::new(&t.id, t.amount, &t.currency, after);
+            events::emit(tx, &t.account_id, told, now).await?;
         }
         refill_store::update_top_up(tx, t).await?;
         Ok(())

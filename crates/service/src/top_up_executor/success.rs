@@ -1,17 +1,16 @@
 //! A paid top-up: its credit, its receipt, and R21's follow-up.
 
 use super::queue_auto_top_up;
-use crate::api_objects::rfc3339;
-use crate::journal::post;
 use crate::{Refill, Result, events};
-use refill_domain::auto_top_up::State;
-use refill_domain::debit::effects_of_balance_change;
-use refill_domain::{ledger, money};
+use refill_domain::auto_top_up::follow_up;
+use refill_domain::events::TopUpSucceeded;
+use refill_domain::ledger;
+use refill_domain::top_up::{AttemptOutcome, TopUpStatus};
 use refill_store::{AutoTopUpRow, PaymentMethodRow, TopUpRow, Tx};
-use serde_json::json;
 
 impl Refill {
-    /// Credits a paid top-up to the balance (R10, R11: a pending one is usable at once).
+    /// Credits a paid top-up to the balance (R10, R11: a pending one is usable at
+    /// once). Returns the balance after it.
     pub(crate) async fn credit(
         &self,
         tx: &mut Tx,
@@ -20,38 +19,30 @@ impl Refill {
         now: i64,
     ) -> Result<i64> {
         let journal = ledger::top_up(&t.account_id, t.amount, t.tax)?;
-        let after = money::add(account.balance, t.amount)?;
-        post(
-            tx,
-            &journal,
-            &account.currency,
-            &[(&t.account_id, after)],
-            &format!("top-up {}", t.id),
-            now,
-        )
-        .await?;
-        let fx =
-            effects_of_balance_change(crate::accounts::watch_of(account), account.balance, after);
-        refill_store::set_balance(tx, &t.account_id, after, fx.low_balance_armed).await?;
-        Ok(after)
+        let reference = format!("top-up {}", t.id);
+        let applied = self
+            .post_journal(tx, &journal, &[account], &reference, now)
+            .await?;
+        Ok(applied.after(&t.account_id))
     }
 
-    pub(crate) async fn succeeded_opt(
+    /// A top-up paid (`pending`: by a payment not settled yet, R11): closed with its
+    /// receipt, and, for an automatic one, its settings told (`s`).
+    pub(crate) async fn succeeded(
         &self,
         tx: &mut Tx,
         t: &mut TopUpRow,
         s: Option<&mut AutoTopUpRow>,
-        status: &str,
+        pending: bool,
         after: i64,
         now: i64,
     ) -> Result<()> {
+        let pm = self.card_of(tx, t).await?;
+        self.close_success(tx, t, pending, after, pm.as_ref(), now)
+            .await?;
         match s {
-            Some(s) => self.succeeded(tx, t, s, status, after, now).await,
-            None => {
-                let pm = self.card_of(tx, t).await?;
-                self.close_success(tx, t, status, after, pm.as_ref(), now)
-                    .await
-            }
+            Some(s) => self.after_auto_success(tx, t, s, after, now).await,
+            None => Ok(()),
         }
     }
 
@@ -63,32 +54,25 @@ impl Refill {
         Ok(refill_store::payment_method_named(&mut *tx, t.payment_method_id.as_deref()).await?)
     }
 
-    /// A top-up succeeded: the receipt event, and R21's follow-up when the balance
-    /// is still at or below the threshold.
-    pub(super) async fn succeeded(
+    /// An automatic top-up succeeded: its settings start counting failures again, and
+    /// R21's follow-up is queued when the balance is still at or below the threshold.
+    async fn after_auto_success(
         &self,
         tx: &mut Tx,
-        t: &mut TopUpRow,
+        t: &TopUpRow,
         s: &mut AutoTopUpRow,
-        status: &str,
         after: i64,
         now: i64,
     ) -> Result<()> {
-        let pm = self.card_of(tx, t).await?;
-        self.close_success(tx, t, status, after, pm.as_ref(), now)
-            .await?;
         s.consecutive_failures = 0;
-        s.last_attempt_outcome = Some(status.into());
+        s.last_attempt_outcome = Some(match t.status {
+            TopUpStatus::Pending => AttemptOutcome::Pending,
+            _ => AttemptOutcome::Succeeded,
+        });
         s.why_not = None;
-        s.next_attempt_at = None;
-        if State::parse(&s.state) == State::Active && after <= s.threshold {
-            let not_before = if t.source == "card" {
-                s.window_until.unwrap_or(now)
-            } else {
-                now
-            };
+        s.next_attempt_at = follow_up(s.state, after, s.threshold, t.source, s.window_until, now);
+        if let Some(not_before) = s.next_attempt_at {
             queue_auto_top_up(tx, &t.account_id, &t.currency, not_before, now).await?;
-            s.next_attempt_at = Some(not_before);
         }
         Ok(())
     }
@@ -97,28 +81,33 @@ impl Refill {
         &self,
         tx: &mut Tx,
         t: &mut TopUpRow,
-        status: &str,
+        pending: bool,
         after: i64,
         pm: Option<&PaymentMethodRow>,
         now: i64,
     ) -> Result<()> {
-        t.status = status.into();
-        t.in_flight = false;
-        t.completed_at = Some(now);
+        t.set_progress(t.progress().succeed(pending, now)?);
         t.updated_at = now;
         t.lease_owner = None;
         t.lease_until = None;
-        t.why_waiting = None;
         t.failure_code = None;
         t.failure_message = None;
         refill_store::update_top_up(tx, t).await?;
-        let data = json!({
-            "top_up_id": t.id, "origin": t.origin, "source": t.source, "status": status,
-            "amount": t.amount, "tax": t.tax, "total": t.total, "currency": t.currency,
-            "transaction_id": t.gateway_charge_id, "balance_after": after,
-            "card_brand": pm.map(|p| p.brand.clone()), "card_last4": pm.map(|p| p.last4.clone()),
-            "paid_at": rfc3339(now),
-        });
-        events::emit(tx, &t.account_id, events::TOP_UP_SUCCEEDED, data, now).await
+        let receipt = TopUpSucceeded {
+            amount: t.amount,
+            balance_after: after,
+            card_brand: pm.map(|p| p.brand.clone()),
+            card_last4: pm.map(|p| p.last4.clone()),
+            currency: t.currency.clone(),
+            origin: t.origin,
+            paid_at: now,
+            source: t.source,
+            status: t.status,
+            tax: t.tax,
+            top_up_id: t.id.clone(),
+            total: t.total,
+            transaction_id: t.gateway_charge_id.clone(),
+        };
+        events::emit(tx, &t.account_id, receipt, now).await
     }
 }

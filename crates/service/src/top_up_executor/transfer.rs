@@ -3,6 +3,7 @@
 use crate::accounts::move_credit;
 use crate::{Refill, Result, ServiceError};
 use refill_domain::auto_top_up::FailureClass;
+use refill_domain::top_up::Source;
 use refill_store::{AutoTopUpRow, TopUpRow, TransferRow, Tx};
 
 impl Refill {
@@ -21,7 +22,7 @@ impl Refill {
             .parent_id
             .clone()
             .ok_or(refill_domain::DomainError::TransferSourceNeedsSubAccount)?;
-        t.source = "transfer".into();
+        t.source = Source::Transfer;
         t.amount = amount;
         t.total = amount;
         t.attempt += 1;
@@ -36,17 +37,14 @@ impl Refill {
             reference: Some(format!("auto top-up {}", t.id)),
             created_at: now,
         };
-        match move_credit(self, tx, &transfer, "auto top-up").await {
+        match move_credit(self, tx, &transfer).await {
             Ok((_, balance_after)) => {
                 refill_store::insert_transfer(tx, &transfer).await?;
                 t.gateway_charge_id = Some(transfer.id.clone());
-                self.succeeded(tx, t, s, "succeeded", balance_after, now)
+                self.succeeded(tx, t, Some(s), false, balance_after, now)
                     .await
             }
-            Err(ServiceError::Domain(
-                refill_domain::DomainError::InsufficientBalance { .. }
-                | refill_domain::DomainError::AccountBlocked { .. },
-            )) => {
+            Err(ServiceError::Domain(e)) if e.is_shortfall() => {
                 let msg = "the main account's balance cannot cover the transfer";
                 self.failed(
                     tx,

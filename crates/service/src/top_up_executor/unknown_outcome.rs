@@ -1,8 +1,8 @@
 //! A charge whose outcome is unknown (the gateway out of reach, or a crash while
 //! `charging`): found by its idempotency key, never guessed (R25).
 
-use super::charge_key;
 use crate::{Refill, Result, ServiceError};
+use refill_domain::top_up::{Origin, TopUpStatus};
 use refill_gateway::GatewayError;
 use refill_store::TopUpRow;
 
@@ -10,7 +10,7 @@ impl Refill {
     /// R25: a charge whose outcome is unknown is found by its key, never guessed; if
     /// the gateway never saw it, it is sent again with the same key.
     pub(super) async fn resolve_unknown(&self, t: TopUpRow) -> Result<()> {
-        match self.gateway.find_charge(&charge_key(&t)).await {
+        match self.gateway.find_charge(&t.charge_key()).await {
             Ok(Some(charge)) => self.record_charge(&t.id, t.attempt, &charge).await,
             Ok(None) => {
                 let pm = refill_store::payment_method_named(
@@ -39,19 +39,19 @@ impl Refill {
         let Some(mut t) = refill_store::lock_top_up(&mut tx, self.db.dialect, id).await? else {
             return Ok(());
         };
-        if t.status != "charging" || t.attempt != attempt {
+        if t.status != TopUpStatus::Charging || t.attempt != attempt {
             return Ok(());
         }
+        t.set_progress(t.progress().outage()?);
         t.lease_owner = None;
         t.lease_until = Some(now + self.config.limits.outage_retry_delay);
-        t.why_waiting = Some("gateway_unavailable".into());
         t.failure_message = Some(msg.chars().take(500).collect());
         t.updated_at = now;
         refill_store::update_top_up(&mut tx, &t).await?;
         if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?
-            && t.origin == "auto"
+            && t.origin == Origin::Auto
         {
-            s.why_not = Some("gateway_unavailable".into());
+            s.why_not = t.why_waiting;
             s.next_attempt_at = t.lease_until;
             refill_store::put_auto_top_up(&mut tx, &s).await?;
         }

@@ -54,6 +54,38 @@ async fn r18_transfers_and_fees_never_trigger_by_default() {
     }
 }
 
+/// R18: a batch is spending when any of its items is of a kind that counts, in
+/// whatever order the items come (with `trigger_on = usage`, a fee then usage
+/// crossing the threshold triggers, as usage then a fee does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r18_a_batch_triggers_when_any_item_counts_as_spending() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let orders = [["fee", "usage"], ["usage", "fee"]];
+        for (n, kinds) in orders.iter().enumerate() {
+            let (id, _) = app.funded(&format!("acme{n}"), "pm_card_visa", 5_000).await;
+            app.turn_on_auto_top_up(&id, 1_000, 2_000).await;
+            let items: Vec<_> = (kinds.iter())
+                .map(|kind| json!({"amount": 2_000, "kind": kind}))
+                .collect();
+            let path = format!("/v1/accounts/{id}/debits/batch");
+            let r = app.post(&path, json!({ "items": items })).await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            assert_eq!(r.body["balance_after"], 1_000, "at the threshold");
+            app.engine().await;
+            assert_eq!(auto_charges(&app), n + 1, "{kinds:?}");
+        }
+        // A batch of fees only is not spending that counts.
+        let (id, _) = app.funded("fees", "pm_card_visa", 5_000).await;
+        app.turn_on_auto_top_up(&id, 1_000, 2_000).await;
+        let items = json!([{"amount": 2_000, "kind": "fee"}, {"amount": 2_000, "kind": "fee"}]);
+        let path = format!("/v1/accounts/{id}/debits/batch");
+        assert_eq!(app.post(&path, json!({ "items": items })).await.status, 201);
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 2, "fees alone never trigger by default");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r18_what_counts_as_spending_is_configurable() {
     let store = Store::sqlite();

@@ -61,10 +61,18 @@ async fn every_event_type(app: &TestApp, id: &str) {
     // top_up.refunded comes only from Stripe's charge.refunded webhook (made in
     // tests/api/stripe/refunds.rs); here the outbox row as that handler writes it, to
     // show its delivery.
-    let refunded = json!({"top_up_id": "top_x", "refunded": 1_000, "refunded_total": 1_000,
-        "credit_reversed": 834, "tax_reversed": 166, "currency": "GBP", "balance_after": 0});
+    let refunded = refill_domain::events::TopUpRefunded {
+        top_up_id: "top_x".into(),
+        refunded: 1_000,
+        refunded_total: 1_000,
+        credit_reversed: 834,
+        tax_reversed: 166,
+        currency: "GBP".into(),
+        balance_after: 0,
+        transaction_id: None,
+    };
     let mut tx = app.running.app.db.begin().await.unwrap();
-    refill_service::events::emit(&mut tx, id, "top_up.refunded", refunded, app.clock_now())
+    refill_service::events::emit(&mut tx, id, refunded, app.clock_now())
         .await
         .unwrap();
     tx.commit().await.unwrap();

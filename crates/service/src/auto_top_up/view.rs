@@ -1,0 +1,108 @@
+//! R24: auto top-up as the API shows it: the settings, the state and its history,
+//! the last and next attempt, why not, and the top-up in flight.
+
+use crate::api_objects::rfc3339;
+use refill_domain::auto_top_up::{AmountRule, State};
+use refill_store::{AutoTopUpRow, TopUpRow};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LastAttempt {
+    pub top_up_id: Option<String>,
+    pub at: String,
+    pub outcome: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct InFlight {
+    pub top_up_id: String,
+    pub status: String,
+    pub not_before: Option<String>,
+    pub waiting_for: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AutoTopUpView {
+    pub object: &'static str,
+    pub account_id: String,
+    /// active | off | disabled (R24)
+    pub state: String,
+    pub state_reason: Option<String>,
+    pub state_changed: Option<String>,
+    pub threshold: Option<i64>,
+    pub amount: Option<i64>,
+    pub target_balance: Option<i64>,
+    pub source: Option<String>,
+    pub payment_method: Option<String>,
+    pub terms_version: Option<String>,
+    pub terms_accepted: Option<String>,
+    pub consecutive_failures: i64,
+    pub last_attempt: Option<LastAttempt>,
+    pub next_attempt: Option<String>,
+    /// Why a top-up did not run (R24): minimum_interval, daily_cap_reached, ...
+    pub why_not: Option<String>,
+    pub in_flight: Option<InFlight>,
+    pub history: Vec<StateChange>,
+    pub version: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StateChange {
+    pub state: String,
+    pub reason: String,
+    pub at: String,
+}
+
+pub(super) fn view(
+    account_id: &str,
+    s: Option<&AutoTopUpRow>,
+    flight: Option<TopUpRow>,
+    history: Vec<(String, String, i64)>,
+) -> AutoTopUpView {
+    let rule = s.and_then(|s| s.amount_rule().ok());
+    AutoTopUpView {
+        object: "auto_top_up",
+        account_id: account_id.into(),
+        state: s.map_or(State::Off, |s| s.state).as_str().into(),
+        state_reason: s.and_then(|s| s.state_reason.as_ref().map(ToString::to_string)),
+        state_changed: s.map(|s| rfc3339(s.state_changed_at)),
+        threshold: s.map(|s| s.threshold),
+        amount: match rule {
+            Some(AmountRule::Fixed(a)) => Some(a),
+            _ => None,
+        },
+        target_balance: match rule {
+            Some(AmountRule::UpToTarget(t)) => Some(t),
+            _ => None,
+        },
+        source: s.map(|s| s.source.as_str().into()),
+        payment_method: s.and_then(|s| s.payment_method_id.clone()),
+        terms_version: s.and_then(|s| s.terms_version.clone()),
+        terms_accepted: s.and_then(|s| s.terms_accepted_at).map(rfc3339),
+        consecutive_failures: s.map_or(0, |s| s.consecutive_failures),
+        last_attempt: s.and_then(|s| {
+            s.last_attempt_at.map(|at| LastAttempt {
+                top_up_id: s.last_attempt_top_up_id.clone(),
+                at: rfc3339(at),
+                outcome: s.last_attempt_outcome.as_ref().map(ToString::to_string),
+            })
+        }),
+        next_attempt: s.and_then(|s| s.next_attempt_at).map(rfc3339),
+        why_not: s.and_then(|s| s.why_not).map(|w| w.as_str().into()),
+        in_flight: flight.map(|t| InFlight {
+            top_up_id: t.id,
+            status: t.status.as_str().into(),
+            not_before: t.not_before.map(rfc3339),
+            waiting_for: t.why_waiting.map(|w| w.as_str().into()),
+        }),
+        history: history
+            .into_iter()
+            .map(|(state, reason, at)| StateChange {
+                state,
+                reason,
+                at: rfc3339(at),
+            })
+            .collect(),
+        version: s.map_or(0, |s| s.version),
+    }
+}
