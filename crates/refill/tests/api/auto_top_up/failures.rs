@@ -222,3 +222,34 @@ async fn r11_pending_payment_credited_at_once_reversed_if_it_fails() {
         app.assert_ledger_ok().await;
     }
 }
+
+/// R27, R11: a reversal is a balance change like any other (decision 0013): through
+/// the low-balance threshold it sends the notice, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r11_r27_a_reversal_through_the_threshold_sends_the_low_balance_notice() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, _) = app.funded("acme", "pm_card_pendingThenFails", 0).await;
+        let r = app
+            .post(
+                &format!("/v1/accounts/{id}/top-ups"),
+                json!({"amount": 5_000}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        app.set_low_balance_notice(&id, 1_000).await;
+        app.spend(&id, 3_000).await;
+        assert!(
+            app.events(&id, "balance.low").await.is_empty(),
+            "still above"
+        );
+        app.clock.advance(3 * DAY);
+        assert_eq!(app.running.app.settle_pending().await.unwrap(), 1);
+        assert_eq!(app.balance(&id).await, -3_000);
+        let low = app.events(&id, "balance.low").await;
+        assert_eq!(low.len(), 1, "the reversal crossed the threshold");
+        assert_eq!(low[0]["data"]["balance"], -3_000);
+        assert_eq!(low[0]["data"]["low_balance_threshold"], 1_000);
+        assert_eq!(app.events(&id, "payment.reversed").await.len(), 1);
+    }
+}
