@@ -125,7 +125,7 @@ pub struct PaymentMethodView {
 impl PaymentMethodView {
     /// With the card's setup at the gateway, where it has one.
     pub fn with_setup(mut self, setup: Option<&refill_store::CardSetupRow>) -> Self {
-        if let Some(s) = setup.filter(|s| s.status != "ready") {
+        if let Some(s) = setup.filter(|s| s.status != crate::saved_cards::READY) {
             self.status = s.status.clone();
             self.setup_intent = s.setup_id.clone();
             self.client_secret = s.client_secret.clone();

@@ -16,11 +16,11 @@
 use crate::accounts::{Caller, lock};
 use crate::api_objects::rfc3339;
 use crate::{Refill, Result, ServiceError, events};
-use refill_domain::accounts::{Card, check_saved, require_card, require_payer};
+use refill_domain::accounts::{check_saved, require_card, require_payer};
 use refill_domain::checkout;
 use refill_domain::events::{FailedTopUp, TopUpFailed};
 use refill_domain::recurring::{
-    ScheduledStart, check_day_of_month, next_recharge, scheduled_start,
+    ScheduledStart, check_day_of_month, next_recharge, schedule_due, scheduled_start,
 };
 use refill_domain::top_up::{Origin, scheduled_request_key};
 use refill_store::{PaymentMethodRow, ScheduleRow, TopUpRow, Tx};
@@ -147,11 +147,7 @@ impl Refill {
     ) -> Result<Option<String>> {
         if let Some(id) = &req.payment_method {
             let pm = self.payment_method(account_id, id).await?;
-            check_saved(Card {
-                saved: pm.saved,
-                primary: pm.is_primary,
-                removed: pm.removed_at.is_some(),
-            })?;
+            check_saved(pm.card())?;
             return Ok(Some(pm.id));
         }
         let primary = refill_store::list_payment_methods(&self.db.pool, account_id)
@@ -239,7 +235,7 @@ impl Refill {
         else {
             return Ok(false);
         };
-        if s.next_run_at > now {
+        if !schedule_due(s.next_run_at, now) {
             return Ok(false);
         }
         let run_for = s.next_run_at;
@@ -304,7 +300,7 @@ impl Refill {
         Ok(match &s.payment_method_id {
             Some(id) => refill_store::get_payment_method(&mut *tx, id)
                 .await?
-                .filter(|p| p.removed_at.is_none() && p.account_id == s.account_id),
+                .filter(|p| p.card().usable() && p.account_id == s.account_id),
             None => refill_store::list_payment_methods(&mut *tx, &s.account_id)
                 .await?
                 .into_iter()

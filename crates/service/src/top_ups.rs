@@ -131,7 +131,7 @@ impl Refill {
     pub async fn payment_method(&self, account_id: &str, pm_id: &str) -> Result<PaymentMethodRow> {
         refill_store::get_payment_method(&self.db.pool, pm_id)
             .await?
-            .filter(|p| p.account_id == account_id && p.removed_at.is_none())
+            .filter(|p| p.account_id == account_id && p.card().usable())
             .ok_or_else(|| ServiceError::not_found("payment method", pm_id))
     }
 

@@ -3,6 +3,7 @@
 
 use crate::row;
 use crate::{Result, Tx};
+use refill_domain::accounts::Card;
 use sqlx::{Any, AssertSqlSafe, Executor};
 
 table_row! {
@@ -20,6 +21,17 @@ table_row! {
         pub verified_at: Option<i64>,
         pub removed_at: Option<i64>,
         pub created_at: i64,
+    }
+}
+
+impl PaymentMethodRow {
+    /// The card as the rules see it (R5).
+    pub fn card(&self) -> Card {
+        Card {
+            saved: self.saved,
+            primary: self.is_primary,
+            removed: self.removed_at.is_some(),
+        }
     }
 }
 

@@ -399,6 +399,64 @@ mod tests {
         assert_eq!(read(&mut conn).await, Some(thing));
     }
 
+    table_row! {
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct Typed in "typed" {
+            pub id: String,
+            pub status: TopUpStatus,
+            pub waiting: Option<WhyNot>,
+            pub reason: Option<StateReason>,
+        }
+    }
+
+    /// A domain value is written in its stored form and read back through its
+    /// `FromStr`; a value this version does not know is an error, never a guess.
+    #[tokio::test]
+    async fn a_typed_column_round_trips_and_refuses_an_unknown_value() {
+        use sqlx::Connection;
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect("sqlite::memory:")
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE typed (id TEXT PRIMARY KEY, status TEXT NOT NULL, waiting TEXT, reason TEXT)")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let t = Typed {
+            id: "t_1".into(),
+            status: TopUpStatus::RequiresAction,
+            waiting: Some(WhyNot::WaitingForCustomer),
+            reason: Some(StateReason::HardDecline {
+                code: "lost_card".into(),
+            }),
+        };
+        insert(&mut conn, &t, "").await.unwrap();
+        let stored: (String, String, String) =
+            sqlx::query_as("SELECT status, waiting, reason FROM typed")
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        assert_eq!(
+            stored,
+            (
+                "requires_action".into(),
+                "waiting_for_customer_authentication".into(),
+                "card declined: lost_card".into()
+            )
+        );
+        let back: Option<Typed> = one(&mut conn, "WHERE id = $1", "t_1").await.unwrap();
+        assert_eq!(back, Some(t));
+        sqlx::query("UPDATE typed SET status = 'done'")
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let unknown: Result<Option<Typed>> = one(&mut conn, "WHERE id = $1", "t_1").await;
+        assert!(
+            matches!(unknown, Err(crate::StoreError::Corrupt(ref e)) if e.contains("done")),
+            "{unknown:?}"
+        );
+    }
+
     async fn read(conn: &mut sqlx::AnyConnection) -> Option<Thing> {
         one(conn, "WHERE id = $1", "t_1").await.unwrap()
     }

@@ -25,7 +25,7 @@ impl Refill {
         let pm = match &s.payment_method_id {
             Some(id) => refill_store::get_payment_method(&mut *tx, id)
                 .await?
-                .filter(|p| p.removed_at.is_none()),
+                .filter(|p| p.card().usable()),
             None => None,
         };
         let Some(pm) = pm else {
