@@ -23,6 +23,41 @@ pub struct Settings {
     pub bootstrap_key: Option<String>,
     pub service: Config,
     pub notify: NotifySettings,
+    pub http: HttpSettings,
+}
+
+/// The HTTP connections: how long a client may take, how many may be open.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A connection that sends no complete request head within this is closed.
+    pub header_read_timeout_seconds: u64,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout_seconds: u64,
+    /// A request body that has not arrived within this is refused (408).
+    pub body_timeout_seconds: u64,
+    /// Connections served at once; past them, a new one may only ask for /healthz
+    /// and /readyz...
+    pub max_connections: usize,
+    /// ...for this many more; past those it is refused at once (503).
+    pub health_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 60,
+            body_timeout_seconds: 30,
+            max_connections: 10_000,
+            health_connections: 32,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn body_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.body_timeout_seconds.max(1))
+    }
 }
 
 /// Notification channels (R26). Email and SMS are off until configured.
@@ -66,6 +101,7 @@ impl Default for Settings {
             bootstrap_key: None,
             service: Config::default(),
             notify: NotifySettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -115,6 +151,11 @@ struct FileSettings {
     renewal_grace_hours: Option<i64>,
     /// R11: credit a pending card payment at once (true) or when it settles.
     credit_pending: Option<bool>,
+    header_read_timeout_seconds: Option<u64>,
+    idle_timeout_seconds: Option<u64>,
+    body_timeout_seconds: Option<u64>,
+    max_connections: Option<usize>,
+    health_connections: Option<usize>,
 }
 
 impl Settings {
@@ -204,7 +245,16 @@ impl Settings {
             &mut c.recurring.renewal_grace,
             f.renewal_grace_hours.map(|h| h * HOUR),
         );
-        check_resource_defaults(c)?;
+        let h = &mut s.http;
+        set(
+            &mut h.header_read_timeout_seconds,
+            f.header_read_timeout_seconds,
+        );
+        set(&mut h.idle_timeout_seconds, f.idle_timeout_seconds);
+        set(&mut h.body_timeout_seconds, f.body_timeout_seconds);
+        set(&mut h.max_connections, f.max_connections);
+        set(&mut h.health_connections, f.health_connections);
+        check_resource_defaults(&s.service)?;
         if !matches!(s.gateway.as_str(), "sandbox" | "stripe") {
             bail!("gateway {:?}: use sandbox or stripe", s.gateway);
         }
@@ -297,6 +347,14 @@ fn overlay_env(f: &mut FileSettings) -> anyhow::Result<()> {
         &mut f.resource_auto_top_up_amount,
     )?;
     num("RENEWAL_GRACE_HOURS", &mut f.renewal_grace_hours)?;
+    num(
+        "HEADER_READ_TIMEOUT_SECONDS",
+        &mut f.header_read_timeout_seconds,
+    )?;
+    num("IDLE_TIMEOUT_SECONDS", &mut f.idle_timeout_seconds)?;
+    num("BODY_TIMEOUT_SECONDS", &mut f.body_timeout_seconds)?;
+    num("MAX_CONNECTIONS", &mut f.max_connections)?;
+    num("HEALTH_CONNECTIONS", &mut f.health_connections)?;
     if let Some(v) = var("CREDIT_PENDING") {
         f.credit_pending = Some(
             v.parse()
