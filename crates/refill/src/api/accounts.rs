@@ -1,7 +1,7 @@
 //! Accounts and sub-accounts (R2, R4) and their ledger entries, newest first (R3).
 
 use super::idempotency::create;
-use super::pagination::{Q, list_params};
+use super::pagination::{Listing, Q, check_cursor, list_params};
 use super::{Api, ApiResult, ok};
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -29,6 +29,8 @@ async fn create_account(State(api): State<Api>, caller: Caller, req: Request) ->
 
 async fn list_accounts(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult {
     let (q, limit) = list_params(&q)?;
+    let after = q.starting_after.as_deref();
+    check_cursor(&api, &caller, Listing::Accounts, after).await?;
     ok(api
         .app
         .list_accounts(&caller, q.starting_after.as_deref(), limit)
@@ -47,6 +49,8 @@ async fn list_entries(
     q: Q,
 ) -> ApiResult {
     let (q, limit) = list_params(&q)?;
+    let after = q.starting_after.as_deref();
+    check_cursor(&api, &caller, Listing::Entries(&id), after).await?;
     ok(api
         .app
         .entries(&caller, &id, q.starting_after.as_deref(), limit)

@@ -1,6 +1,6 @@
 //! The events of the caller's accounts, newest first, by account and type (R26).
 
-use super::pagination::{Q, list_params};
+use super::pagination::{Listing, Q, check_cursor, list_params};
 use super::problem::ApiError;
 use super::{Api, ApiResult, ok};
 use axum::Router;
@@ -19,6 +19,8 @@ async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult 
         (Some(a), _) => Some(api.app.account(&caller, a).await?.id),
         (None, r) => r.map(str::to_string),
     };
+    let after = q.starting_after.as_deref();
+    check_cursor(&api, &caller, Listing::Events(root.as_deref()), after).await?;
     let rows = refill_store::list_events(
         &api.app.db.pool,
         root.as_deref(),
