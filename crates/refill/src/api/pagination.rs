@@ -1,6 +1,6 @@
 //! List queries: `?limit=` (default 50, 1 to 500) and `?starting_after=<id>`, plus the
-//! events' filters; an unknown parameter is refused, and so is a cursor that is not an
-//! item of the list.
+//! events' filters (`account_id`, `type`, `include`); an unknown parameter is refused,
+//! and so is a cursor that is not an item of the list.
 
 use super::Api;
 use super::problem::ApiError;
@@ -19,6 +19,15 @@ pub struct ListQuery {
     pub(super) account_id: Option<String>,
     #[serde(rename = "type")]
     pub(super) event_type: Option<String>,
+    pub(super) include: Option<Include>,
+}
+
+/// What a list of one account's items adds to them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Include {
+    /// The items of its sub-accounts too.
+    SubAccounts,
 }
 
 /// A list route's query, as axum parsed it (the refusal is ours to word).

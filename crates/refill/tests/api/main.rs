@@ -7,6 +7,7 @@ mod checks;
 mod fixtures;
 mod support;
 
+mod account_changes;
 mod accounts;
 mod auto_top_up;
 mod bad_input;
