@@ -416,7 +416,8 @@ fn check_tree(caller: &Caller, id: &str, parent: Option<&str>) -> Result<()> {
     match caller.root() {
         None => Ok(()),
         Some(root) if id == root || parent == Some(root) => Ok(()),
-        Some(_) => Err(ServiceError::Forbidden(format!("account {id}"))),
+        // Outside the caller's tree answers as unknown, so ids cannot be probed.
+        Some(_) => Err(ServiceError::not_found("account", id)),
     }
 }
 
