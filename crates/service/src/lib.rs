@@ -3,7 +3,9 @@
 //! transaction (R28), and takes its time from the injected `Clock`.
 
 pub mod accounts;
+pub mod api_keys;
 pub mod api_objects;
+pub mod authentication;
 pub mod auto_top_up;
 pub mod caches;
 pub mod clock;

@@ -14,6 +14,7 @@ mod debits;
 mod estimate;
 mod health;
 mod idempotency;
+mod key_objects;
 mod keys;
 mod ledger;
 mod notifications;
