@@ -18,6 +18,7 @@ mod hardening_http;
 mod hardening_input;
 mod health;
 mod idempotency;
+mod key_objects;
 mod keys;
 mod ledger;
 mod notifications;
