@@ -25,6 +25,7 @@ mod notifications;
 mod openapi;
 mod payment_methods;
 mod pipeline;
+mod pipeline_isolation;
 mod processes;
 mod property_model;
 mod recurring;
