@@ -10,6 +10,7 @@ mod support;
 mod accounts;
 mod auto_top_up;
 mod bad_input;
+mod currencies;
 mod debits;
 mod estimate;
 mod health;
