@@ -12,6 +12,7 @@ mod accounts;
 mod auto_top_up;
 mod bad_input;
 mod connections;
+mod currencies;
 mod debits;
 mod estimate;
 mod hardening_http;
