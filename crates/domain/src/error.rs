@@ -1,3 +1,4 @@
+use crate::{Currency, Money};
 use thiserror::Error;
 
 /// A refusal by a domain rule. Each variant has a stable machine-readable code, the
@@ -24,14 +25,16 @@ pub enum DomainError {
         "the account is blocked: a failed payment left its balance at {balance}; top up to repay it"
     )]
     AccountBlocked { balance: i64 },
-    #[error("the amount {amount} is below the minimum top-up of {minimum}")]
-    AmountBelowMinimum { amount: i64, minimum: i64 },
+    // Amounts in messages are for people (major units: "9.99 GBP"); `amounts` gives
+    // them to machines in minor units.
+    #[error("{amount} is below the minimum top-up of {minimum}")]
+    AmountBelowMinimum { amount: Money, minimum: Money },
     #[error("the threshold {threshold} must be below the current balance {balance}")]
-    ThresholdNotBelowBalance { threshold: i64, balance: i64 },
+    ThresholdNotBelowBalance { threshold: Money, balance: Money },
     #[error("the top-up amount {amount} must be at least the threshold {threshold}")]
-    AmountBelowThreshold { amount: i64, threshold: i64 },
+    AmountBelowThreshold { amount: Money, threshold: Money },
     #[error("the target balance {target} must be above the threshold {threshold}")]
-    TargetNotAboveThreshold { target: i64, threshold: i64 },
+    TargetNotAboveThreshold { target: Money, threshold: Money },
     #[error("the threshold must not be negative")]
     ThresholdNegative,
     #[error("a transfer source is only possible for a sub-account")]
@@ -67,6 +70,18 @@ pub enum DomainError {
     InvalidCountry,
     #[error("payer.email is not an email address")]
     InvalidEmail,
+    #[error("payer.phone is an E.164 number such as +447700900123")]
+    InvalidPhone,
+    #[error("the account is closed: it takes no debit, top-up, transfer or change")]
+    AccountClosed,
+    #[error("top-up {top_up_id} is still in progress: close the account once it has finished")]
+    TopUpInProgress { top_up_id: String },
+    #[error(
+        "the balance is {balance}, not 0: move the credit out (or repay the debt) before closing"
+    )]
+    BalanceNotZero { balance: i64 },
+    #[error("{count} sub-account(s) still open: close them first")]
+    SubAccountsOpen { count: i64 },
     #[error("a transfer moves credit between a main account and one of its sub-accounts")]
     AccountsNotRelated,
     #[error("the account has no saved payment method: add one first")]
@@ -89,9 +104,9 @@ pub enum DomainError {
     TermsVersionUnknown { current: String },
     #[error("the top-up amount {amount} is above the {cap} cap of {limit}")]
     AmountAboveCap {
-        amount: i64,
+        amount: Money,
         cap: &'static str,
-        limit: i64,
+        limit: Money,
     },
 
     // R29, R30: resources and scheduled recharges.
@@ -178,6 +193,11 @@ impl DomainError {
             InvalidCreditLimit => "invalid_credit_limit",
             InvalidCountry => "invalid_country",
             InvalidEmail => "invalid_email",
+            InvalidPhone => "invalid_phone",
+            AccountClosed => "account_closed",
+            TopUpInProgress { .. } => "top_up_in_progress",
+            BalanceNotZero { .. } => "balance_not_zero",
+            SubAccountsOpen { .. } => "sub_accounts_open",
             AccountsNotRelated => "accounts_not_related",
             PaymentMethodNotSaved => "payment_method_not_saved",
             ThresholdRequired => "threshold_required",
@@ -228,7 +248,14 @@ impl DomainError {
             | VerificationNeedsAuthentication
             | CardAwaitsAuthentication { .. } => "R14",
             TransferSourceSetByMainAccount => "R15",
-            InvalidName | ParentIsSubAccount | AccountsNotRelated => "R4",
+            InvalidName
+            | ParentIsSubAccount
+            | AccountsNotRelated
+            | AccountClosed
+            | TopUpInProgress { .. }
+            | BalanceNotZero { .. }
+            | SubAccountsOpen { .. } => "R4",
+            InvalidPhone => "R26",
             InvalidCountry => "R9",
             AmountAboveCap { .. } => "R21",
             InvalidPeriod(_) | ResourceTransition { .. } => "R29",
@@ -255,6 +282,7 @@ impl DomainError {
             | InvalidCreditLimit
             | InvalidCountry
             | InvalidEmail
+            | InvalidPhone
             | AccountsNotRelated
             | NoPaymentMethod
             | PaymentMethodNotSaved
@@ -282,8 +310,45 @@ impl DomainError {
             | CardSourceNeedsPaymentMethod
             | TermsNotAccepted
             | PayerMissing
-            | AmountAboveCap { .. } => ErrorKind::Refused,
+            | AmountAboveCap { .. }
+            // R4: refused while the account is closed or still has money or work.
+            | AccountClosed
+            | TopUpInProgress { .. }
+            | BalanceNotZero { .. }
+            | SubAccountsOpen { .. } => ErrorKind::Refused,
         }
+    }
+
+    /// The amounts a refusal names, in minor units, with their currency: for
+    /// machines, beside the message for people.
+    pub fn amounts(&self) -> Option<(Currency, Vec<(&'static str, i64)>)> {
+        use DomainError::*;
+        let (fields, currency) = match *self {
+            AmountBelowMinimum { amount, minimum } => (
+                vec![("amount", amount), ("minimum", minimum)],
+                amount.currency,
+            ),
+            ThresholdNotBelowBalance { threshold, balance } => (
+                vec![("threshold", threshold), ("balance", balance)],
+                balance.currency,
+            ),
+            AmountBelowThreshold { amount, threshold } => (
+                vec![("amount", amount), ("threshold", threshold)],
+                amount.currency,
+            ),
+            TargetNotAboveThreshold { target, threshold } => (
+                vec![("target_balance", target), ("threshold", threshold)],
+                target.currency,
+            ),
+            AmountAboveCap { amount, limit, .. } => {
+                (vec![("amount", amount), ("limit", limit)], amount.currency)
+            }
+            _ => return None,
+        };
+        Some((
+            currency,
+            fields.into_iter().map(|(k, m)| (k, m.amount)).collect(),
+        ))
     }
 
     /// R6, R11, R29: the balance cannot cover it (a renewal is then unpaid, a

@@ -14,6 +14,7 @@ pub use keys::{KEYS, Key, Slot};
 use anyhow::{Context, bail};
 use refill_domain::Millis;
 use refill_domain::auto_top_up::{AmountRule, check_amount_rule};
+use refill_domain::{Currency, Money};
 use refill_service::Config;
 
 #[derive(Debug, Clone)]
@@ -33,6 +34,46 @@ pub struct Settings {
     pub bootstrap_key: Option<String>,
     pub service: Config,
     pub notify: NotifySettings,
+    pub http: HttpSettings,
+}
+
+/// The HTTP connections: how long a client may take, how many may be open.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A connection that sends no complete request head within this is closed.
+    pub header_read_timeout: Millis,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: Millis,
+    /// A request body that has not arrived within this is refused (408).
+    pub body_timeout: Millis,
+    /// Connections served at once; past them, a new one may only ask for /healthz
+    /// and /readyz...
+    pub max_connections: usize,
+    /// ...for this many more; past those it is refused at once (503).
+    pub health_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout: 10_000,
+            idle_timeout: 60_000,
+            body_timeout: 30_000,
+            max_connections: 10_000,
+            health_connections: 32,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn body_timeout(&self) -> std::time::Duration {
+        millis_at_least_a_second(self.body_timeout)
+    }
+}
+
+/// A setting's duration for the network code, at least one second.
+pub fn millis_at_least_a_second(ms: Millis) -> std::time::Duration {
+    std::time::Duration::from_millis(ms.max(1_000).unsigned_abs())
 }
 
 /// Notification channels (R26). Email and SMS are off until configured.
@@ -78,6 +119,7 @@ impl Default for Settings {
             bootstrap_key: None,
             service: Config::default(),
             notify: NotifySettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }
@@ -122,17 +164,22 @@ impl Settings {
 
 /// R13, R17: the auto top-up a purchase turns on must itself be valid settings.
 /// R13, R17: the operator's defaults for the auto top-up a purchase turns on pass the
-/// same check as a customer's settings (`check_amount_rule`).
+/// same check as a customer's settings (`check_amount_rule`). Operator amounts are
+/// minor units of a two-decimal currency (as `limits.minimum_top_up`): the check
+/// compares them as such, and the message names no currency.
 fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
     let r = c.recurring;
+    let two_decimal = Currency::parse("EUR")?;
+    let minimum = Money::new(c.limits.minimum_top_up, two_decimal);
     let amount = AmountRule::Fixed(r.auto_top_up_amount);
-    if let Err(e) = check_amount_rule(r.auto_top_up_threshold, amount, c.limits.minimum_top_up) {
+    if let Err(e) = check_amount_rule(r.auto_top_up_threshold, amount, minimum) {
         bail!(
-            "resource_auto_top_up_amount ({}) and resource_auto_top_up_threshold ({}), with \
-             minimum_top_up ({}): {e} ({})",
+            "resource_auto_top_up_amount ({}) must be at least resource_auto_top_up_threshold \
+             ({}) and minimum_top_up ({}), and the threshold not negative: {} ({})",
             r.auto_top_up_amount,
             r.auto_top_up_threshold,
             c.limits.minimum_top_up,
+            e.code(),
             e.rule().unwrap_or("R13"),
         );
     }
@@ -245,7 +292,7 @@ fn toml_text(key: &Key, name: &str, value: &toml::Value) -> Option<(String, Stri
         (_, toml::Value::String(t)) => (t.clone(), format!("{name} = {t:?}")),
         (_, toml::Value::Integer(n)) => (n.to_string(), format!("{name} = {n}")),
         (_, toml::Value::Boolean(b)) => (b.to_string(), format!("{name} = {b}")),
-        (Slot::TaxRates(_), toml::Value::Table(rates)) => {
+        (Slot::TaxRates(_) | Slot::PerCurrency(_), toml::Value::Table(rates)) => {
             let pairs: Option<Vec<String>> = rates
                 .iter()
                 .map(|(c, r)| Some(format!("{c}:{}", r.as_integer()?)))

@@ -1,11 +1,12 @@
-//! Accounts and sub-accounts (R2, R4), API keys, the ledger's listings, transfers.
+//! Accounts and sub-accounts (R2, R4), who calls (API keys: api_keys.rs), the ledger's
+//! listings, transfers. An account's changes and its closing: `account_changes`.
 
 use crate::api_objects::{AccountView, EntryView, Page, TransferView};
 use crate::{Idem, Refill, Result, ServiceError, idempotency};
-use refill_domain::accounts::{self as rules, Member, Parent};
+use refill_domain::accounts::{self as rules, AccountStatus, Member};
 use refill_domain::debit::{SpendWatch, TriggerOn};
 use refill_domain::{Currency, ledger, money};
-use refill_store::{AccountRow, ApiKeyRow, Tx};
+use refill_store::{AccountRow, Tx};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -47,124 +48,6 @@ pub(crate) fn new_secret(prefix: &str) -> String {
 }
 
 impl Refill {
-    /// Who holds this key, if anyone.
-    /// Known keys are kept in memory for a short while (caches.rs): no database read
-    /// per request.
-    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>> {
-        use crate::caches::KeyLookup;
-        let hash = hash_key(key);
-        match self.caches.caller(&hash, self.now()) {
-            KeyLookup::Known(caller) => Ok(Some(caller)),
-            KeyLookup::Unknown => self.read_key(&hash).await,
-            KeyLookup::Reread(_) => self.reread_key(hash).await,
-        }
-    }
-
-    /// Reads a known key again on a task of its own, so that it ends (and the cache
-    /// learns the outcome) even if this request is dropped meanwhile: else no other
-    /// request would read the key again before it expired. If the read fails, the key
-    /// is still trusted while within its time, measured when the read ends.
-    async fn reread_key(&self, hash: String) -> Result<Option<Caller>> {
-        let app = self.clone();
-        let h = hash.clone();
-        let reread = tokio::spawn(async move {
-            let found = app.read_key(&h).await;
-            if found.is_err() {
-                app.caches.reread_failed(&h);
-            }
-            found
-        });
-        let failed = match reread.await {
-            Ok(Ok(found)) => return Ok(found),
-            Ok(Err(e)) => e,
-            // The runtime is stopping (the task was cancelled), as the pipeline says.
-            Err(_) => ServiceError::invalid("shutting_down", "refill is shutting down"),
-        };
-        match self.caches.trusted(&hash, self.now()) {
-            Some(caller) => Ok(Some(caller)),
-            None => Err(failed),
-        }
-    }
-
-    /// Who holds the key with this hash, from the database, noted in the cache.
-    async fn read_key(&self, hash: &str) -> Result<Option<Caller>> {
-        let now = self.now();
-        let found = refill_store::find_api_key(&self.db.pool, hash).await?;
-        let caller = found.map(|k| match k.account_id {
-            None => Caller::Operator { key_id: k.id },
-            Some(account_id) => Caller::Account {
-                key_id: k.id,
-                account_id,
-            },
-        });
-        match &caller {
-            Some(c) => self.caches.remember_caller(hash, c, now),
-            None => self.caches.forget_caller(hash),
-        }
-        Ok(caller)
-    }
-
-    /// First start: creates the operator key (or takes `preset`) if there is none.
-    /// Returns the new key, to print once; None when one existed.
-    pub async fn bootstrap_operator_key(&self, preset: Option<&str>) -> Result<Option<String>> {
-        let mut tx = self.db.begin().await?;
-        if let Some(key) = preset {
-            if refill_store::find_api_key(&mut *tx, &hash_key(key))
-                .await?
-                .is_some()
-            {
-                return Ok(None);
-            }
-        } else if refill_store::count_operator_keys(&mut tx).await? > 0 {
-            return Ok(None);
-        }
-        let key = preset
-            .map(str::to_string)
-            .unwrap_or_else(|| new_secret("rk_op"));
-        match self.insert_key(&mut tx, &key, None, "operator").await {
-            // Several nodes starting at once with the same preset key: one wins.
-            Err(ServiceError::Store(e)) if e.is_unique_violation() => return Ok(None),
-            other => other?,
-        }
-        match tx.commit().await.map_err(refill_store::StoreError::Db) {
-            Err(e) if e.is_unique_violation() => Ok(None),
-            Err(e) => Err(e.into()),
-            Ok(()) => Ok(Some(key)),
-        }
-    }
-
-    /// An API key for one account and its sub-accounts (operator only).
-    pub async fn create_account_key(&self, caller: &Caller, account_id: &str) -> Result<String> {
-        if !caller.is_operator() {
-            return Err(ServiceError::Forbidden("API keys".into()));
-        }
-        self.account(caller, account_id).await?;
-        let key = new_secret("rk_acct");
-        let mut tx = self.db.begin().await?;
-        self.insert_key(&mut tx, &key, Some(account_id), "account")
-            .await?;
-        tx.commit().await?;
-        Ok(key)
-    }
-
-    async fn insert_key(
-        &self,
-        tx: &mut Tx,
-        key: &str,
-        account_id: Option<&str>,
-        label: &str,
-    ) -> Result<()> {
-        let row = ApiKeyRow {
-            id: refill_store::new_id("key"),
-            key_hash: hash_key(key),
-            account_id: account_id.map(str::to_string),
-            label: Some(label.into()),
-            created_at: self.now(),
-        };
-        refill_store::insert_api_key(tx, &row).await?;
-        Ok(())
-    }
-
     /// An account the caller may see, or NotFound / Forbidden.
     pub async fn account(&self, caller: &Caller, id: &str) -> Result<AccountRow> {
         let row = refill_store::get_account(&self.db.pool, id)
@@ -185,6 +68,14 @@ impl Refill {
         }
     }
 
+    /// Like `account`, refused with `account_closed` once it is closed (R4): what
+    /// changes an account starts here.
+    pub async fn open_account(&self, caller: &Caller, id: &str) -> Result<AccountRow> {
+        let row = self.account(caller, id).await?;
+        rules::check_open(AccountStatus::of(row.closed_at))?;
+        Ok(row)
+    }
+
     pub async fn create_account(
         &self,
         caller: &Caller,
@@ -199,19 +90,8 @@ impl Refill {
             }
             None => None,
         };
-        let payer = req.payer.as_ref();
-        let new = rules::NewAccount {
-            name: &req.name,
-            currency,
-            credit_limit: req.credit_limit,
-            payer_country: payer.and_then(|p| p.country.as_deref()),
-            payer_email: payer.and_then(|p| p.email.as_deref()),
-        };
-        let parent_rules = parent.as_ref().map(|p| Parent {
-            is_sub_account: p.parent_id.is_some(),
-            currency: &p.currency,
-        });
-        rules::check_new_account(&new, parent_rules)?;
+        check_new_account(&req, currency, parent.as_ref())?;
+        let payer = req.payer.clone().unwrap_or_default();
         let row = AccountRow {
             id: refill_store::new_id("acct"),
             parent_id: req.parent_id.clone(),
@@ -219,18 +99,23 @@ impl Refill {
             currency: currency.code().to_string(),
             balance: 0,
             credit_limit: req.credit_limit.unwrap_or(0),
-            payer_name: req.payer.as_ref().and_then(|p| p.name.clone()),
-            payer_email: req.payer.as_ref().and_then(|p| p.email.clone()),
-            payer_phone: req.payer.as_ref().and_then(|p| p.phone.clone()),
-            payer_country: req.payer.as_ref().and_then(|p| p.country.clone()),
+            payer_name: payer.name,
+            payer_email: payer.email,
+            payer_phone: payer.phone,
+            payer_country: payer.country,
             flagged: false,
             auto_threshold: None,
             low_balance_threshold: req.low_balance_threshold.unwrap_or(0),
             low_balance_armed: true,
             created_at: self.now(),
+            closed_at: None,
         };
         let view = AccountView::from(&row);
         let mut tx = self.db.begin().await?;
+        if let Some(pid) = &req.parent_id {
+            // Under the parent's lock: closing it counts its open sub-accounts (R4).
+            lock_open(&mut tx, self, pid).await?;
+        }
         refill_store::insert_account(&mut tx, &row).await?;
         idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
         tx.commit().await?;
@@ -273,9 +158,9 @@ impl Refill {
                 "the low-balance threshold must not be negative",
             ));
         }
-        self.account(caller, id).await?;
+        self.open_account(caller, id).await?;
         let mut tx = self.db.begin().await?;
-        let mut row = lock(&mut tx, self, id).await?;
+        let mut row = lock_open(&mut tx, self, id).await?;
         let armed = row.balance > threshold;
         refill_store::set_low_balance_threshold(&mut tx, id, threshold, armed).await?;
         tx.commit().await?;
@@ -333,6 +218,9 @@ pub async fn move_credit(
             .ok_or_else(|| ServiceError::not_found("account", id))
     };
     let (from, to) = (find(&t.from_account)?, find(&t.to_account)?);
+    for a in [from, to] {
+        rules::check_open(AccountStatus::of(a.closed_at))?;
+    }
     let journal = ledger::transfer(&from.id, &to.id, t.amount)?;
     let reference = (t.reference.clone()).unwrap_or_else(|| format!("transfer {}", t.id));
     let applied = app
@@ -358,6 +246,14 @@ pub async fn lock(tx: &mut Tx, app: &Refill, id: &str) -> Result<AccountRow> {
         .ok_or_else(|| ServiceError::not_found("account", id))
 }
 
+/// `lock`, refused with `account_closed` once it is closed (R4): checked under the
+/// lock that closing takes too.
+pub async fn lock_open(tx: &mut Tx, app: &Refill, id: &str) -> Result<AccountRow> {
+    let row = lock(tx, app, id).await?;
+    rules::check_open(AccountStatus::of(row.closed_at))?;
+    Ok(row)
+}
+
 fn check_access(caller: &Caller, row: &AccountRow) -> Result<()> {
     check_tree(caller, &row.id, row.parent_id.as_deref())
 }
@@ -366,7 +262,8 @@ fn check_tree(caller: &Caller, id: &str, parent: Option<&str>) -> Result<()> {
     match caller.root() {
         None => Ok(()),
         Some(root) if id == root || parent == Some(root) => Ok(()),
-        Some(_) => Err(ServiceError::Forbidden(format!("account {id}"))),
+        // Outside the caller's tree answers as unknown, so ids cannot be probed.
+        Some(_) => Err(ServiceError::not_found("account", id)),
     }
 }
 
@@ -377,13 +274,47 @@ fn member(a: &AccountRow) -> Member<'_> {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// R2, R4, R5, R6, R9: the domain's checks of a new account.
+fn check_new_account(
+    req: &NewAccount,
+    currency: Currency,
+    parent: Option<&AccountRow>,
+) -> Result<()> {
+    let new = rules::NewAccount {
+        name: &req.name,
+        currency,
+        credit_limit: req.credit_limit,
+        payer: req
+            .payer
+            .as_ref()
+            .map(NewPayer::as_given)
+            .unwrap_or_default(),
+    };
+    let parent = parent.map(|p| rules::Parent {
+        is_sub_account: p.parent_id.is_some(),
+        currency: &p.currency,
+    });
+    Ok(rules::check_new_account(&new, parent)?)
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NewPayer {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub country: Option<String>,
+}
+
+impl NewPayer {
+    fn as_given(&self) -> rules::Payer<'_> {
+        rules::Payer {
+            name: self.name.as_deref(),
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            country: self.country.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

@@ -34,7 +34,10 @@ pub struct AccountView {
     pub flagged: bool,
     pub low_balance_threshold: i64,
     pub payer: Payer,
+    /// R4: `open`, or `closed` for good.
+    pub status: &'static str,
     pub created: String,
+    pub closed: Option<String>,
 }
 
 impl From<&AccountRow> for AccountView {
@@ -55,7 +58,9 @@ impl From<&AccountRow> for AccountView {
                 phone: a.payer_phone.clone(),
                 country: a.payer_country.clone(),
             },
+            status: refill_domain::accounts::AccountStatus::of(a.closed_at).as_str(),
             created: rfc3339(a.created_at),
+            closed: a.closed_at.map(rfc3339),
         }
     }
 }
@@ -169,6 +174,9 @@ pub struct TopUpView {
     pub status: String,
     pub amount: i64,
     pub tax: i64,
+    /// R1: what the charge was rounded by so that the gateway takes it (0, or
+    /// negative: rounded down): total = amount + tax + charge_rounding.
+    pub charge_rounding: i64,
     pub total: i64,
     pub currency: String,
     pub payment_method: Option<CardSummary>,
@@ -182,6 +190,15 @@ pub struct TopUpView {
     pub refunded: i64,
     pub created: String,
     pub completed: Option<String>,
+}
+
+/// R1: a top-up's total is its amount and tax, rounded for the gateway (none before
+/// its total is known).
+fn charge_rounding(t: &TopUpRow) -> i64 {
+    match t.total {
+        0 => 0,
+        total => total.saturating_sub(t.amount.saturating_add(t.tax)),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -202,6 +219,7 @@ impl TopUpView {
             status: t.status.as_str().into(),
             amount: t.amount,
             tax: t.tax,
+            charge_rounding: charge_rounding(t),
             total: t.total,
             currency: t.currency.clone(),
             payment_method: pm.map(|p| CardSummary {

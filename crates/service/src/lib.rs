@@ -2,8 +2,11 @@
 //! functions; each one runs its changes, and the events they cause, in one
 //! transaction (R28), and takes its time from the injected `Clock`.
 
+pub mod account_changes;
 pub mod accounts;
+pub mod api_keys;
 pub mod api_objects;
+pub mod authentication;
 pub mod auto_top_up;
 pub mod caches;
 pub mod clock;

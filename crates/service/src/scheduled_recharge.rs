@@ -17,12 +17,12 @@ use crate::accounts::{Caller, lock};
 use crate::api_objects::rfc3339;
 use crate::{Refill, Result, ServiceError, events};
 use refill_domain::accounts::{check_saved, require_card, require_payer};
-use refill_domain::checkout;
 use refill_domain::events::{FailedTopUp, TopUpFailed};
 use refill_domain::recurring::{
     ScheduledStart, check_day_of_month, next_recharge, schedule_due, scheduled_start,
 };
 use refill_domain::top_up::{Origin, scheduled_request_key};
+use refill_domain::{Currency, checkout};
 use refill_store::{PaymentMethodRow, ScheduleRow, TopUpRow, Tx};
 use serde::{Deserialize, Serialize};
 
@@ -102,8 +102,11 @@ impl Refill {
         req: ScheduledRechargeRequest,
         if_match: Option<i64>,
     ) -> Result<ScheduledRechargeView> {
-        let account = self.account(caller, account_id).await?;
-        let amount = checkout::check_minimum(req.amount, self.config.limits.minimum_top_up)?;
+        let account = self.open_account(caller, account_id).await?;
+        let minimum = self
+            .config
+            .minimum_top_up(Currency::parse(&account.currency)?);
+        let amount = checkout::check_minimum(req.amount, minimum)?;
         let day = check_day_of_month(req.day_of_month)?;
         let pm_id = self.schedule_card_choice(account_id, &req).await?;
         require_payer(account.payer_email.as_deref())?;
@@ -241,7 +244,7 @@ impl Refill {
         let run_for = s.next_run_at;
         let card = self.schedule_card(&mut tx, &s).await?;
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
-        let summary = checkout::summary(s.amount, rate)?;
+        let summary = checkout::summary(s.amount, rate, Currency::parse(&account.currency)?)?;
         let start = scheduled_start(card.is_some(), now);
         let progress = match start {
             ScheduledStart::Queued(p) | ScheduledStart::NoCard { progress: p, .. } => p,

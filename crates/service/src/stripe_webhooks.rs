@@ -226,10 +226,12 @@ impl Refill {
         refunded_total: i64,
         now: i64,
     ) -> Result<bool> {
-        let Some(parts) = refund_parts(refunded_total, t.refunded, t.amount, t.total)? else {
+        let parts = refund_parts(refunded_total, t.refunded, t.amount, t.tax, t.total)?;
+        let Some(parts) = parts else {
             return Ok(false);
         };
-        let journal = ledger::refund_top_up(&t.account_id, parts.credit, parts.tax)?;
+        let journal =
+            ledger::refund_top_up(&t.account_id, parts.credit, parts.tax, parts.rounding)?;
         let reference = format!("refund of top-up {}", t.id);
         let applied = self
             .post_journal(tx, &journal, &[account], &reference, now)

@@ -12,6 +12,9 @@ use refill_gateway::GatewayError;
 use refill_store::{PaymentMethodRow, TopUpRow};
 use serde::Deserialize;
 
+/// R23: the failure code of a charge the gateway refused as malformed.
+pub const GATEWAY_REJECTED: &str = "gateway_rejected";
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NewPaymentMethod {
@@ -41,7 +44,7 @@ impl Refill {
         req: NewPaymentMethod,
         idem: Option<&Idem>,
     ) -> Result<PaymentMethodView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         if req.token.is_empty() || req.token.len() > 200 {
             return Err(ServiceError::invalid(
                 "invalid_token",
@@ -172,9 +175,10 @@ impl Refill {
         amount: i64,
     ) -> Result<CheckoutSummary> {
         let account = self.account(caller, account_id).await?;
-        let amount = checkout::check_minimum(amount, self.config.limits.minimum_top_up)?;
+        let currency = refill_domain::Currency::parse(&account.currency)?;
+        let amount = checkout::check_minimum(amount, self.config.minimum_top_up(currency))?;
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
-        Ok(checkout::summary(amount, rate)?)
+        Ok(checkout::summary(amount, rate, currency)?)
     }
 
     /// R8, R10: a manual top-up, charged at once. A replay with the same
@@ -186,7 +190,7 @@ impl Refill {
         req: NewTopUp,
         idem: Option<&Idem>,
     ) -> Result<TopUpView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         check_currency(&account.currency, req.currency.as_deref())?;
         if let Some(i) = idem
             && let Some(existing) =
@@ -265,6 +269,8 @@ impl Refill {
             )
         };
         let mut tx = self.db.begin().await?;
+        // R4: under the lock closing takes: a top-up never starts on a closed account.
+        crate::accounts::lock_open(&mut tx, self, &account.id).await?;
         if !refill_store::insert_top_up(&mut tx, &t).await? {
             return Err(ServiceError::IdempotentReplay);
         }
@@ -275,6 +281,12 @@ impl Refill {
     /// Turns the recorded outcome into the answer: the receipt, or a clear error.
     async fn answer_top_up(&self, t: TopUpRow, idem: Option<&Idem>) -> Result<TopUpView> {
         match t.status {
+            // R23: refused as malformed: not the card's doing, nor the customer's.
+            TopUpStatus::Failed if t.failure_code.as_deref() == Some(GATEWAY_REJECTED) => {
+                Err(ServiceError::Gateway(GatewayError::Rejected(
+                    t.failure_message.clone().unwrap_or_default(),
+                )))
+            }
             TopUpStatus::Failed => Err(ServiceError::CardDeclined {
                 code: t.failure_code.clone().unwrap_or_default(),
                 message: t.failure_message.clone().unwrap_or_default(),

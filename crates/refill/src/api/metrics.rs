@@ -1,5 +1,7 @@
 //! `/metrics` in Prometheus' text format: this node's request and debit counters, its
-//! notification deliveries, and the backlog of all nodes.
+//! notification deliveries, and the backlog of all nodes. For the operator key only
+//! (the counters span every tenant): without a key 401, with an account key the
+//! route is not there (404).
 
 use super::Api;
 use axum::Router;
@@ -8,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use refill_service::Refill;
+use refill_service::accounts::Caller;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The counters the API keeps itself.
@@ -23,19 +26,25 @@ pub(super) fn routes() -> Router<Api> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics(State(api): State<Api>) -> Response {
+async fn metrics(State(api): State<Api>, caller: Caller) -> Response {
+    if !caller.is_operator() {
+        return super::route_not_found().into_response();
+    }
     let m = &api.metrics;
     let mut text = format!(
         "# TYPE refill_http_requests_total counter\nrefill_http_requests_total {}\n\
          # TYPE refill_debits_accepted_total counter\nrefill_debits_accepted_total {}\n\
          # TYPE refill_debits_refused_total counter\nrefill_debits_refused_total {}\n\
          # TYPE refill_top_ups_requested_total counter\nrefill_top_ups_requested_total {}\n\
-         # TYPE refill_api_key_rereads_failed_total counter\nrefill_api_key_rereads_failed_total {}\n",
+         # TYPE refill_api_key_rereads_failed_total counter\nrefill_api_key_rereads_failed_total {}\n\
+         # TYPE refill_gateway_requests_rejected_total counter\nrefill_gateway_requests_rejected_total {}\n",
         m.requests.load(Ordering::Relaxed),
         m.debits_accepted.load(Ordering::Relaxed),
         m.debits_refused.load(Ordering::Relaxed),
         m.top_ups.load(Ordering::Relaxed),
         api.app.caches.rereads_failed.load(Ordering::Relaxed),
+        // R23: requests the gateway refused as malformed: an operator's error.
+        refill_gateway::rejected_requests(),
     );
     text.push_str(&delivery_metrics(&api.app).await);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -54,6 +54,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Domain(d) => ApiError {
                 rule: d.rule(),
+                extra: amounts(&d),
                 ..ApiError::new(domain_status(&d), d.code(), detail)
             },
             ServiceError::NotFound { what, .. } => ApiError::new(
@@ -100,6 +101,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::Gateway(GatewayError::Invalid(_)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "gateway_refused", detail)
             }
+            // R23: refill's request was malformed (the operator is alerted): not the
+            // caller's input, nor the customer's card.
+            ServiceError::Gateway(GatewayError::Rejected(_)) => ApiError {
+                rule: Some("R23"),
+                ..ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "gateway_rejected",
+                    "the payment gateway refused refill's request; the operator has been \
+                     alerted and nothing was charged",
+                )
+            },
             ServiceError::Store(s) if s.is_unavailable() => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -123,6 +135,18 @@ fn internal_error() -> ApiError {
         "internal_error",
         "an internal error occurred; it was logged",
     )
+}
+
+/// The amounts a refusal names, for machines: minor units and the currency (the
+/// detail tells them to people in major units).
+fn amounts(d: &DomainError) -> Option<serde_json::Value> {
+    let (currency, fields) = d.amounts()?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("currency".into(), json!(currency.code()));
+    for (name, minor) in fields {
+        extra.insert(name.into(), json!(minor));
+    }
+    Some(serde_json::Value::Object(extra))
 }
 
 impl IntoResponse for ApiError {

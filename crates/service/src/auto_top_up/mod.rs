@@ -65,7 +65,7 @@ impl Refill {
         req: AutoTopUpRequest,
         if_match: Option<i64>,
     ) -> Result<AutoTopUpView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         let current = refill_store::get_auto_top_up(&self.db.pool, account_id).await?;
         check_version(current.as_ref(), if_match)?;
         let mut next = current.unwrap_or_else(|| AutoTopUpRow::new(account_id));
@@ -91,6 +91,7 @@ impl Refill {
             return Err(e.clone().into());
         }
         let ctx = SettingsContext {
+            currency: refill_domain::Currency::parse(&account.currency)?,
             balance: account.balance,
             is_sub_account: account.parent_id.is_some(),
             has_payment_method: pm.is_some(),
@@ -98,7 +99,8 @@ impl Refill {
             terms_accepted: terms.is_ok(),
             turning_on: !was_active,
         };
-        validate_settings(threshold, rule, source, ctx, &self.config.limits)?;
+        let limits = self.config.limits_in(&account.currency)?;
+        validate_settings(threshold, rule, source, ctx, &limits)?;
         if let (Some(pm), true) = (&pm, !was_active) {
             let authenticated = req.three_d_secure.as_deref() == Some("completed");
             self.verify_card(pm, next.version + 1, authenticated)
@@ -142,7 +144,15 @@ impl Refill {
         round: i64,
         authenticated: bool,
     ) -> Result<()> {
-        if self.config.verification_amount == 0 {
+        let currency = refill_store::get_account(&self.db.pool, &pm.account_id)
+            .await?
+            .map(|a| a.currency)
+            .unwrap_or_default();
+        // R14: the same in every currency, at least the gateway's minimum charge.
+        let amount = self
+            .config
+            .verification_charge(refill_domain::Currency::parse(&currency)?);
+        if amount == 0 {
             // Verification turned off by the operator: the card is taken as verified.
             return self.mark_verified(&pm.id).await;
         }
@@ -151,11 +161,8 @@ impl Refill {
             idempotency_key: key.clone(),
             payment_method: pm.gateway_token.clone(),
             customer: self.customer_of_card(&pm.id).await?,
-            amount: self.config.verification_amount,
-            currency: refill_store::get_account(&self.db.pool, &pm.account_id)
-                .await?
-                .map(|a| a.currency)
-                .unwrap_or_default(),
+            amount,
+            currency,
             description: "refill card verification for automatic top-up".into(),
             metadata: vec![("refill_verification".into(), pm.id.clone())],
             off_session: false,

@@ -5,7 +5,7 @@ use super::{DebitItem, DebitLine, DebitRequest, DebitResult};
 use crate::accounts::watch_of;
 use crate::journal::balance_state;
 use crate::{Idem, Result, ServiceError, events, idempotency};
-use refill_domain::accounts::check_currency;
+use refill_domain::accounts::{AccountStatus, check_currency, check_open};
 use refill_domain::balance::{BalanceUpdate, apply_journal};
 use refill_domain::ledger;
 use refill_store::{AccountRow, EntryRow, EventRow, Tx};
@@ -134,6 +134,7 @@ impl Batch {
         account: &mut AccountRow,
         req: &DebitRequest,
     ) -> Result<DebitResult> {
+        check_open(AccountStatus::of(account.closed_at))?;
         check_currency(&account.currency, req.currency.map(|c| c.code()))?;
         let items: Vec<(ledger::EntryKind, i64)> = (req.items.iter())
             .map(|i| (i.kind.entry_kind(), i.amount))

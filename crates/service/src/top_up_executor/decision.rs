@@ -28,6 +28,14 @@ impl Refill {
         {
             return Ok(Next::Done);
         }
+        // R4: a closed account is never topped up (closing cancels what auto top-up
+        // queued; this is for a top-up queued as it closed).
+        if account.closed_at.is_some() {
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)
+                .await?;
+            tx.commit().await?;
+            return Ok(Next::Done);
+        }
         if t.origin != Origin::Auto {
             return self.start_manual_retry(tx, t, now).await;
         }
@@ -48,7 +56,7 @@ impl Refill {
             window_until: settings.window_until,
             usage: self.cap_usage(&mut tx, &t.account_id, now).await?,
         };
-        let next = match decide_attempt(ctx, &self.config.limits)? {
+        let next = match decide_attempt(ctx, &self.config.limits_in(&account.currency)?)? {
             Decision::Cancel { why } => {
                 self.finish_without_charge(&mut tx, &mut t, why, now)
                     .await?;
@@ -93,7 +101,7 @@ impl Refill {
     }
 
     /// Ends a queued top-up without a charge (R18: not a failure), saying why.
-    pub(super) async fn finish_without_charge(
+    pub(crate) async fn finish_without_charge(
         &self,
         tx: &mut Tx,
         t: &mut TopUpRow,

@@ -70,7 +70,7 @@ impl Refill {
             t.failure_message =
                 Some("the pending card payment failed at the bank; its credit was reversed".into());
             let kind = ledger::EntryKind::TopUpReversal;
-            let journal = ledger::reverse_top_up(&t.account_id, kind, t.amount, t.tax)?;
+            let journal = ledger::reverse_top_up(&t.account_id, kind, t.amount, t.tax, t.total)?;
             let reference = format!("reversal of top-up {}", t.id);
             let applied = self
                 .post_journal(tx, &journal, &[account], &reference, now)

@@ -18,7 +18,7 @@ impl Refill {
         account: &refill_store::AccountRow,
         now: i64,
     ) -> Result<i64> {
-        let journal = ledger::top_up(&t.account_id, t.amount, t.tax)?;
+        let journal = ledger::top_up(&t.account_id, t.amount, t.tax, t.total)?;
         let reference = format!("top-up {}", t.id);
         let applied = self
             .post_journal(tx, &journal, &[account], &reference, now)

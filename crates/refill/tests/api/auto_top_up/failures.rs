@@ -223,7 +223,7 @@ async fn r11_pending_payment_credited_at_once_reversed_if_it_fails() {
     }
 }
 
-/// R27, R11: a reversal is a balance change like any other (decision 0013): through
+/// R27, R11: a reversal is a balance change like any other (decision 0017): through
 /// the low-balance threshold it sends the notice, once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r11_r27_a_reversal_through_the_threshold_sends_the_low_balance_notice() {
