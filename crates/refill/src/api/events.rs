@@ -28,7 +28,9 @@ async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult 
     )
     .await
     .map_err(|e| ApiError::from(ServiceError::Store(e)))?;
-    ok(refill_service::api_objects::Page::from_rows(rows, limit, |r| {
-        refill_service::api_objects::EventView::from(r)
-    }))
+    ok(refill_service::api_objects::Page::from_rows(
+        rows,
+        limit,
+        |r| refill_service::api_objects::EventView::from(r),
+    ))
 }

@@ -48,8 +48,7 @@ impl Shard {
         // a balance another writer has raised since: refusals take the locking path.
         let refused = results.iter().any(|r| r.is_err());
         let kept = batch.kept.as_ref().map_or(0, Vec::len);
-        let fits =
-            refill_store::fits_one_write(batch.entries.len(), batch.touched.len(), kept);
+        let fits = refill_store::fits_one_write(batch.entries.len(), batch.touched.len(), kept);
         if refused || !batch.events.is_empty() || !batch.triggers.is_empty() || !fits {
             return None;
         }

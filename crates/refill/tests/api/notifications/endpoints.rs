@@ -150,8 +150,7 @@ async fn r26_account_keys_stay_inside_their_tree_and_the_public_internet() {
             );
         }
         // The main account's key registers one for its sub-account, sees it, removes it.
-        let body =
-            json!({"url": PUBLIC_URL, "event_types": ["*"], "account_id": sub});
+        let body = json!({"url": PUBLIC_URL, "event_types": ["*"], "account_id": sub});
         let r = as_key(
             &main_key,
             reqwest::Method::POST,
