@@ -10,6 +10,8 @@ use refill_domain::auto_top_up::civil_from_days;
 use refill_domain::money::{Currency, format_minor};
 use serde_json::Value;
 
+mod refunds;
+
 /// Signs every message. The operator's brand would go here once it is configurable.
 const BRAND: &str = "refill";
 const SMS_LIMIT: usize = 160;
@@ -129,6 +131,7 @@ fn draft(n: &Notification) -> Draft {
         events::BALANCE_APPROACHING_THRESHOLD => approaching_threshold(n, &f),
         events::CAP_REACHED => cap_reached(n, &f),
         events::PAYMENT_REVERSED => payment_reversed(n, &f),
+        t if refunds::is_refund(t) => refunds::draft(n, &f),
         _ => other(n, &f),
     }
 }
@@ -439,6 +442,7 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
                     .map(|b| format!("Balance now {b}.")),
             ],
         ),
+        t if refunds::is_refund(t) => refunds::sms_parts(n, f),
         other => (format!("account update ({other})."), vec![]),
     }
 }

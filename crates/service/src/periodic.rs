@@ -1,5 +1,6 @@
 //! The periodic jobs, one node at a time: the periodic check (R22), the settlement of
-//! pending payments (R11), and the recurring jobs (fees R29, scheduled recharges R30).
+//! pending payments (R11) and refunds (R31), and the recurring jobs (fees R29,
+//! scheduled recharges R30).
 
 use crate::top_up_executor::queue_auto_top_ups;
 use crate::{Refill, Result};
@@ -43,6 +44,7 @@ impl Refill {
         if mine {
             self.periodic_check().await?;
             self.settle_pending().await?;
+            self.settle_refunds().await?;
             self.recurring_jobs().await?;
         }
         Ok(())
