@@ -20,6 +20,7 @@ mod notifications;
 mod pagination;
 mod payment_methods;
 mod problem;
+mod refunds;
 mod resources;
 mod scheduled_recharge;
 mod stripe_webhook;
@@ -59,6 +60,7 @@ pub fn router(app: Refill) -> Router {
         .merge(checkout::routes())
         .merge(payment_methods::routes())
         .merge(top_ups::routes())
+        .merge(refunds::routes())
         .merge(transfers::routes())
         .merge(auto_top_up::routes())
         .merge(events::routes())

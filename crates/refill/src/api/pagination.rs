@@ -1,5 +1,5 @@
 //! List queries: `?limit=` (default 50, 1 to 500) and `?starting_after=<id>`, plus the
-//! events' filters; an unknown parameter is refused.
+//! events' and refunds' filters; an unknown parameter is refused.
 
 use super::problem::ApiError;
 use axum::extract::Query;
@@ -15,6 +15,8 @@ pub struct ListQuery {
     pub(super) account_id: Option<String>,
     #[serde(rename = "type")]
     pub(super) event_type: Option<String>,
+    /// Refunds by status (R31: `requested` is the approval queue).
+    pub(super) status: Option<String>,
 }
 
 /// A list route's query, as axum parsed it (the refusal is ours to word).

@@ -4,7 +4,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use refill_domain::DomainError;
+use refill_domain::{DomainError, ErrorKind};
 use refill_gateway::GatewayError;
 use refill_service::ServiceError;
 use serde_json::json;
@@ -37,6 +37,12 @@ fn domain_status(e: &DomainError) -> StatusCode {
         AmountNotPositive | AmountOverflow | UnknownCurrency(_) | CurrencyMismatch { .. } => {
             StatusCode::BAD_REQUEST
         }
+        Refund(r) => match r.kind() {
+            ErrorKind::BadInput => StatusCode::BAD_REQUEST,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Conflict => StatusCode::CONFLICT,
+            _ => StatusCode::UNPROCESSABLE_ENTITY,
+        },
         _ => StatusCode::UNPROCESSABLE_ENTITY,
     }
 }

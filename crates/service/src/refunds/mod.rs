@@ -82,7 +82,7 @@ pub struct NewRefund {
 }
 
 /// `POST /v1/refunds/{id}/approve`: an amount no larger than asked (default: all).
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRefund {
     pub amount: Option<i64>,
@@ -90,7 +90,7 @@ pub struct ApproveRefund {
 }
 
 /// `POST /v1/refunds/{id}/reject`: the operator's reason.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct RejectRefund {
     pub reason: Option<String>,
