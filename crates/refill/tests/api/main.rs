@@ -23,6 +23,7 @@ mod pipeline;
 mod processes;
 mod property_model;
 mod recurring;
+mod refunds;
 mod settings;
 mod stripe;
 mod top_ups;
