@@ -1,7 +1,8 @@
 //! R2, R4, R5: accounts (one balance in one currency; main accounts and their
-//! sub-accounts), payers and payment methods.
+//! sub-accounts; open, then closed for good), payers and payment methods.
 
 use crate::money::MAX_AMOUNT;
+use crate::top_up::{Origin, TopUpStatus};
 use crate::{Currency, DomainError};
 
 /// A new account as asked for.
@@ -10,8 +11,17 @@ pub struct NewAccount<'a> {
     pub name: &'a str,
     pub currency: Currency,
     pub credit_limit: Option<i64>,
-    pub payer_country: Option<&'a str>,
-    pub payer_email: Option<&'a str>,
+    pub payer: Payer<'a>,
+}
+
+/// R5: a payer's details (the billing contact), as given: at creation, or the fields
+/// a change sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Payer<'a> {
+    pub name: Option<&'a str>,
+    pub email: Option<&'a str>,
+    pub phone: Option<&'a str>,
+    pub country: Option<&'a str>,
 }
 
 /// The main account a new sub-account would belong to.
@@ -33,7 +43,7 @@ pub fn check_name(name: &str) -> Result<(), DomainError> {
 
 /// R2, R4, R5, R6, R9: may this account be created (under `parent`)? A sub-account
 /// belongs to a main account (never to a sub-account) and uses its currency; the
-/// credit limit is 0 or negative; the payer's country and email are well-formed.
+/// credit limit is 0 or negative; the payer's details are well-formed.
 pub fn check_new_account(a: &NewAccount, parent: Option<Parent>) -> Result<(), DomainError> {
     check_name(a.name)?;
     if let Some(p) = parent {
@@ -51,15 +61,106 @@ pub fn check_new_account(a: &NewAccount, parent: Option<Parent>) -> Result<(), D
     {
         return Err(DomainError::InvalidCreditLimit);
     }
-    if let Some(c) = a.payer_country
+    check_payer(&a.payer)
+}
+
+/// R5, R9, R26: the payer's details given are well-formed: the country an ISO 3166
+/// alpha-2 code (it sets the tax, R9), the email an address, the phone an E.164
+/// number (SMS notices go to it, R26). The same at creation and on a change.
+pub fn check_payer(p: &Payer) -> Result<(), DomainError> {
+    if let Some(c) = p.country
         && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
     {
         return Err(DomainError::InvalidCountry);
     }
-    if a.payer_email.is_some_and(|e| !e.contains('@')) {
+    if p.email.is_some_and(|e| !e.contains('@')) {
         return Err(DomainError::InvalidEmail);
     }
+    if p.phone.is_some_and(|n| !is_e164(n)) {
+        return Err(DomainError::InvalidPhone);
+    }
     Ok(())
+}
+
+/// "+" and 7 to 15 digits, the first not 0.
+fn is_e164(phone: &str) -> bool {
+    let Some(digits) = phone.strip_prefix('+') else {
+        return false;
+    };
+    (7..=15).contains(&digits.len())
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !digits.starts_with('0')
+}
+
+/// R4: an account is open until it is closed, and stays closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountStatus {
+    Open,
+    Closed,
+}
+
+impl AccountStatus {
+    /// An account's status from when it was closed, if it was.
+    pub fn of(closed_at: Option<i64>) -> AccountStatus {
+        match closed_at {
+            Some(_) => AccountStatus::Closed,
+            None => AccountStatus::Open,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountStatus::Open => "open",
+            AccountStatus::Closed => "closed",
+        }
+    }
+}
+
+/// R4: a closed account takes no debit, top-up, transfer or change of settings; its
+/// ledger and its history stay readable.
+pub fn check_open(status: AccountStatus) -> Result<(), DomainError> {
+    match status {
+        AccountStatus::Open => Ok(()),
+        AccountStatus::Closed => Err(DomainError::AccountClosed),
+    }
+}
+
+/// What closing an account waits for: money or work still pending on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Closing<'a> {
+    pub balance: i64,
+    /// A top-up not finished that closing does not cancel (`closing_cancels`).
+    pub top_up_in_progress: Option<&'a str>,
+    /// Sub-accounts not closed.
+    pub open_sub_accounts: i64,
+}
+
+/// R4: may the account be closed? Not while money may still move on it: a top-up
+/// being charged, settled or confirmed; a balance other than zero (credit to move
+/// out, or a debt to repay); sub-accounts still open (each is closed first).
+pub fn check_closable(c: &Closing) -> Result<(), DomainError> {
+    if let Some(id) = c.top_up_in_progress {
+        return Err(DomainError::TopUpInProgress {
+            top_up_id: id.to_string(),
+        });
+    }
+    if c.balance != 0 {
+        return Err(DomainError::BalanceNotZero { balance: c.balance });
+    }
+    if c.open_sub_accounts > 0 {
+        return Err(DomainError::SubAccountsOpen {
+            count: c.open_sub_accounts,
+        });
+    }
+    Ok(())
+}
+
+/// R4, R23: closing turns auto top-up off, and turning it off cancels what it has
+/// queued (nothing was charged for it yet); any other unfinished top-up (being
+/// charged, pending settlement, waiting for 3-D Secure, a queued manual retry or
+/// scheduled recharge) may still move money, and keeps the account open.
+pub fn closing_cancels(status: TopUpStatus, origin: Origin) -> bool {
+    status == TopUpStatus::Queued && origin == Origin::Auto
 }
 
 /// An account as the family rules see it.
@@ -157,8 +258,12 @@ mod tests {
             name,
             currency: gbp(),
             credit_limit: None,
-            payer_country: Some("GB"),
-            payer_email: Some("ada@example.test"),
+            payer: Payer {
+                name: Some("Ada"),
+                email: Some("ada@example.test"),
+                phone: Some("+447700900123"),
+                country: Some("GB"),
+            },
         }
     }
 
@@ -222,18 +327,114 @@ mod tests {
             code(check_new_account(&limit(-MAX_AMOUNT - 1), None)),
             "invalid_credit_limit"
         );
-        for bad in ["gb", "GBR", "G1"] {
-            let a = NewAccount {
-                payer_country: Some(bad),
-                ..new("a")
-            };
-            assert_eq!(code(check_new_account(&a, None)), "invalid_country");
-        }
-        let a = NewAccount {
-            payer_email: Some("nobody"),
+        let payer = |p: Payer<'static>| NewAccount {
+            payer: p,
             ..new("a")
         };
+        for bad in ["gb", "GBR", "G1"] {
+            let a = payer(Payer {
+                country: Some(bad),
+                ..Payer::default()
+            });
+            assert_eq!(code(check_new_account(&a, None)), "invalid_country");
+        }
+        let a = payer(Payer {
+            email: Some("nobody"),
+            ..Payer::default()
+        });
         assert_eq!(code(check_new_account(&a, None)), "invalid_email");
+        assert_eq!(check_new_account(&payer(Payer::default()), None), Ok(()));
+    }
+
+    #[test]
+    fn r5_r26_a_payers_phone_is_e164() {
+        let phone = |n| Payer {
+            phone: Some(n),
+            ..Payer::default()
+        };
+        for good in ["+447700900123", "+1555010", "+123456789012345"] {
+            assert_eq!(check_payer(&phone(good)), Ok(()), "{good}");
+        }
+        for bad in [
+            "",
+            "447700900123",
+            "+0447700900",
+            "+44 7700 900123",
+            "+123456",
+            "+1234567890123456",
+        ] {
+            let e = check_payer(&phone(bad)).unwrap_err();
+            assert_eq!(
+                (e.code(), e.rule()),
+                ("invalid_phone", Some("R26")),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn r4_a_closed_account_stays_closed_and_refuses_everything() {
+        assert_eq!(AccountStatus::of(None), AccountStatus::Open);
+        assert_eq!(AccountStatus::of(Some(1)).as_str(), "closed");
+        assert_eq!(check_open(AccountStatus::Open), Ok(()));
+        let e = check_open(AccountStatus::Closed).unwrap_err();
+        assert_eq!((e.code(), e.rule()), ("account_closed", Some("R4")));
+    }
+
+    #[test]
+    fn r4_closing_waits_for_money_and_work_in_progress() {
+        let idle = Closing {
+            balance: 0,
+            top_up_in_progress: None,
+            open_sub_accounts: 0,
+        };
+        assert_eq!(check_closable(&idle), Ok(()));
+        let cases = [
+            (
+                Closing {
+                    top_up_in_progress: Some("top_1"),
+                    balance: 5,
+                    ..idle
+                },
+                "top_up_in_progress",
+            ),
+            (
+                Closing {
+                    balance: 5,
+                    open_sub_accounts: 1,
+                    ..idle
+                },
+                "balance_not_zero",
+            ),
+            (
+                Closing {
+                    balance: -5,
+                    ..idle
+                },
+                "balance_not_zero",
+            ),
+            (
+                Closing {
+                    open_sub_accounts: 2,
+                    ..idle
+                },
+                "sub_accounts_open",
+            ),
+        ];
+        for (c, expected) in cases {
+            let e = check_closable(&c).unwrap_err();
+            assert_eq!((e.code(), e.rule()), (expected, Some("R4")));
+        }
+        assert!(closing_cancels(TopUpStatus::Queued, Origin::Auto));
+        for (status, origin) in [
+            (TopUpStatus::Queued, Origin::Manual),
+            (TopUpStatus::Queued, Origin::Scheduled),
+            (TopUpStatus::Charging, Origin::Auto),
+            (TopUpStatus::Pending, Origin::Auto),
+            (TopUpStatus::RequiresAction, Origin::Auto),
+        ] {
+            assert!(!closing_cancels(status, origin), "{status} {origin:?}");
+        }
     }
 
     #[test]

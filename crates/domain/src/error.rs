@@ -56,6 +56,18 @@ pub enum DomainError {
     InvalidCountry,
     #[error("payer.email is not an email address")]
     InvalidEmail,
+    #[error("payer.phone is an E.164 number such as +447700900123")]
+    InvalidPhone,
+    #[error("the account is closed: it takes no debit, top-up, transfer or change")]
+    AccountClosed,
+    #[error("top-up {top_up_id} is still in progress: close the account once it has finished")]
+    TopUpInProgress { top_up_id: String },
+    #[error(
+        "the balance is {balance}, not 0: move the credit out (or repay the debt) before closing"
+    )]
+    BalanceNotZero { balance: i64 },
+    #[error("{count} sub-account(s) still open: close them first")]
+    SubAccountsOpen { count: i64 },
     #[error("a transfer moves credit between a main account and one of its sub-accounts")]
     AccountsNotRelated,
     #[error("the account has no saved payment method: add one first (R5)")]
@@ -170,6 +182,11 @@ impl DomainError {
             InvalidCreditLimit => "invalid_credit_limit",
             InvalidCountry => "invalid_country",
             InvalidEmail => "invalid_email",
+            InvalidPhone => "invalid_phone",
+            AccountClosed => "account_closed",
+            TopUpInProgress { .. } => "top_up_in_progress",
+            BalanceNotZero { .. } => "balance_not_zero",
+            SubAccountsOpen { .. } => "sub_accounts_open",
             AccountsNotRelated => "accounts_not_related",
             PaymentMethodNotSaved => "payment_method_not_saved",
             ThresholdRequired => "threshold_required",
@@ -218,7 +235,14 @@ impl DomainError {
             | InvalidEmail => "R5",
             TermsNotAccepted | TermsVersionUnknown { .. } => "R14",
             TransferSourceSetByMainAccount => "R15",
-            InvalidName | ParentIsSubAccount | AccountsNotRelated => "R4",
+            InvalidName
+            | ParentIsSubAccount
+            | AccountsNotRelated
+            | AccountClosed
+            | TopUpInProgress { .. }
+            | BalanceNotZero { .. }
+            | SubAccountsOpen { .. } => "R4",
+            InvalidPhone => "R26",
             InvalidCountry => "R9",
             AmountAboveCap { .. } => "R21",
             InvalidPeriod(_) | ResourceTransition { .. } => "R29",
@@ -246,6 +270,7 @@ impl DomainError {
             | InvalidCreditLimit
             | InvalidCountry
             | InvalidEmail
+            | InvalidPhone
             | AccountsNotRelated
             | NoPaymentMethod
             | PaymentMethodNotSaved
@@ -260,7 +285,11 @@ impl DomainError {
             TopUpTransition { .. }
             | NotAwaitingAuthentication { .. }
             | StateTransition { .. }
-            | ResourceTransition { .. } => ErrorKind::Conflict,
+            | ResourceTransition { .. }
+            | AccountClosed
+            | TopUpInProgress { .. }
+            | BalanceNotZero { .. }
+            | SubAccountsOpen { .. } => ErrorKind::Conflict,
             Refund(r) => r.kind(),
             UnknownValue { .. } | InvariantBroken { .. } => ErrorKind::Internal,
             AmountBelowMinimum { .. }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod connections;
 pub mod demo;
 pub mod events_cli;
 pub mod openapi;

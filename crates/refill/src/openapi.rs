@@ -40,6 +40,22 @@ pub const ROUTES: &[Route] = &[
         200,
     ),
     (
+        "patch",
+        "/v1/accounts/{id}",
+        "Change the name or the payer (a merge patch: null removes); without a payer, card auto top-up is disabled",
+        "R4, R5, R22",
+        Some("AccountChanges"),
+        200,
+    ),
+    (
+        "post",
+        "/v1/accounts/{id}/close",
+        "Close the account (refused while a top-up is in progress, the balance is not 0 or a sub-account is open)",
+        "R4",
+        None,
+        200,
+    ),
+    (
         "post",
         "/v1/accounts/{id}/keys",
         "Create an API key scoped to the account (operator only)",
@@ -218,7 +234,7 @@ pub const ROUTES: &[Route] = &[
     (
         "get",
         "/v1/events",
-        "Events: top-up succeeded, failed, disabled, balance low, ...",
+        "Events: top-up succeeded, failed, disabled, balance low, ... (of one account, or with include=sub_accounts its sub-accounts' too)",
         "R26",
         None,
         200,
@@ -345,6 +361,31 @@ pub const ROUTES: &[Route] = &[
     ),
 ];
 
+/// (path, name, description, the values it takes if only some): the query
+/// parameters of a route beyond a list's `limit` and `starting_after`.
+pub type QueryParameter = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+);
+
+pub const QUERY_PARAMETERS: &[QueryParameter] = &[
+    (
+        "/v1/events",
+        "account_id",
+        "Only this account's events (default: every account the key sees)",
+        &[],
+    ),
+    ("/v1/events", "type", "Only events of this type", &[]),
+    (
+        "/v1/events",
+        "include",
+        "With account_id: its sub-accounts' events too",
+        &["sub_accounts"],
+    ),
+];
+
 /// Routes called by a payment gateway, not by API key holders.
 fn is_webhook(path: &str) -> bool {
     path.starts_with("/v1/webhooks/")
@@ -362,6 +403,12 @@ fn schemas() -> Value {
             "credit_limit": money, "low_balance_threshold": money,
             "payer": {"type": "object", "properties": {"name": {"type": "string"}, "email": {"type": "string"},
                 "phone": {"type": "string"}, "country": {"type": "string", "example": "GB"}}}}},
+        "AccountChanges": {"type": "object", "description": "A JSON merge patch: a field left out is kept, null removes it", "properties": {
+            "name": {"type": "string"},
+            "payer": {"type": ["object", "null"], "description": "null removes the payer (card auto top-up is then disabled, R22)", "properties": {
+                "name": {"type": ["string", "null"]}, "email": {"type": ["string", "null"]},
+                "phone": {"type": ["string", "null"], "example": "+447700900123"},
+                "country": {"type": ["string", "null"], "example": "GB"}}}}},
         "LowBalance": {"type": "object", "required": ["threshold"], "properties": {"threshold": money}},
         "Debit": {"type": "object", "required": ["amount"], "properties": {"amount": money, "currency": {"type": "string"},
             "kind": {"type": "string", "enum": ["usage", "fee"]}, "reference": {"type": "string"}}},
@@ -438,7 +485,7 @@ fn operation(
     if is_webhook(path) {
         op["security"] = json!([]);
         params.push(json!({"name": "Stripe-Signature", "in": "header", "required": true, "schema": {"type": "string"}}));
-    } else if method == "post" {
+    } else if method == "post" || method == "patch" {
         params.push(json!({"name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string"}}));
     }
     if method == "put" && (path.ends_with("auto-top-up") || path.ends_with("scheduled-recharge")) {
@@ -447,6 +494,15 @@ fn operation(
     if method == "get" && !path.ends_with('}') {
         params.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500}}));
         params.push(json!({"name": "starting_after", "in": "query", "schema": {"type": "string"}}));
+        for &(_, name, description, values) in QUERY_PARAMETERS.iter().filter(|q| q.0 == path) {
+            let mut schema = json!({"type": "string"});
+            if !values.is_empty() {
+                schema["enum"] = json!(values);
+            }
+            params.push(
+                json!({"name": name, "in": "query", "description": description, "schema": schema}),
+            );
+        }
     }
     if method == "get" && path == "/v1/refunds" {
         for name in ["status", "account_id"] {

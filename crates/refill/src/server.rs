@@ -2,6 +2,7 @@
 //! and the HTTP server. `serve`, `demo`, `bench` and the tests all start it this way.
 
 use crate::Settings;
+use crate::connections;
 use crate::settings::NotifySettings;
 use anyhow::Context;
 use refill_gateway::Gateway;
@@ -128,15 +129,9 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let router = crate::api::router(app.clone());
-    let mut tasks = vec![
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, router).await {
-                eprintln!("refill: server stopped: {e}");
-            }
-        })
-        .abort_handle(),
-    ];
+    let router = crate::api::router(app.clone(), settings.http.body_timeout());
+    let limits = connection_limits(&settings.http);
+    let mut tasks = vec![tokio::spawn(connections::serve(listener, router, limits)).abort_handle()];
     if workers {
         tasks.extend(refill_service::workers::spawn_workers(app.clone()));
     }
@@ -146,6 +141,21 @@ pub async fn start(
         new_operator_key,
         tasks,
     })
+}
+
+/// The connection limits, with the open-files limit raised for them (one file per
+/// connection); a limit below them is said at start.
+fn connection_limits(http: &crate::settings::HttpSettings) -> connections::Limits {
+    let limits = connections::Limits::from(http);
+    let files = connections::raise_fd_limit();
+    let wanted = limits.max_connections + limits.health_connections;
+    if files > 0 && (files as usize) < wanted + 256 {
+        eprintln!(
+            "refill: the open-files limit ({files}) is below max_connections + health_connections \
+             ({wanted}) and the server's own files: connections past it fail to open"
+        );
+    }
+    limits
 }
 
 /// A database URL without its password, for messages.

@@ -32,6 +32,46 @@ pub struct Settings {
     pub bootstrap_key: Option<String>,
     pub service: Config,
     pub notify: NotifySettings,
+    pub http: HttpSettings,
+}
+
+/// The HTTP connections: how long a client may take, how many may be open.
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// A connection that sends no complete request head within this is closed.
+    pub header_read_timeout: Millis,
+    /// A kept-alive connection with no request for this long is closed.
+    pub idle_timeout: Millis,
+    /// A request body that has not arrived within this is refused (408).
+    pub body_timeout: Millis,
+    /// Connections served at once; past them, a new one may only ask for /healthz
+    /// and /readyz...
+    pub max_connections: usize,
+    /// ...for this many more; past those it is refused at once (503).
+    pub health_connections: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            header_read_timeout: 10_000,
+            idle_timeout: 60_000,
+            body_timeout: 30_000,
+            max_connections: 10_000,
+            health_connections: 32,
+        }
+    }
+}
+
+impl HttpSettings {
+    pub fn body_timeout(&self) -> std::time::Duration {
+        millis_at_least_a_second(self.body_timeout)
+    }
+}
+
+/// A setting's duration for the network code, at least one second.
+pub fn millis_at_least_a_second(ms: Millis) -> std::time::Duration {
+    std::time::Duration::from_millis(ms.max(1_000).unsigned_abs())
 }
 
 /// Notification channels (R26). Email and SMS are off until configured.
@@ -77,6 +117,7 @@ impl Default for Settings {
             bootstrap_key: None,
             service: Config::default(),
             notify: NotifySettings::default(),
+            http: HttpSettings::default(),
         }
     }
 }

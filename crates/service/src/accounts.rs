@@ -1,9 +1,11 @@
 //! Accounts and sub-accounts (R2, R4), API keys, the ledger's listings, transfers.
+//! An account's changes and its closing: `account_changes`.
 
 use crate::api_objects::{AccountView, EntryView, Page, TransferView};
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
+use refill_domain::accounts::{self as rules, AccountStatus};
 use refill_domain::debit::{SpendWatch, effects_of_balance_change};
-use refill_domain::{Currency, ledger, money};
+use refill_domain::{Currency, DomainError, ledger, money};
 use refill_store::{AccountRow, ApiKeyRow, Tx};
 use serde::Deserialize;
 use serde_json::json;
@@ -185,6 +187,14 @@ impl Refill {
         }
     }
 
+    /// Like `account`, refused with `account_closed` once it is closed (R4): what
+    /// changes an account starts here.
+    pub async fn open_account(&self, caller: &Caller, id: &str) -> Result<AccountRow> {
+        let row = self.account(caller, id).await?;
+        rules::check_open(AccountStatus::of(row.closed_at))?;
+        Ok(row)
+    }
+
     pub async fn create_account(
         &self,
         caller: &Caller,
@@ -200,6 +210,7 @@ impl Refill {
             None => None,
         };
         check_new_account(&req, currency, parent.as_ref())?;
+        let payer = req.payer.clone().unwrap_or_default();
         let row = AccountRow {
             id: refill_store::new_id("acct"),
             parent_id: req.parent_id.clone(),
@@ -207,18 +218,23 @@ impl Refill {
             currency: currency.code().to_string(),
             balance: 0,
             credit_limit: req.credit_limit.unwrap_or(0),
-            payer_name: req.payer.as_ref().and_then(|p| p.name.clone()),
-            payer_email: req.payer.as_ref().and_then(|p| p.email.clone()),
-            payer_phone: req.payer.as_ref().and_then(|p| p.phone.clone()),
-            payer_country: req.payer.as_ref().and_then(|p| p.country.clone()),
+            payer_name: payer.name,
+            payer_email: payer.email,
+            payer_phone: payer.phone,
+            payer_country: payer.country,
             flagged: false,
             auto_threshold: None,
             low_balance_threshold: req.low_balance_threshold.unwrap_or(0),
             low_balance_armed: true,
             created_at: self.now(),
+            closed_at: None,
         };
         let view = AccountView::from(&row);
         let mut tx = self.db.begin().await?;
+        if let Some(pid) = &req.parent_id {
+            // Under the parent's lock: closing it counts its open sub-accounts (R4).
+            lock_open(&mut tx, self, pid).await?;
+        }
         refill_store::insert_account(&mut tx, &row).await?;
         idempotency::remember(&mut tx, idem, 201, &view, self.now()).await?;
         tx.commit().await?;
@@ -261,9 +277,9 @@ impl Refill {
                 "the low-balance threshold must not be negative",
             ));
         }
-        self.account(caller, id).await?;
+        self.open_account(caller, id).await?;
         let mut tx = self.db.begin().await?;
-        let mut row = lock(&mut tx, self, id).await?;
+        let mut row = lock_open(&mut tx, self, id).await?;
         let armed = row.balance > threshold;
         refill_store::set_low_balance_threshold(&mut tx, id, threshold, armed).await?;
         tx.commit().await?;
@@ -328,6 +344,9 @@ pub async fn move_credit(
             .ok_or_else(|| ServiceError::not_found("account", id))
     };
     let (from, to) = (find(&t.from_account)?, find(&t.to_account)?);
+    for a in [&from, &to] {
+        rules::check_open(AccountStatus::of(a.closed_at))?;
+    }
     let from_after = refill_domain::debit::authorize(
         refill_domain::debit::BalanceState {
             balance: from.balance,
@@ -381,6 +400,14 @@ pub async fn lock(tx: &mut Tx, app: &Refill, id: &str) -> Result<AccountRow> {
         .ok_or_else(|| ServiceError::not_found("account", id))
 }
 
+/// `lock`, refused with `account_closed` once it is closed (R4): checked under the
+/// lock that closing takes too.
+pub async fn lock_open(tx: &mut Tx, app: &Refill, id: &str) -> Result<AccountRow> {
+    let row = lock(tx, app, id).await?;
+    rules::check_open(AccountStatus::of(row.closed_at))?;
+    Ok(row)
+}
+
 fn check_access(caller: &Caller, row: &AccountRow) -> Result<()> {
     check_tree(caller, &row.id, row.parent_id.as_deref())
 }
@@ -406,69 +433,52 @@ fn check_family(from: &AccountRow, to: &AccountRow) -> Result<()> {
     Ok(())
 }
 
+/// R2, R4, R5, R6, R9: the domain's checks of a new account.
 fn check_new_account(
     req: &NewAccount,
     currency: Currency,
     parent: Option<&AccountRow>,
 ) -> Result<()> {
-    if req.name.trim().is_empty() || req.name.len() > 200 {
-        return Err(ServiceError::invalid(
-            "invalid_name",
-            "name must be 1 to 200 characters",
-        ));
-    }
-    if let Some(p) = parent {
-        if p.parent_id.is_some() {
-            return Err(ServiceError::invalid(
-                "parent_is_sub_account",
-                "a sub-account cannot have sub-accounts (R4)",
-            ));
-        }
-        if p.currency != currency.code() {
-            return Err(ServiceError::invalid(
-                "currency_mismatch",
-                format!(
-                    "a sub-account uses its main account's currency {}",
-                    p.currency
-                ),
-            ));
-        }
-    }
-    if req
-        .credit_limit
-        .is_some_and(|l| !(-refill_domain::money::MAX_AMOUNT..=0).contains(&l))
-    {
-        return Err(ServiceError::invalid(
-            "invalid_credit_limit",
-            "credit_limit is the lowest balance allowed: 0 or negative, down to -10^15",
-        ));
-    }
-    if let Some(c) = req.payer.as_ref().and_then(|p| p.country.as_ref())
-        && (c.len() != 2 || !c.chars().all(|ch| ch.is_ascii_uppercase()))
-    {
-        return Err(ServiceError::invalid(
-            "invalid_country",
-            "payer.country is an ISO 3166 alpha-2 code such as GB",
-        ));
-    }
-    if let Some(e) = req.payer.as_ref().and_then(|p| p.email.as_ref())
-        && !e.contains('@')
-    {
-        return Err(ServiceError::invalid(
-            "invalid_email",
-            "payer.email is not an email address",
-        ));
-    }
-    Ok(())
+    let new = rules::NewAccount {
+        name: &req.name,
+        currency,
+        credit_limit: req.credit_limit,
+        payer: req
+            .payer
+            .as_ref()
+            .map(NewPayer::as_given)
+            .unwrap_or_default(),
+    };
+    let parent = parent.map(|p| rules::Parent {
+        is_sub_account: p.parent_id.is_some(),
+        currency: &p.currency,
+    });
+    rules::check_new_account(&new, parent).map_err(bad_input)
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+/// An account's details refused as malformed input (400), as they always were.
+pub(crate) fn bad_input(e: DomainError) -> ServiceError {
+    ServiceError::invalid(e.code(), e.to_string())
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NewPayer {
     pub name: Option<String>,
     pub email: Option<String>,
     pub phone: Option<String>,
     pub country: Option<String>,
+}
+
+impl NewPayer {
+    fn as_given(&self) -> rules::Payer<'_> {
+        rules::Payer {
+            name: self.name.as_deref(),
+            email: self.email.as_deref(),
+            phone: self.phone.as_deref(),
+            country: self.country.as_deref(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

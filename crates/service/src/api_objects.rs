@@ -44,7 +44,10 @@ pub struct AccountView {
     pub flagged: bool,
     pub low_balance_threshold: i64,
     pub payer: Payer,
+    /// R4: `open`, or `closed` for good.
+    pub status: &'static str,
     pub created: String,
+    pub closed: Option<String>,
 }
 
 impl From<&AccountRow> for AccountView {
@@ -65,7 +68,9 @@ impl From<&AccountRow> for AccountView {
                 phone: a.payer_phone.clone(),
                 country: a.payer_country.clone(),
             },
+            status: refill_domain::accounts::AccountStatus::of(a.closed_at).as_str(),
             created: rfc3339(a.created_at),
+            closed: a.closed_at.map(rfc3339),
         }
     }
 }

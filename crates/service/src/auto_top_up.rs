@@ -102,7 +102,7 @@ impl Refill {
         req: AutoTopUpRequest,
         if_match: Option<i64>,
     ) -> Result<AutoTopUpView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         let current = refill_store::get_auto_top_up(&self.db.pool, account_id).await?;
         check_version(current.as_ref(), if_match)?;
         let mut next = current.clone().unwrap_or_else(|| AutoTopUpRow {

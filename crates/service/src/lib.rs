@@ -2,6 +2,7 @@
 //! functions; each one runs its changes, and the events they cause, in one
 //! transaction (R28), and takes its time from the injected `Clock`.
 
+pub mod account_changes;
 pub mod accounts;
 pub mod api_objects;
 pub mod auto_top_up;

@@ -246,7 +246,7 @@ impl Refill {
         account_id: &str,
         req: NotificationSettingsUpdate,
     ) -> Result<NotificationSettingsView> {
-        self.account(caller, account_id).await?;
+        self.open_account(caller, account_id).await?;
         let email = req
             .email
             .as_deref()

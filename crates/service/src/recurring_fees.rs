@@ -6,7 +6,7 @@
 //! with the operator's defaults (R17); removing the last one turns that off again,
 //! unless the customer has changed the settings since.
 
-use crate::accounts::{Caller, lock, watch_of};
+use crate::accounts::{Caller, lock, lock_open, watch_of};
 use crate::api_objects::{Page, rfc3339};
 use crate::journal::post;
 use crate::top_up_executor::queue_auto_top_up;
@@ -163,14 +163,14 @@ impl Refill {
         req: NewResource,
         idem: Option<&Idem>,
     ) -> Result<ResourceView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         let (name, fee, period) = check_new_resource(&req, &account)?;
         // R6 first, so a purchase that cannot be paid verifies no card.
         authorize(balance_state(&account), &[fee])?;
         let card = self.auto_top_up_card(&account, &req).await?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
-        let account = lock(&mut tx, self, account_id).await?;
+        let account = lock_open(&mut tx, self, account_id).await?;
         let mut r = ResourceRow {
             id: refill_store::new_id("res"),
             account_id: account.id.clone(),

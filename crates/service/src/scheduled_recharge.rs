@@ -141,7 +141,7 @@ impl Refill {
         req: ScheduledRechargeRequest,
         if_match: Option<i64>,
     ) -> Result<ScheduledRechargeView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         let amount = checkout::check_minimum(req.amount, self.config.limits.minimum_top_up)?;
         let day = day_of_month(req.day_of_month).ok_or_else(|| {
             ServiceError::invalid(

@@ -38,7 +38,7 @@ impl Refill {
         req: NewPaymentMethod,
         idem: Option<&Idem>,
     ) -> Result<PaymentMethodView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         if req.token.is_empty() || req.token.len() > 200 {
             return Err(ServiceError::invalid(
                 "invalid_token",
@@ -183,7 +183,7 @@ impl Refill {
         req: NewTopUp,
         idem: Option<&Idem>,
     ) -> Result<TopUpView> {
-        let account = self.account(caller, account_id).await?;
+        let account = self.open_account(caller, account_id).await?;
         if let Some(c) = &req.currency
             && c != &account.currency
         {
@@ -273,6 +273,8 @@ impl Refill {
             ..TopUpRow::default()
         };
         let mut tx = self.db.begin().await?;
+        // R4: under the lock closing takes: a top-up never starts on a closed account.
+        crate::accounts::lock_open(&mut tx, self, &account.id).await?;
         if !refill_store::insert_top_up(&mut tx, &t).await? {
             return Err(ServiceError::IdempotentReplay);
         }

@@ -1,4 +1,5 @@
-//! The `accounts` table: balances, payers, and what a debit reads (R2, R4, R6, R27).
+//! The `accounts` table: balances, payers, and what a debit reads (R2, R4, R6, R27);
+//! an account's changes (name, payer) and its closing (R4, R5).
 
 use crate::many_rows::{MAX_ROWS, insert_many, placeholders, statement};
 use crate::row::{self, TableRow};
@@ -23,6 +24,8 @@ table_row! {
         pub low_balance_threshold: i64,
         pub low_balance_armed: bool,
         pub created_at: i64,
+        /// R4: when it was closed (None: open). A debit reads it.
+        pub closed_at: Option<i64>,
     }
 }
 
@@ -177,11 +180,48 @@ pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
 ) -> Result<Vec<(String, String)>> {
     Ok(sqlx::query_as(
         "SELECT a.id, a.currency FROM accounts a WHERE a.auto_threshold IS NOT NULL \
-         AND (a.balance - a.auto_threshold) <= 0 \
+         AND (a.balance - a.auto_threshold) <= 0 AND a.closed_at IS NULL \
          AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
          LIMIT $1",
     )
     .bind(limit)
     .fetch_all(e)
+    .await?)
+}
+
+/// R4, R5: writes an account's name and payer as `a` has them.
+pub async fn set_name_and_payer(tx: &mut Tx, a: &AccountRow) -> Result<()> {
+    sqlx::query(
+        "UPDATE accounts SET name = $1, payer_name = $2, payer_email = $3, payer_phone = $4, \
+         payer_country = $5 WHERE id = $6",
+    )
+    .bind(&a.name)
+    .bind(&a.payer_name)
+    .bind(&a.payer_email)
+    .bind(&a.payer_phone)
+    .bind(&a.payer_country)
+    .bind(&a.id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(())
+}
+
+/// R4: closes an account at `now`.
+pub async fn close_account(tx: &mut Tx, id: &str, now: i64) -> Result<()> {
+    sqlx::query("UPDATE accounts SET closed_at = $1 WHERE id = $2 AND closed_at IS NULL")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// R4: how many sub-accounts of `id` are still open.
+pub async fn count_open_sub_accounts(tx: &mut Tx, id: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT COUNT(*) FROM accounts WHERE parent_id = $1 AND closed_at IS NULL",
+    )
+    .bind(id)
+    .fetch_one(&mut *tx)
     .await?)
 }

@@ -259,7 +259,7 @@ pub async fn abandon_batch(tx: &mut Tx) {
     }
 }
 
-const CHANGE_COLS: usize = 10;
+const CHANGE_COLS: usize = 11;
 
 /// The update of `width` balances, checked: each account must still hold what the
 /// pipeline saw in every column a debit reads. Rows of NULLs match no account. Every
@@ -275,9 +275,10 @@ const CHANGE_COLS: usize = 10;
 fn checked_balances_sql(dialect: Dialect, width: usize) -> String {
     let same = format!(
         "accounts.balance = v.column4 AND accounts.credit_limit = v.column5 \
-         AND accounts.flagged = v.column6 AND accounts.auto_threshold {} v.column7 \
+         AND accounts.flagged = v.column6 AND accounts.auto_threshold {0} v.column7 \
          AND accounts.low_balance_threshold = v.column8 \
-         AND accounts.low_balance_armed = v.column9 AND accounts.currency = v.column10",
+         AND accounts.low_balance_armed = v.column9 AND accounts.currency = v.column10 \
+         AND accounts.closed_at {0} v.column11",
         dialect.is_not_distinct()
     );
     let (balance, checked) = match dialect {
@@ -312,11 +313,13 @@ fn bind_changes<'q>(
             .bind(a.flagged as i64);
         q = q.bind(a.auto_threshold).bind(a.low_balance_threshold);
         q = q.bind(a.low_balance_armed as i64).bind(&a.currency);
+        q = q.bind(a.closed_at);
     }
     for _ in changes.len()..width {
         let (text, int) = (None::<&str>, None::<i64>);
         q = q.bind(text).bind(int).bind(int).bind(int).bind(int);
         q = q.bind(int).bind(int).bind(int).bind(int).bind(text);
+        q = q.bind(int);
     }
     q
 }

@@ -29,25 +29,43 @@ pub async fn get_event<'e, E: Executor<'e, Database = Any>>(
     row::one(e, "WHERE id = $1", id).await
 }
 
-/// Events, newest first; of one account tree (`root` and its sub-accounts) or all.
+/// Whose events a list holds (R26).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventsOf<'a> {
+    /// Every account's (the operator).
+    All,
+    /// One account's only.
+    Account(&'a str),
+    /// An account's and its sub-accounts'.
+    Tree(&'a str),
+}
+
+/// Events, newest first, of `of`.
 pub async fn list_events<'e, E: Executor<'e, Database = Any>>(
     e: E,
-    root: Option<&str>,
+    of: EventsOf<'_>,
     event_type: Option<&str>,
     starting_after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<EventRow>> {
+    let (account, tree) = match of {
+        EventsOf::All => ("", false),
+        EventsOf::Account(id) => (id, false),
+        EventsOf::Tree(id) => (id, true),
+    };
     let sql = row::select::<EventRow>(
-        "WHERE ($1 = '' OR account_id = $1 OR account_id IN (SELECT id FROM accounts WHERE parent_id = $1)) \
+        "WHERE ($1 = '' OR account_id = $1 \
+         OR ($5 = 1 AND account_id IN (SELECT id FROM accounts WHERE parent_id = $1))) \
          AND ($2 = '' OR type = $2) \
          AND seq < COALESCE((SELECT seq FROM events WHERE id = $3), 9223372036854775807) \
          ORDER BY seq DESC LIMIT $4",
     );
     let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(root.unwrap_or(""))
+        .bind(account)
         .bind(event_type.unwrap_or(""))
         .bind(starting_after.unwrap_or(""))
         .bind(limit)
+        .bind(tree as i64)
         .fetch_all(e)
         .await?;
     row::all(&rows)

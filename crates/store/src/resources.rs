@@ -82,6 +82,20 @@ pub async fn count_held_resources(tx: &mut Tx, account_id: &str) -> Result<i64> 
     .await?)
 }
 
+/// R4, R29: removes every resource the account holds (its account is being closed):
+/// their fees stop. Returns how many were removed.
+pub async fn remove_resources_of(tx: &mut Tx, account_id: &str, now: i64) -> Result<u64> {
+    let done = sqlx::query(
+        "UPDATE resources SET status = 'removed', removed_at = $1, next_fee_at = NULL, \
+         updated_at = $1 WHERE account_id = $2 AND status <> 'removed'",
+    )
+    .bind(now)
+    .bind(account_id)
+    .execute(&mut *tx)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// R29: active resources whose next fee is due at `now`, earliest first, by the
 /// `resources_due` index; one whose renewal already failed at this very `now` is left
 /// for the next check.

@@ -87,6 +87,26 @@ pub async fn top_up_in_flight<'e, E: Executor<'e, Database = Any>>(
     row::one(e, "WHERE account_id = $1 AND in_flight = 1", account_id).await
 }
 
+/// R4: the account's top-ups not finished (neither succeeded, failed nor canceled),
+/// read for update (closing an account waits for them or cancels them).
+pub async fn lock_unfinished_top_ups(
+    tx: &mut Tx,
+    dialect: Dialect,
+    account_id: &str,
+) -> Result<Vec<TopUpRow>> {
+    let filter = format!(
+        "WHERE account_id = $1 AND status NOT IN ('succeeded', 'failed', 'canceled') \
+         ORDER BY id{}",
+        dialect.for_update()
+    );
+    let sql = row::select::<TopUpRow>(&filter);
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    row::all(&rows)
+}
+
 pub async fn list_top_ups<'e, E: Executor<'e, Database = Any>>(
     e: E,
     account_id: &str,

@@ -41,7 +41,8 @@ impl State {
             StateReason::TurnedOnByCustomer | StateReason::TurnedOnByPurchase { .. } => {
                 self != State::Active
             }
-            StateReason::TurnedOffByCustomer => self != State::Off,
+            // R4: closing turns off what the engine disabled too.
+            StateReason::TurnedOffByCustomer | StateReason::AccountClosed => self != State::Off,
             _ => self == State::Active,
         };
         if allowed {
@@ -106,6 +107,8 @@ pub enum StateReason {
     PaymentMethodRemoved,
     /// R5, R22: the account's payer was removed.
     PayerRemoved,
+    /// R4: the account was closed.
+    AccountClosed,
 }
 
 const FAILURES: &str = " consecutive failed attempts (last: ";
@@ -120,7 +123,7 @@ impl StateReason {
         use StateReason::*;
         match self {
             TurnedOnByCustomer | TurnedOnByPurchase { .. } => State::Active,
-            TurnedOffByCustomer | TurnedOffWithLastResource { .. } => State::Off,
+            TurnedOffByCustomer | TurnedOffWithLastResource { .. } | AccountClosed => State::Off,
             ConsecutiveFailures { .. }
             | HardDecline { .. }
             | PaymentMethodRemoved
@@ -140,6 +143,7 @@ impl StateReason {
             HardDecline { .. } => "hard_decline",
             PaymentMethodRemoved => "payment_method_removed",
             PayerRemoved => "payer_removed",
+            AccountClosed => "account_closed",
         }
     }
 
@@ -163,6 +167,7 @@ impl StateReason {
             HardDecline { code } => format!("the card was declined for good ({code})"),
             PaymentMethodRemoved => "the payment method was removed".into(),
             PayerRemoved => "the payer was removed".into(),
+            AccountClosed => "turned off when the account was closed".into(),
         }
     }
 }
@@ -182,6 +187,7 @@ impl fmt::Display for StateReason {
             HardDecline { code } => write!(f, "{DECLINED}{code}"),
             PaymentMethodRemoved => f.write_str("payment_method_removed"),
             PayerRemoved => f.write_str("payer_removed"),
+            AccountClosed => f.write_str("account_closed"),
         }
     }
 }
@@ -203,6 +209,7 @@ impl FromStr for StateReason {
             "turned off by the customer" => TurnedOffByCustomer,
             "payment_method_removed" => PaymentMethodRemoved,
             "payer_removed" => PayerRemoved,
+            "account_closed" => AccountClosed,
             _ => {
                 if let Some(resource_id) = between(PURCHASE, R17) {
                     TurnedOnByPurchase { resource_id }
@@ -276,6 +283,7 @@ mod tests {
             },
             PaymentMethodRemoved,
             PayerRemoved,
+            AccountClosed,
         ]
     }
 
@@ -299,6 +307,7 @@ mod tests {
             "card declined: lost_card",
             "payment_method_removed",
             "payer_removed",
+            "account_closed",
         ];
         for (reason, text) in reasons().iter().zip(stored) {
             assert_eq!(reason.to_string(), text);
@@ -346,6 +355,9 @@ mod tests {
             resource_id: "res_1".into(),
         };
         assert!(Disabled.change(&last).is_err(), "R17: only active settings");
+        assert_eq!(Active.change(&AccountClosed), Ok(Off));
+        assert_eq!(Disabled.change(&AccountClosed), Ok(Off));
+        assert!(Off.change(&AccountClosed).is_err());
     }
 
     #[test]

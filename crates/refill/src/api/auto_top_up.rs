@@ -32,7 +32,7 @@ async fn put_auto_top_up(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(&api, req).await?;
     let new: AutoTopUpRequest = parse(&body)?;
     let version = if_match(&headers)?;
     let view = api.app.put_auto_top_up(&caller, &id, new, version).await?;

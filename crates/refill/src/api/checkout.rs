@@ -39,7 +39,7 @@ async fn estimate(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (_, body) = read_body(req).await?;
+    let (_, body) = read_body(&api, req).await?;
     let b: EstimateBody = parse(&body)?;
     let account = api.app.account(&caller, &id).await?;
     let lines: Vec<(i64, i64)> = b.items.iter().map(|i| (i.quantity, i.unit_price)).collect();
@@ -71,7 +71,7 @@ async fn checkout(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (_, body) = read_body(req).await?;
+    let (_, body) = read_body(&api, req).await?;
     let b: CheckoutBody = parse(&body)?;
     let account = api.app.account(&caller, &id).await?;
     if let Some(c) = currency(&b.currency)?

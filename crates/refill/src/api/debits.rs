@@ -1,5 +1,6 @@
 //! Debits: one (`{amount, kind, reference}`) or a batch, all or nothing (R6, R18).
-//! Both go through the debit pipeline with the caller's idempotency key.
+//! Both go through the debit pipeline with the caller's idempotency key. A reference
+//! is checked as all text is, at the edge (api::text: at most 255 characters).
 
 use super::body::{currency, parse, read_body};
 use super::idempotency::idempotent;
@@ -48,13 +49,6 @@ fn item(b: &DebitBody) -> Result<DebitItem, ApiError> {
             format!("kind {kind:?} is not usage or fee"),
         )
     })?;
-    if b.reference.as_ref().is_some_and(|r| r.len() > 255) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_reference",
-            "reference is at most 255 characters",
-        ));
-    }
     Ok(DebitItem {
         amount: b.amount,
         kind,
@@ -107,7 +101,7 @@ async fn post_debit(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(&api, req).await?;
     let b: DebitBody = parse(&body)?;
     let (items, cur) = (vec![item(&b)?], currency(&b.currency)?);
     let route = format!("POST debits {id}");
@@ -120,7 +114,7 @@ async fn post_batch(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(&api, req).await?;
     let b: BatchBody = parse(&body)?;
     if b.items.is_empty() || b.items.len() > 1_000 {
         return Err(ApiError::new(

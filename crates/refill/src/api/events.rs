@@ -1,6 +1,9 @@
-//! The events of the caller's accounts, newest first, by account and type (R26).
+//! The events of the caller's accounts, newest first, by account and type (R26):
+//! `account_id` alone is that account's own events; `include=sub_accounts` adds its
+//! sub-accounts'. Without `account_id`: everything the key sees (an account key, its
+//! account and its sub-accounts).
 
-use super::pagination::{Q, list_params};
+use super::pagination::{Include, Listing, Q, check_cursor, list_params};
 use super::problem::ApiError;
 use super::{Api, ApiResult, ok};
 use axum::Router;
@@ -8,6 +11,7 @@ use axum::extract::State;
 use axum::routing::get;
 use refill_service::ServiceError;
 use refill_service::accounts::Caller;
+use refill_store::EventsOf;
 
 pub(super) fn routes() -> Router<Api> {
     Router::new().route("/v1/events", get(list_events))
@@ -15,13 +19,25 @@ pub(super) fn routes() -> Router<Api> {
 
 async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult {
     let (q, limit) = list_params(&q)?;
-    let root = match (&q.account_id, caller.root()) {
-        (Some(a), _) => Some(api.app.account(&caller, a).await?.id),
-        (None, r) => r.map(str::to_string),
+    let account = match &q.account_id {
+        Some(a) => Some(api.app.account(&caller, a).await?.id),
+        None => None,
     };
+    let of = match (&account, q.include, caller.root()) {
+        (Some(a), None, _) => EventsOf::Account(a),
+        (Some(a), Some(Include::SubAccounts), _) => EventsOf::Tree(a),
+        (None, _, Some(root)) => EventsOf::Tree(root),
+        (None, _, None) => EventsOf::All,
+    };
+    let after = q.starting_after.as_deref();
+    let root = match &of {
+        EventsOf::Account(a) | EventsOf::Tree(a) => Some(*a),
+        EventsOf::All => None,
+    };
+    check_cursor(&api, &caller, Listing::Events(root), after).await?;
     let rows = refill_store::list_events(
         &api.app.db.pool,
-        root.as_deref(),
+        of,
         q.event_type.as_deref(),
         q.starting_after.as_deref(),
         limit + 1,

@@ -28,7 +28,7 @@ fn idem_of(
     let key = v
         .to_str()
         .ok()
-        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .filter(|k| !k.is_empty() && k.len() <= 255 && !k.contains(char::is_control))
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
@@ -123,7 +123,7 @@ where
     F: FnOnce(B, Option<Idem>) -> Fut,
     Fut: Future<Output = Result<T, ServiceError>>,
 {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(api, req).await?;
     let new: B = parse(&body)?;
     idempotent(
         api,

@@ -1,5 +1,7 @@
 //! `/metrics` in Prometheus' text format: this node's request and debit counters, its
-//! notification deliveries, and the backlog of all nodes.
+//! notification deliveries, and the backlog of all nodes. For the operator key only
+//! (the counters span every tenant): without a key 401, with an account key the
+//! route is not there (404).
 
 use super::Api;
 use axum::Router;
@@ -8,6 +10,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use refill_service::Refill;
+use refill_service::accounts::Caller;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The counters the API keeps itself.
@@ -23,7 +26,10 @@ pub(super) fn routes() -> Router<Api> {
     Router::new().route("/metrics", get(metrics))
 }
 
-async fn metrics(State(api): State<Api>) -> Response {
+async fn metrics(State(api): State<Api>, caller: Caller) -> Response {
+    if !caller.is_operator() {
+        return super::route_not_found().into_response();
+    }
     let m = &api.metrics;
     let mut text = format!(
         "# TYPE refill_http_requests_total counter\nrefill_http_requests_total {}\n\

@@ -2,8 +2,8 @@
 //! POST, problem+json errors, cursor pagination, ETag/If-Match on settings.
 //!
 //! One module per resource, each with its routes; the request plumbing they share
-//! (auth, body, idempotency, pagination, versioning) and the problem+json mapping
-//! (problem) beside them.
+//! (edge, text, auth, body, json, idempotency, pagination, versioning) and the
+//! problem+json mapping (problem) beside them.
 
 mod accounts;
 mod auth;
@@ -11,9 +11,11 @@ mod auto_top_up;
 mod body;
 mod checkout;
 mod debits;
+mod edge;
 mod events;
 mod health;
 mod idempotency;
+mod json;
 mod keys;
 mod metrics;
 mod notifications;
@@ -24,11 +26,13 @@ mod refunds;
 mod resources;
 mod scheduled_recharge;
 mod stripe_webhook;
+mod text;
 mod top_ups;
 mod transfers;
 mod versioning;
 
 pub use body::BODY_LIMIT;
+pub use edge::Connection;
 pub use metrics::Metrics;
 pub use problem::ApiError;
 
@@ -37,19 +41,23 @@ use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use refill_service::Refill;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Clone)]
 pub struct Api {
     pub app: Refill,
     pub metrics: Arc<Metrics>,
+    /// How long a request body may take to arrive.
+    pub body_timeout: Duration,
 }
 
 pub(crate) type ApiResult = Result<Response, ApiError>;
 
-pub fn router(app: Refill) -> Router {
+pub fn router(app: Refill, body_timeout: Duration) -> Router {
     let api = Api {
         app,
         metrics: Arc::new(Metrics::default()),
+        body_timeout,
     };
     Router::new()
         .merge(health::routes())
@@ -68,13 +76,7 @@ pub fn router(app: Refill) -> Router {
         .merge(resources::routes())
         .merge(scheduled_recharge::routes())
         .merge(stripe_webhook::routes())
-        .fallback(|| async {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                "route_not_found",
-                "no such route: see /v1/openapi.json",
-            )
-        })
+        .fallback(|| async { route_not_found() })
         // After every route: it applies to the routes already there.
         .method_not_allowed_fallback(|| async {
             ApiError::new(
@@ -83,7 +85,18 @@ pub fn router(app: Refill) -> Router {
                 "this route does not take that method",
             )
         })
+        // Last: every route and fallback above passes the edge's checks first.
+        .layer(axum::middleware::from_fn(edge::check))
         .with_state(api)
+}
+
+/// The answer to a route that is not there (or not there for this caller).
+pub(crate) fn route_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        "no such route: see /v1/openapi.json",
+    )
 }
 
 /// 200 with `v` as JSON.

@@ -40,7 +40,7 @@ async fn put_settings(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (_, body) = read_body(req).await?;
+    let (_, body) = read_body(&api, req).await?;
     let update: NotificationSettingsUpdate = parse(&body)?;
     ok(api
         .app
@@ -61,7 +61,7 @@ async fn put_low_balance(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (_, body) = read_body(req).await?;
+    let (_, body) = read_body(&api, req).await?;
     let lb: LowBalance = parse(&body)?;
     ok(api
         .app
@@ -119,7 +119,7 @@ async fn redeliver(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(&api, req).await?;
     let r: RedeliverBody = if body.is_empty() {
         RedeliverBody::default()
     } else {

@@ -30,6 +30,10 @@ impl ApiError {
     }
 }
 
+/// What the service's Forbidden names when an account key reaches an account outside
+/// its tree (the operator-only actions name something else).
+const FOREIGN_ACCOUNT: &str = "account ";
+
 fn domain_status(e: &DomainError) -> StatusCode {
     use DomainError::*;
     match e {
@@ -60,7 +64,12 @@ impl From<ServiceError> for ApiError {
                 &format!("{}_not_found", what.replace([' ', '-'], "_")),
                 detail,
             ),
-            ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            // An account outside the caller's tree answers as one that does not exist:
+            // the same status, code and detail, so that ids cannot be probed.
+            ServiceError::Forbidden(what) => match what.strip_prefix(FOREIGN_ACCOUNT) {
+                Some(id) => ServiceError::not_found("account", id).into(),
+                None => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
+            },
             ServiceError::Invalid { code, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, code, detail)
             }

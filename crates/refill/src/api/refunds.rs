@@ -3,7 +3,7 @@
 
 use super::body::{parse, read_body};
 use super::idempotency::{create, idempotent};
-use super::pagination::{Q, list_params};
+use super::pagination::{Listing, Q, check_cursor, list_params};
 use super::{Api, ApiResult, ok};
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -37,9 +37,10 @@ async fn request_refund(
 
 /// A decision's body; an empty body is `{}` (approve all that was asked).
 async fn decision<B: DeserializeOwned + Default>(
+    api: &Api,
     req: Request,
 ) -> Result<(axum::http::HeaderMap, axum::body::Bytes, B), super::ApiError> {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(api, req).await?;
     let parsed = match body.iter().all(u8::is_ascii_whitespace) {
         true => B::default(),
         false => parse(&body)?,
@@ -53,7 +54,7 @@ async fn approve_refund(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body, b) = decision::<ApproveRefund>(req).await?;
+    let (headers, body, b) = decision::<ApproveRefund>(&api, req).await?;
     let (app, c, route) = (&api.app, &caller, format!("POST approve {id}"));
     idempotent(
         &api,
@@ -73,7 +74,7 @@ async fn reject_refund(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body, b) = decision::<RejectRefund>(req).await?;
+    let (headers, body, b) = decision::<RejectRefund>(&api, req).await?;
     let (app, c, route) = (&api.app, &caller, format!("POST reject {id}"));
     idempotent(
         &api,
@@ -93,6 +94,8 @@ async fn get_refund(State(api): State<Api>, caller: Caller, Path(id): Path<Strin
 
 async fn list_refunds(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult {
     let (q, limit) = list_params(&q)?;
+    let cursor = q.starting_after.as_deref();
+    check_cursor(&api, &caller, Listing::Refunds, cursor).await?;
     let query = RefundQuery {
         status: q.status.clone(),
         account_id: q.account_id.clone(),

@@ -2,7 +2,7 @@
 //! their fees are deducted from the balance each period (R29).
 
 use super::idempotency::create;
-use super::pagination::{Q, list_params};
+use super::pagination::{Listing, Q, check_cursor, list_params};
 use super::{Api, ApiResult, ok};
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -42,6 +42,8 @@ async fn list_resources(
     q: Q,
 ) -> ApiResult {
     let (q, limit) = list_params(&q)?;
+    let after = q.starting_after.as_deref();
+    check_cursor(&api, &caller, Listing::Resources(&id), after).await?;
     ok(api
         .app
         .list_resources(&caller, &id, q.starting_after.as_deref(), limit)

@@ -34,7 +34,7 @@ async fn put_scheduled_recharge(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(&api, req).await?;
     let new: ScheduledRechargeRequest = parse(&body)?;
     let version = if_match(&headers)?;
     let view = api

@@ -17,7 +17,7 @@ pub(super) fn routes() -> Router<Api> {
 
 async fn stripe_webhook(State(api): State<Api>, req: Request) -> ApiResult {
     api.metrics.requests.fetch_add(1, Ordering::Relaxed);
-    let (headers, body) = read_body(req).await?;
+    let (headers, body) = read_body(&api, req).await?;
     // Without a secret no event can be verified: the endpoint is not there (a 4xx:
     // Stripe keeps the event and delivers it again once it is configured).
     let Some(secret) = api.app.config.stripe_webhook_secret.clone() else {

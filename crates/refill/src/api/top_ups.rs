@@ -2,7 +2,7 @@
 //! asked for 3-D Secure (R23).
 
 use super::idempotency::create;
-use super::pagination::{Q, list_params};
+use super::pagination::{Listing, Q, check_cursor, list_params};
 use super::{Api, ApiResult, ok};
 use axum::Router;
 use axum::extract::{Path, Request, State};
@@ -43,6 +43,8 @@ async fn list_top_ups(
     q: Q,
 ) -> ApiResult {
     let (q, limit) = list_params(&q)?;
+    let after = q.starting_after.as_deref();
+    check_cursor(&api, &caller, Listing::TopUps(&id), after).await?;
     ok(api
         .app
         .list_top_ups(&caller, &id, q.starting_after.as_deref(), limit)

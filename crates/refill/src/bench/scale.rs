@@ -74,6 +74,7 @@ fn row(i: usize, due: bool, now: i64) -> AccountRow {
         auto_threshold: due.then_some(1_000),
         low_balance_threshold: 0,
         low_balance_armed: true,
+        closed_at: None,
         created_at: now,
     }
 }

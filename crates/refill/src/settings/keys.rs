@@ -360,4 +360,33 @@ pub static KEYS: &[Key] = &[
         meaning: "R28: how long a failing notification is retried before it is \
                   dead-lettered",
     },
+    Key {
+        name: "header_read_timeout",
+        slot: Slot::Duration(|s| &mut s.http.header_read_timeout, None),
+        meaning: "a connection that sends no complete request head within this is closed \
+                  (at least 1s)",
+    },
+    Key {
+        name: "idle_timeout",
+        slot: Slot::Duration(|s| &mut s.http.idle_timeout, None),
+        meaning: "a kept-alive connection with no request for this long is closed (at least 1s)",
+    },
+    Key {
+        name: "body_timeout",
+        slot: Slot::Duration(|s| &mut s.http.body_timeout, None),
+        meaning: "a request body that has not arrived within this is refused with 408 \
+                  (at least 1s)",
+    },
+    Key {
+        name: "max_connections",
+        slot: Slot::Size(|s| &mut s.http.max_connections),
+        meaning: "connections served at once; past them a connection may only ask for \
+                  `/healthz` and `/readyz`",
+    },
+    Key {
+        name: "health_connections",
+        slot: Slot::Size(|s| &mut s.http.health_connections),
+        meaning: "connections allowed past `max_connections` for `/healthz`/`/readyz`; \
+                  past these a connection gets 503 at once",
+    },
 ];

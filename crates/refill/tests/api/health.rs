@@ -1,4 +1,4 @@
-//! Health, readiness and metrics.
+//! Health, readiness and metrics (the operator's: api::metrics).
 
 use crate::checks::assert_created;
 use crate::support::{spawn, stores};
@@ -13,7 +13,7 @@ async fn api_health_readiness_and_metrics() {
             assert_eq!(r.status, 200, "{path}: {}", r.body);
         }
         let accepted = || async {
-            let r = app.send(Method::GET, "/metrics", None, &[], None).await;
+            let r = app.get("/metrics").await;
             assert_eq!(r.status, 200);
             let text = r.body.as_str().expect("metrics are text").to_string();
             text.lines()
@@ -28,7 +28,7 @@ async fn api_health_readiness_and_metrics() {
         assert_created(&app.debit(&a, 10).await);
         assert_eq!(app.debit(&a, 10_000).await.status, 402);
         assert_eq!(accepted().await, n + 1);
-        let r = app.send(Method::GET, "/metrics", None, &[], None).await;
+        let r = app.get("/metrics").await;
         let text = r.body.as_str().expect("metrics are text");
         assert!(
             text.lines()

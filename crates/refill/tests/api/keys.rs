@@ -79,18 +79,20 @@ async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
                 .status,
             200
         );
+        // An account outside the key's tree answers as an unknown one (R4): its
+        // existence is not revealed.
         for other in [&b, &b1] {
             let r = as_a(Method::GET, format!("/v1/accounts/{other}"), None).await;
-            assert_problem(&r, 403, "forbidden");
+            assert_problem(&r, 404, "account_not_found");
             let r = as_a(Method::GET, format!("/v1/accounts/{other}/entries"), None).await;
-            assert_problem(&r, 403, "forbidden");
+            assert_problem(&r, 404, "account_not_found");
             let r = as_a(
                 Method::POST,
                 format!("/v1/accounts/{other}/debits"),
                 Some(json!({"amount": 100})),
             )
             .await;
-            assert_problem(&r, 403, "forbidden");
+            assert_problem(&r, 404, "account_not_found");
         }
         let r = as_a(
             Method::POST,
@@ -98,9 +100,9 @@ async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
             Some(json!({"from_account": b, "to_account": b1, "amount": 100})),
         )
         .await;
-        assert_problem(&r, 403, "forbidden");
+        assert_problem(&r, 404, "account_not_found");
         let r = as_a(Method::GET, format!("/v1/events?account_id={b}"), None).await;
-        assert_problem(&r, 403, "forbidden");
+        assert_problem(&r, 404, "account_not_found");
         // Another account's receipt is not found (its existence is not revealed).
         let r = as_a(Method::GET, format!("/v1/top-ups/{b_top_up}"), None).await;
         assert_problem(&r, 404, "top_up_not_found");
@@ -125,7 +127,7 @@ async fn r4_account_key_sees_only_its_account_and_sub_accounts() {
             Some(json!({"name": "steal", "currency": "GBP", "parent_id": b})),
         )
         .await;
-        assert_problem(&r, 403, "forbidden");
+        assert_problem(&r, 404, "account_not_found");
 
         // It may act in its own tree: a debit, a new sub-account.
         let r = as_a(

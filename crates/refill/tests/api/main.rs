@@ -7,11 +7,15 @@ mod checks;
 mod fixtures;
 mod support;
 
+mod account_changes;
 mod accounts;
 mod auto_top_up;
 mod bad_input;
+mod connections;
 mod debits;
 mod estimate;
+mod hardening_http;
+mod hardening_input;
 mod health;
 mod idempotency;
 mod keys;

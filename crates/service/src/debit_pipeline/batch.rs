@@ -4,6 +4,7 @@
 use super::{DebitItem, DebitLine, DebitRequest, DebitResult};
 use crate::accounts::watch_of;
 use crate::{Idem, Result, ServiceError, events, idempotency};
+use refill_domain::accounts::{AccountStatus, check_open};
 use refill_domain::debit::{BalanceState, DebitKind, authorize, effects_of_spending};
 use refill_domain::{DomainError, ledger};
 use refill_store::{AccountRow, EntryRow, EventRow, Tx};
@@ -141,6 +142,7 @@ impl Batch {
         account: &mut AccountRow,
         req: &DebitRequest,
     ) -> Result<DebitResult> {
+        check_open(AccountStatus::of(account.closed_at))?;
         if let Some(c) = req.currency
             && c.code() != account.currency
         {

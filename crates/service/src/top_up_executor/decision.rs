@@ -42,6 +42,14 @@ impl Refill {
         if t.status != "queued" || t.lease_owner.as_deref() != Some(self.node_id.as_str()) {
             return Ok(Next::Done);
         }
+        // R4: a closed account is never topped up (closing cancels what auto top-up
+        // queued; this is for a top-up queued as it closed).
+        if account.closed_at.is_some() {
+            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)
+                .await?;
+            tx.commit().await?;
+            return Ok(Next::Done);
+        }
         if t.origin != "auto" {
             return self.start_manual_retry(tx, t, now).await;
         }
@@ -106,7 +114,7 @@ impl Refill {
         })
     }
 
-    pub(super) async fn finish_without_charge(
+    pub(crate) async fn finish_without_charge(
         &self,
         tx: &mut Tx,
         t: &mut TopUpRow,

@@ -44,6 +44,7 @@ fn account_row(id: &str) -> AccountRow {
         auto_threshold: None,
         low_balance_threshold: 0,
         low_balance_armed: true,
+        closed_at: None,
         created_at: 0,
     }
 }
