@@ -86,7 +86,10 @@ fn movement(journal: &Journal, account: &str) -> Result<Movement, DomainError> {
             | EntryKind::Adjustment => m.checked = true,
             EntryKind::TopUpReversal => m.flag_always = true,
             EntryKind::Refund => m.flag_below_zero = true,
-            EntryKind::TopUp | EntryKind::TransferIn | EntryKind::Tax => {}
+            EntryKind::TopUp
+            | EntryKind::TransferIn
+            | EntryKind::Tax
+            | EntryKind::ChargeRounding => {}
         }
     }
     invariant(posted, "R3", "the journal posts to the account")?;
@@ -233,7 +236,7 @@ mod tests {
 
     #[test]
     fn r27_a_credit_rearms_the_notice() {
-        let j = ledger::top_up("a", 1_000, 200).unwrap();
+        let j = ledger::top_up("a", 1_000, 200, 1_200).unwrap();
         let disarmed = SpendWatch {
             low_balance_armed: false,
             ..watch()
@@ -245,7 +248,7 @@ mod tests {
 
     #[test]
     fn r11_a_reversal_is_not_checked_and_flags_the_account() {
-        let j = ledger::reverse_top_up("a", EntryKind::TopUpReversal, 1_000, 200).unwrap();
+        let j = ledger::reverse_top_up("a", EntryKind::TopUpReversal, 1_000, 200, 1_200).unwrap();
         let u = apply_journal(&j, "a", state(300), watch()).unwrap();
         assert_eq!((u.after, u.flag, u.trigger_top_up), (-700, true, false));
         let still_positive = apply_journal(&j, "a", state(5_000), watch()).unwrap();
@@ -254,7 +257,7 @@ mod tests {
 
     #[test]
     fn r31_a_refund_flags_only_below_zero_and_never_triggers() {
-        let j = ledger::refund_top_up("a", 600, 120).unwrap();
+        let j = ledger::refund_top_up("a", 600, 120, 0).unwrap();
         let u = apply_journal(&j, "a", state(2_000), watch()).unwrap();
         assert_eq!((u.after, u.flag, u.trigger_top_up), (1_400, false, false));
         let below = apply_journal(&j, "a", state(100), watch()).unwrap();
@@ -297,7 +300,7 @@ mod tests {
                 .code(),
             "account_blocked"
         );
-        let credit = ledger::top_up("a", 1_000, 0).unwrap();
+        let credit = ledger::top_up("a", 1_000, 0, 1_000).unwrap();
         assert_eq!(
             apply_journal(&credit, "a", blocked, watch()).unwrap().after,
             990
@@ -316,7 +319,7 @@ mod tests {
             for (spend, amount) in steps {
                 let j = match spend {
                     true => ledger::debit("a", EntryKind::Usage, amount).unwrap(),
-                    false => ledger::top_up("a", amount, 0).unwrap(),
+                    false => ledger::top_up("a", amount, 0, amount).unwrap(),
                 };
                 let Ok(u) = apply_journal(&j, "a", s, w) else {
                     prop_assert!(spend && s.balance - amount < limit);

@@ -1,8 +1,8 @@
 //! R8, R9: the manual top-up minimum and the checkout summary (amount, tax by the
 //! payer's country, total).
 
-use crate::DomainError;
 use crate::money::{add, positive};
+use crate::{Currency, DomainError, Money};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -27,7 +27,10 @@ pub struct CheckoutSummary {
     pub amount: i64,
     pub tax_rate_bps: u32,
     pub tax: i64,
-    /// What the card is charged.
+    /// R1: what the charge was rounded by so that the gateway takes it (0 or
+    /// negative: rounded down, never up; the credit is never rounded).
+    pub charge_rounding: i64,
+    /// What the card is charged: amount + tax + charge_rounding.
     pub total: i64,
 }
 
@@ -38,23 +41,35 @@ pub fn tax_on(amount: i64, rate_bps: u32) -> Result<i64, DomainError> {
     i64::try_from(tax).map_err(|_| DomainError::AmountOverflow)
 }
 
-/// R9: the summary shown before paying.
-pub fn summary(amount: i64, rate_bps: u32) -> Result<CheckoutSummary, DomainError> {
+/// R9: the summary shown before paying. R1: the charge (amount + tax) is rounded
+/// down to what the gateway takes in `currency` (a multiple of 10 in three-decimal
+/// currencies); the credit never is.
+pub fn summary(
+    amount: i64,
+    rate_bps: u32,
+    currency: Currency,
+) -> Result<CheckoutSummary, DomainError> {
     let amount = positive(amount)?;
     let tax = tax_on(amount, rate_bps)?;
+    let exact = add(amount, tax)?;
+    let total = currency.gateway().round_charge(exact);
     Ok(CheckoutSummary {
         amount,
         tax_rate_bps: rate_bps,
         tax,
-        total: add(amount, tax)?,
+        charge_rounding: total - exact,
+        total,
     })
 }
 
-/// R8: a manual top-up has a minimum amount.
-pub fn check_minimum(amount: i64, minimum: i64) -> Result<i64, DomainError> {
+/// R8: a manual top-up has a minimum amount (in the account's currency).
+pub fn check_minimum(amount: i64, minimum: Money) -> Result<i64, DomainError> {
     let amount = positive(amount)?;
-    if amount < minimum {
-        return Err(DomainError::AmountBelowMinimum { amount, minimum });
+    if amount < minimum.amount {
+        return Err(DomainError::AmountBelowMinimum {
+            amount: Money::new(amount, minimum.currency),
+            minimum,
+        });
     }
     Ok(amount)
 }
@@ -132,17 +147,59 @@ mod tests {
         );
     }
 
+    fn money(amount: i64, code: &str) -> Money {
+        Money::new(amount, Currency::parse(code).unwrap())
+    }
+
     #[test]
     fn r8_minimum_top_up() {
         assert_eq!(
-            check_minimum(999, 1000),
+            check_minimum(999, money(1000, "GBP")),
             Err(DomainError::AmountBelowMinimum {
-                amount: 999,
-                minimum: 1000
+                amount: money(999, "GBP"),
+                minimum: money(1000, "GBP"),
             })
         );
-        assert_eq!(check_minimum(1000, 1000), Ok(1000));
-        assert!(check_minimum(0, 0).is_err());
+        assert_eq!(check_minimum(1000, money(1000, "GBP")), Ok(1000));
+        assert!(check_minimum(0, money(0, "GBP")).is_err());
+    }
+
+    #[test]
+    fn r8_the_minimum_is_told_in_major_units() {
+        let e = check_minimum(999, money(1000, "GBP")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "9.99 GBP is below the minimum top-up of 10.00 GBP"
+        );
+        let e = check_minimum(9_999, money(10_000, "KWD")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "9.999 KWD is below the minimum top-up of 10.000 KWD"
+        );
+        let e = check_minimum(49, money(50, "JPY")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "49 JPY is below the minimum top-up of 50 JPY"
+        );
+    }
+
+    #[test]
+    fn r1_the_charge_is_rounded_to_what_the_gateway_takes_never_the_credit() {
+        let bhd = Currency::parse("BHD").unwrap();
+        let s = summary(1_101, 0, bhd).unwrap();
+        assert_eq!(
+            (s.amount, s.tax, s.charge_rounding, s.total),
+            (1_101, 0, -1, 1_100)
+        );
+        // 10% of 10.005 is 1.0005, rounded half up to 1.001; 11.006 charged 11.000.
+        let s = summary(10_005, 1_000, bhd).unwrap();
+        assert_eq!(
+            (s.amount, s.tax, s.charge_rounding, s.total),
+            (10_005, 1_001, -6, 11_000)
+        );
+        let gbp = Currency::parse("GBP").unwrap();
+        let s = summary(1_101, 2_000, gbp).unwrap();
+        assert_eq!((s.charge_rounding, s.total), (0, 1_321));
     }
 
     #[test]
@@ -152,11 +209,11 @@ mod tests {
         assert_eq!(rates.rate_bps(Some("gb")), 2000);
         assert_eq!(rates.rate_bps(Some("US")), 0);
         assert_eq!(rates.rate_bps(None), 0);
-        let s = summary(1000, 2000).unwrap();
+        let s = summary(1000, 2000, Currency::parse("GBP").unwrap()).unwrap();
         assert_eq!((s.amount, s.tax, s.total), (1000, 200, 1200));
         // 0.125 rounds up to 1 minor unit, 0.124 down to 0.
         assert_eq!(tax_on(5, 2500).unwrap(), 1);
         assert_eq!(tax_on(4, 1240).unwrap(), 0);
-        assert!(summary(i64::MAX, 2000).is_err());
+        assert!(summary(i64::MAX, 2000, Currency::parse("GBP").unwrap()).is_err());
     }
 }

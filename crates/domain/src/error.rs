@@ -1,3 +1,4 @@
+use crate::{Currency, Money};
 use thiserror::Error;
 
 /// A refusal by a domain rule. Each variant has a stable machine-readable code, the
@@ -24,14 +25,16 @@ pub enum DomainError {
         "the account is blocked: a failed payment left its balance at {balance}; top up to repay it"
     )]
     AccountBlocked { balance: i64 },
-    #[error("the amount {amount} is below the minimum top-up of {minimum}")]
-    AmountBelowMinimum { amount: i64, minimum: i64 },
+    // Amounts in messages are for people (major units: "9.99 GBP"); `amounts` gives
+    // them to machines in minor units.
+    #[error("{amount} is below the minimum top-up of {minimum}")]
+    AmountBelowMinimum { amount: Money, minimum: Money },
     #[error("the threshold {threshold} must be below the current balance {balance}")]
-    ThresholdNotBelowBalance { threshold: i64, balance: i64 },
+    ThresholdNotBelowBalance { threshold: Money, balance: Money },
     #[error("the top-up amount {amount} must be at least the threshold {threshold}")]
-    AmountBelowThreshold { amount: i64, threshold: i64 },
+    AmountBelowThreshold { amount: Money, threshold: Money },
     #[error("the target balance {target} must be above the threshold {threshold}")]
-    TargetNotAboveThreshold { target: i64, threshold: i64 },
+    TargetNotAboveThreshold { target: Money, threshold: Money },
     #[error("the threshold must not be negative")]
     ThresholdNegative,
     #[error("a transfer source is only possible for a sub-account")]
@@ -92,9 +95,9 @@ pub enum DomainError {
     TermsVersionUnknown { current: String },
     #[error("the top-up amount {amount} is above the {cap} cap of {limit} (R21)")]
     AmountAboveCap {
-        amount: i64,
+        amount: Money,
         cap: &'static str,
-        limit: i64,
+        limit: Money,
     },
 
     // R29, R30: resources and scheduled recharges.
@@ -303,6 +306,38 @@ impl DomainError {
             | PayerMissing
             | AmountAboveCap { .. } => ErrorKind::Refused,
         }
+    }
+
+    /// The amounts a refusal names, in minor units, with their currency: for
+    /// machines, beside the message for people.
+    pub fn amounts(&self) -> Option<(Currency, Vec<(&'static str, i64)>)> {
+        use DomainError::*;
+        let (fields, currency) = match *self {
+            AmountBelowMinimum { amount, minimum } => (
+                vec![("amount", amount), ("minimum", minimum)],
+                amount.currency,
+            ),
+            ThresholdNotBelowBalance { threshold, balance } => (
+                vec![("threshold", threshold), ("balance", balance)],
+                balance.currency,
+            ),
+            AmountBelowThreshold { amount, threshold } => (
+                vec![("amount", amount), ("threshold", threshold)],
+                amount.currency,
+            ),
+            TargetNotAboveThreshold { target, threshold } => (
+                vec![("target_balance", target), ("threshold", threshold)],
+                target.currency,
+            ),
+            AmountAboveCap { amount, limit, .. } => {
+                (vec![("amount", amount), ("limit", limit)], amount.currency)
+            }
+            _ => return None,
+        };
+        Some((
+            currency,
+            fields.into_iter().map(|(k, m)| (k, m.amount)).collect(),
+        ))
     }
 
     /// R6, R11, R29: the balance cannot cover it (a renewal is then unpaid, a

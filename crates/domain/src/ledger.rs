@@ -4,7 +4,7 @@
 
 use crate::DomainError;
 use crate::error::invariant;
-use crate::money::{add, positive};
+use crate::money::{add, positive, sub};
 
 /// The system accounts a customer balance is posted against. They have no stored
 /// balance (that would be one hot row shared by every debit); theirs is the sum of
@@ -20,6 +20,9 @@ pub mod system {
     pub const TAX_PAYABLE: &str = "sys:tax_payable";
     /// Operator adjustments.
     pub const ADJUSTMENTS: &str = "sys:adjustments";
+    /// R1: what charges were rounded by so that the gateway takes them (rounded down:
+    /// what the operator gave up).
+    pub const CHARGE_ROUNDING: &str = "sys:charge_rounding";
 }
 
 /// What an entry is, in the customer's words.
@@ -36,6 +39,8 @@ pub enum EntryKind {
     Refund,
     Tax,
     Adjustment,
+    /// R1: a charge rounded to what the gateway takes.
+    ChargeRounding,
 }
 
 impl EntryKind {
@@ -52,6 +57,7 @@ impl EntryKind {
             Refund => "refund",
             Tax => "tax",
             Adjustment => "adjustment",
+            ChargeRounding => "charge_rounding",
         }
     }
 }
@@ -191,11 +197,12 @@ fn kinds_of(items: &[(EntryKind, i64)]) -> Vec<EntryKind> {
     kinds
 }
 
-/// A paid top-up (R10): the gateway collected `amount + tax`; the customer is credited
-/// `amount`, the tax is owed.
-pub fn top_up(account: &str, amount: i64, tax: i64) -> Result<Journal, DomainError> {
+/// A paid top-up (R10): the gateway collected `total`; the customer is credited
+/// `amount`, the tax is owed, and what the charge was rounded by for the gateway (R1:
+/// `total - amount - tax`, usually 0) is the operator's.
+pub fn top_up(account: &str, amount: i64, tax: i64, total: i64) -> Result<Journal, DomainError> {
     let amount = positive(amount)?;
-    let total = add(amount, tax)?;
+    let rounding = sub(total, add(amount, tax)?)?;
     let mut postings = vec![
         posting(account, EntryKind::TopUp, amount),
         posting(system::GATEWAY_CLEARING, EntryKind::TopUp, -total),
@@ -203,18 +210,26 @@ pub fn top_up(account: &str, amount: i64, tax: i64) -> Result<Journal, DomainErr
     if tax != 0 {
         postings.push(posting(system::TAX_PAYABLE, EntryKind::Tax, tax));
     }
+    if rounding != 0 {
+        postings.push(posting(
+            system::CHARGE_ROUNDING,
+            EntryKind::ChargeRounding,
+            rounding,
+        ));
+    }
     balanced(postings)
 }
 
-/// Reverses a top-up whose payment finally failed (R11), or refunds part of one
-/// (R31): the exact mirror of the credit, for `amount` of it and its share of tax.
+/// Reverses a top-up whose payment finally failed (R11): the exact mirror of its
+/// credit (`amount`, `tax` and `total` as in `top_up`).
 pub fn reverse_top_up(
     account: &str,
     kind: EntryKind,
     amount: i64,
     tax: i64,
+    total: i64,
 ) -> Result<Journal, DomainError> {
-    let mut journal = top_up(account, amount, tax)?;
+    let mut journal = top_up(account, amount, tax, total)?;
     for p in &mut journal.postings {
         p.amount = -p.amount;
         if p.kind == EntryKind::TopUp {
@@ -225,19 +240,37 @@ pub fn reverse_top_up(
 }
 
 /// A refund made at the gateway (R31): `credit` of the top-up's credit and `tax` of
-/// its tax go back, against the gateway clearing account. Either part may be zero (a
-/// small refund can fall wholly on one side when it is split in proportion).
-pub fn refund_top_up(account: &str, credit: i64, tax: i64) -> Result<Journal, DomainError> {
-    if credit < 0 || tax < 0 {
+/// its tax go back, against the gateway clearing account, and `rounding` of what its
+/// charge was rounded down by (R1) comes back to the operator: the refund is `credit +
+/// tax - rounding`. Any part may be zero (a small refund can fall wholly on one side
+/// when it is split in proportion).
+pub fn refund_top_up(
+    account: &str,
+    credit: i64,
+    tax: i64,
+    rounding: i64,
+) -> Result<Journal, DomainError> {
+    if credit < 0 || tax < 0 || rounding < 0 {
         return Err(DomainError::AmountNotPositive);
     }
-    let total = positive(add(credit, tax)?)?;
-    let mut postings = vec![posting(system::GATEWAY_CLEARING, EntryKind::Refund, total)];
+    let refunded = positive(sub(add(credit, tax)?, rounding)?)?;
+    let mut postings = vec![posting(
+        system::GATEWAY_CLEARING,
+        EntryKind::Refund,
+        refunded,
+    )];
     if credit > 0 {
         postings.push(posting(account, EntryKind::Refund, -credit));
     }
     if tax > 0 {
         postings.push(posting(system::TAX_PAYABLE, EntryKind::Tax, -tax));
+    }
+    if rounding > 0 {
+        postings.push(posting(
+            system::CHARGE_ROUNDING,
+            EntryKind::ChargeRounding,
+            rounding,
+        ));
     }
     balanced(postings)
 }
@@ -269,7 +302,7 @@ mod tests {
 
     #[test]
     fn r3_top_up_with_tax_balances() {
-        let j = top_up("acct_1", 1000, 200).unwrap();
+        let j = top_up("acct_1", 1000, 200, 1200).unwrap();
         assert!(j.is_balanced());
         assert_eq!(j.net_for("acct_1"), 1000);
         assert_eq!(j.net_for(system::TAX_PAYABLE), 200);
@@ -277,9 +310,25 @@ mod tests {
     }
 
     #[test]
+    fn r1_a_rounded_charge_books_its_rounding_to_the_operator() {
+        // 1.101 BHD credited, charged 1.100 (Stripe takes multiples of 10 fils).
+        let j = top_up("a", 1_101, 0, 1_100).unwrap();
+        assert!(j.is_balanced());
+        assert_eq!(j.net_for("a"), 1_101, "the credit is never rounded");
+        assert_eq!(j.net_for(system::GATEWAY_CLEARING), -1_100);
+        assert_eq!(j.net_for(system::CHARGE_ROUNDING), -1);
+        let back = reverse_top_up("a", EntryKind::TopUpReversal, 1_101, 0, 1_100).unwrap();
+        assert_eq!(back.net_for(system::CHARGE_ROUNDING), 1);
+        let refund = refund_top_up("a", 1_101, 0, 1).unwrap();
+        assert_eq!(refund.net_for(system::GATEWAY_CLEARING), 1_100);
+        assert_eq!(refund.net_for(system::CHARGE_ROUNDING), 1);
+        assert!(refund_top_up("a", 5, 0, -1).is_err());
+    }
+
+    #[test]
     fn r3_reversal_mirrors_the_credit() {
-        let credit = top_up("a", 1000, 200).unwrap();
-        let reversal = reverse_top_up("a", EntryKind::TopUpReversal, 1000, 200).unwrap();
+        let credit = top_up("a", 1000, 200, 1200).unwrap();
+        let reversal = reverse_top_up("a", EntryKind::TopUpReversal, 1000, 200, 1200).unwrap();
         assert!(reversal.is_balanced());
         assert_eq!(reversal.net_for("a"), -credit.net_for("a"));
         assert_eq!(
@@ -367,7 +416,7 @@ mod tests {
     fn r1_zero_or_negative_amounts_make_no_journal() {
         assert!(debit("a", EntryKind::Usage, 0).is_err());
         assert!(transfer("a", "b", -5).is_err());
-        assert!(top_up("a", i64::MAX, 1).is_err());
+        assert!(top_up("a", i64::MAX, 1, i64::MAX).is_err());
     }
 
     #[test]
@@ -379,14 +428,14 @@ mod tests {
             let part = credit_share(w[1], amount, total) - credit_share(w[0], amount, total);
             let tax = (w[1] - w[0]) - part;
             assert!(part >= 0 && tax >= 0);
-            let j = refund_top_up("a", part, tax).unwrap();
+            let j = refund_top_up("a", part, tax, 0).unwrap();
             assert!(j.is_balanced());
             assert_eq!(j.net_for("a"), -part);
             credit += part;
         }
         assert_eq!(credit, amount);
-        assert!(refund_top_up("a", 0, 0).is_err());
-        assert!(refund_top_up("a", -1, 5).is_err());
+        assert!(refund_top_up("a", 0, 0, 0).is_err());
+        assert!(refund_top_up("a", -1, 5, 0).is_err());
     }
 
     proptest! {
@@ -395,8 +444,8 @@ mod tests {
             prop_assert!(debit("a", EntryKind::Usage, amount).unwrap().is_balanced());
             prop_assert!(debit("a", EntryKind::Fee, amount).unwrap().is_balanced());
             prop_assert!(debit("a", EntryKind::RecurringFee, amount).unwrap().is_balanced());
-            prop_assert!(top_up("a", amount, tax).unwrap().is_balanced());
-            prop_assert!(reverse_top_up("a", EntryKind::Refund, amount, tax).unwrap().is_balanced());
+            prop_assert!(top_up("a", amount, tax, amount + tax).unwrap().is_balanced());
+            prop_assert!(reverse_top_up("a", EntryKind::Refund, amount, tax, amount + tax).unwrap().is_balanced());
             prop_assert!(transfer("a", "b", amount).unwrap().is_balanced());
         }
     }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod auto_top_up;
 pub mod balance;
 pub mod checkout;
+pub mod currency;
 pub mod debit;
 pub mod error;
 pub mod events;

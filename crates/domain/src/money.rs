@@ -5,33 +5,6 @@ use crate::DomainError;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The ISO 4217 currencies refill accepts, with their minor-unit exponent.
-const CURRENCIES: &[(&str, u32)] = &[
-    ("AUD", 2),
-    ("BRL", 2),
-    ("CAD", 2),
-    ("CHF", 2),
-    ("CZK", 2),
-    ("DKK", 2),
-    ("EUR", 2),
-    ("GBP", 2),
-    ("HKD", 2),
-    ("HUF", 2),
-    ("INR", 2),
-    ("JPY", 0),
-    ("KRW", 0),
-    ("MXN", 2),
-    ("NOK", 2),
-    ("NZD", 2),
-    ("PLN", 2),
-    ("SEK", 2),
-    ("SGD", 2),
-    ("USD", 2),
-    ("ZAR", 2),
-    ("BHD", 3),
-    ("KWD", 3),
-];
-
 /// An ISO 4217 currency code refill knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Currency(&'static str);
@@ -51,10 +24,8 @@ impl<'de> Deserialize<'de> for Currency {
 
 impl Currency {
     pub fn parse(code: &str) -> Result<Currency, DomainError> {
-        CURRENCIES
-            .iter()
-            .find(|(c, _)| *c == code)
-            .map(|(c, _)| Currency(c))
+        crate::currency::find(code)
+            .map(|r| Currency(r.code))
             .ok_or_else(|| DomainError::UnknownCurrency(code.chars().take(16).collect()))
     }
     pub fn code(&self) -> &'static str {
@@ -62,10 +33,7 @@ impl Currency {
     }
     /// Digits after the decimal point (2 for GBP, 0 for JPY).
     pub fn exponent(&self) -> u32 {
-        CURRENCIES
-            .iter()
-            .find(|(c, _)| *c == self.0)
-            .map_or(2, |(_, e)| *e)
+        crate::currency::find(self.0).map_or(2, |r| r.exponent)
     }
 }
 
@@ -200,6 +168,12 @@ mod tests {
         assert_eq!(format_minor(-5, gbp), "-0.05");
         assert_eq!(format_minor(500, Currency::parse("JPY").unwrap()), "500");
         assert_eq!(Money::new(1000, gbp).to_string(), "10.00 GBP");
+        let kwd = Currency::parse("KWD").unwrap();
+        assert_eq!(Money::new(1_101, kwd).to_string(), "1.101 KWD");
+        assert_eq!(
+            Money::new(1_000, Currency::parse("JPY").unwrap()).to_string(),
+            "1000 JPY"
+        );
     }
 
     #[test]

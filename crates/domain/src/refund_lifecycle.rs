@@ -15,15 +15,15 @@
 //! is checked where it is taken. A failed refund restores it by new entries, once:
 //! only a move into `failed` restores, and a failed refund never moves again.
 //!
-//! The parts are always those of the top-up's refunded total (`credit_share`), going
-//! up at approval and down at a failure, so that however refunds and failures
+//! The parts are always those of the top-up's refunded total (`refunds::shares`),
+//! going up at approval and down at a failure, so that however refunds and failures
 //! interleave the credit reversed is exactly the share of the total refunded, never
 //! more than the top-up's credit, and the tax likewise.
 
 use crate::error::invariant;
-use crate::ledger::{Journal, credit_share, refund_top_up};
+use crate::ledger::{Journal, refund_top_up};
 use crate::money::{positive, sub};
-use crate::refunds::RefundParts;
+use crate::refunds::{RefundParts, shares};
 use crate::top_up::TopUpStatus;
 use crate::{DomainError, ErrorKind};
 use std::fmt;
@@ -205,7 +205,9 @@ pub struct Refundable {
     pub by_card: bool,
     /// The credit...
     pub amount: i64,
-    /// ...and what was charged for it (credit and tax).
+    /// ...the tax on it...
+    pub tax: i64,
+    /// ...and what was charged for both (R1: rounded down for the gateway).
     pub total: i64,
     /// Of the total, what is reversed already (refunds approved, or made at the
     /// gateway).
@@ -238,12 +240,19 @@ impl Refundable {
             let refundable = left.max(0);
             return Err(RefundRefusal::ExceedsCharge { amount, refundable }.into());
         }
-        let parts = reversal(self.refunded, amount, self.amount, self.total)?;
+        let parts = reversal(self.refunded, amount, self.charge())?;
         if !self.into_negative && parts.credit > self.balance.max(0) {
             let (credit, balance) = (parts.credit, self.balance);
             return Err(RefundRefusal::ExceedsBalance { credit, balance }.into());
         }
         Ok(parts)
+    }
+}
+
+impl Refundable {
+    /// The top-up's `(amount, tax, total)`, which refunds are shares of.
+    pub fn charge(&self) -> (i64, i64, i64) {
+        (self.amount, self.tax, self.total)
     }
 }
 
@@ -283,16 +292,15 @@ pub fn check_approval(
     r.parts(amount, sub(r.total, r.refunded)?)
 }
 
-/// The parts that taking the refunded total of a top-up (`amount` credited, `total`
-/// charged) from `refunded` to `refunded + more` reverses.
+/// The parts that taking the refunded total of a top-up (`(amount, tax, total)`:
+/// credited, owed, charged) from `refunded` to `refunded + more` reverses.
 pub fn reversal(
     refunded: i64,
     more: i64,
-    amount: i64,
-    total: i64,
+    top_up: (i64, i64, i64),
 ) -> Result<RefundParts, DomainError> {
     let to = crate::money::add(refunded, more)?;
-    parts_between(refunded, to, amount, total)
+    parts_between(refunded, to, top_up)
 }
 
 /// The parts that a failed refund of `less` restores, taking the refunded total back
@@ -300,11 +308,10 @@ pub fn reversal(
 pub fn restoration(
     refunded: i64,
     less: i64,
-    amount: i64,
-    total: i64,
+    top_up: (i64, i64, i64),
 ) -> Result<RefundParts, DomainError> {
     let to = sub(refunded, less)?;
-    let p = parts_between(to, refunded, amount, total)?;
+    let p = parts_between(to, refunded, top_up)?;
     Ok(RefundParts {
         refunded_total: to,
         ..p
@@ -314,29 +321,39 @@ pub fn restoration(
 /// The credit and tax between two refunded totals (`low <= high <= total`), as the
 /// difference of their shares: parts taken this way always add up to the share of
 /// the total, whatever the order of refunds and failures.
-fn parts_between(low: i64, high: i64, amount: i64, total: i64) -> Result<RefundParts, DomainError> {
+fn parts_between(
+    low: i64,
+    high: i64,
+    (amount, tax, total): (i64, i64, i64),
+) -> Result<RefundParts, DomainError> {
     invariant(
         0 <= low && low <= high && high <= total,
         "R31",
         "a refund moves the refunded total within what was charged",
     )?;
-    let credit = sub(
-        credit_share(high, amount, total),
-        credit_share(low, amount, total),
-    )?;
+    let (credit_high, tax_high) = shares(high, amount, tax, total);
+    let (credit_low, tax_low) = shares(low, amount, tax, total);
+    let (credit, tax) = (sub(credit_high, credit_low)?, sub(tax_high, tax_low)?);
     let refunded = sub(high, low)?;
+    let rounding = sub(crate::money::add(credit, tax)?, refunded)?;
+    invariant(
+        credit >= 0 && tax >= 0 && rounding >= 0,
+        "R31",
+        "a refund reverses parts of what was charged, never more",
+    )?;
     Ok(RefundParts {
         refunded_total: high,
         refunded,
         credit,
-        tax: sub(refunded, credit)?,
+        tax,
+        rounding,
     })
 }
 
 /// R3, R31: the journal that restores what a failed refund reversed: the exact
 /// mirror of `refund_top_up` for these parts.
-pub fn restore_journal(account: &str, credit: i64, tax: i64) -> Result<Journal, DomainError> {
-    let mut journal = refund_top_up(account, credit, tax)?;
+pub fn restore_journal(account: &str, p: &RefundParts) -> Result<Journal, DomainError> {
+    let mut journal = refund_top_up(account, p.credit, p.tax, p.rounding)?;
     for p in &mut journal.postings {
         p.amount = -p.amount;
     }

@@ -7,6 +7,7 @@ fn top_up() -> Refundable {
         status: TopUpStatus::Succeeded,
         by_card: true,
         amount: 5_000,
+        tax: 1_000,
         total: 6_000,
         refunded: 0,
         requested: 0,
@@ -171,14 +172,14 @@ fn r31_reasons_and_keys() {
 
 #[test]
 fn r31_a_restored_refund_mirrors_its_reversal() {
-    let p = reversal(0, 1_200, 5_000, 6_000).unwrap();
-    let j = refund_top_up("a", p.credit, p.tax).unwrap();
-    let back = restoration(1_200, 1_200, 5_000, 6_000).unwrap();
+    let p = reversal(0, 1_200, (5_000, 1_000, 6_000)).unwrap();
+    let j = refund_top_up("a", p.credit, p.tax, p.rounding).unwrap();
+    let back = restoration(1_200, 1_200, (5_000, 1_000, 6_000)).unwrap();
     assert_eq!(
         (back.credit, back.tax, back.refunded_total),
         (1_000, 200, 0)
     );
-    let r = restore_journal("a", back.credit, back.tax).unwrap();
+    let r = restore_journal("a", &back).unwrap();
     assert!(r.is_balanced());
     assert_eq!(r.net_for("a"), -j.net_for("a"));
 }
@@ -192,31 +193,33 @@ proptest! {
         steps in proptest::collection::vec((any::<bool>(), 1i64..400_000), 1..20),
     ) {
         let total = amount + tax;
-        let (mut refunded, mut credit, mut taxes) = (0i64, 0i64, 0i64);
+        let (mut refunded, mut credit, mut taxes, mut rounding) = (0i64, 0i64, 0i64, 0i64);
         let mut live: Vec<i64> = vec![];
         for (fail, size) in steps {
             match (fail, live.pop()) {
                 (true, Some(a)) => {
-                    let p = restoration(refunded, a, amount, total).unwrap();
+                    let p = restoration(refunded, a, (amount, tax, total)).unwrap();
                     refunded -= a;
                     credit -= p.credit;
                     taxes -= p.tax;
+                    rounding -= p.rounding;
                 }
                 (_, back) => {
                     live.extend(back);
                     let a = size.min(total - refunded);
                     if a == 0 { continue; }
-                    let p = reversal(refunded, a, amount, total).unwrap();
-                    prop_assert_eq!(p.credit + p.tax, a);
+                    let p = reversal(refunded, a, (amount, tax, total)).unwrap();
+                    prop_assert_eq!(p.credit + p.tax - p.rounding, a);
                     refunded += a;
                     credit += p.credit;
                     taxes += p.tax;
+                    rounding += p.rounding;
                     live.push(a);
                 }
             }
-            prop_assert_eq!(credit, credit_share(refunded, amount, total));
+            prop_assert_eq!((credit, taxes), crate::refunds::shares(refunded, amount, tax, total));
             prop_assert!(credit <= amount && taxes <= tax && credit >= 0 && taxes >= 0);
-            prop_assert_eq!(credit + taxes, refunded);
+            prop_assert_eq!(credit + taxes - rounding, refunded);
         }
     }
 }

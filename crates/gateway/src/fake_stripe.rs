@@ -5,6 +5,8 @@
 //!
 //! It models only what refill uses; anything else answers 404 like an unknown route.
 
+mod amounts;
+
 use crate::stripe::{IDEMPOTENCY_METADATA_KEY, Stripe, StripeConfig, http_client};
 use crate::stripe_webhook::sign;
 use axum::Router;
@@ -37,6 +39,9 @@ pub enum FakeFault {
     /// Does the work (the PaymentIntent is created), then holds the answer this long:
     /// a client with a shorter timeout never learns the outcome.
     TimeoutAfterCharge(Duration),
+    /// 400 invalid_request_error (a parameter Stripe refuses); nothing done: what
+    /// Stripe answers a malformed request (R23).
+    InvalidRequest,
 }
 
 /// What the fake saw of one request, for assertions on headers.
@@ -382,6 +387,7 @@ impl Fake {
     fn create_intent(&mut self, p: &Params, key: Option<&str>) -> Result<Reply, Reply> {
         let amount = p.positive("amount")?;
         let currency = p.required("currency")?.to_lowercase();
+        amounts::check(amount, &currency)?;
         let pm = p.required("payment_method")?;
         let card = self
             .card_of(pm)
@@ -392,7 +398,9 @@ impl Fake {
             .filter(|o| Some(*o) != customer.as_deref())
         {
             let msg = format!("The PaymentMethod {pm} belongs to customer {owner}.");
-            return Err(invalid("payment_method_unexpected_state", &msg));
+            let (status, mut body) = invalid("payment_method_unexpected_state", &msg);
+            body["error"]["param"] = json!("payment_method");
+            return Err((status, body));
         }
         let mut pi = Intent {
             id: new_id("pi"),
@@ -710,6 +718,14 @@ async fn handle(
         Some(FakeFault::Slow(d)) => {
             tokio::time::sleep(d).await;
             return respond(server_error(), false);
+        }
+        Some(FakeFault::InvalidRequest) => {
+            let (status, mut body) = invalid(
+                "parameter_invalid_integer",
+                "Invalid integer: amount (injected).",
+            );
+            body["error"]["param"] = json!("amount");
+            return respond((status, body), false);
         }
         _ => {}
     }

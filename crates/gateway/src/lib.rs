@@ -12,6 +12,7 @@ pub mod stripe_webhook;
 
 use async_trait::async_trait;
 use serde::Serialize;
+use std::sync::atomic::{AtomicU64, Ordering};
 use thiserror::Error;
 
 /// A card as the gateway describes it (R5, R10: brand and last four digits).
@@ -33,6 +34,9 @@ pub enum DeclineClass {
     Hard,
     /// 3-D Secure needed: the customer must authenticate.
     AuthenticationRequired,
+    /// Not the card's answer: the gateway refused the request itself as malformed
+    /// (`GatewayError::Rejected`). An operator's error, never the customer's failure.
+    Rejected,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -149,6 +153,26 @@ pub enum GatewayError {
     /// The request itself was refused (unknown token, bad amount): a clear error.
     #[error("payment gateway refused the request: {0}")]
     Invalid(String),
+    /// A charge the gateway refused as malformed (Stripe's `invalid_request_error`: an
+    /// amount it does not take, a missing parameter). refill's or its operator's error,
+    /// never the customer's (R23): alerted (`note_rejected`), and not sent again as is.
+    #[error("payment gateway refused the request as malformed: {0}")]
+    Rejected(String),
+}
+
+static REJECTED: AtomicU64 = AtomicU64::new(0);
+
+/// R23: alerts the operator to a request the gateway refused as malformed: an error
+/// line in the log, and the count `/metrics` shows.
+pub fn note_rejected(what: &str) -> GatewayError {
+    REJECTED.fetch_add(1, Ordering::Relaxed);
+    eprintln!("refill: ALERT: the payment gateway refused a request as malformed: {what}");
+    GatewayError::Rejected(what.to_string())
+}
+
+/// Requests refused as malformed since this process started (`note_rejected`).
+pub fn rejected_requests() -> u64 {
+    REJECTED.load(Ordering::Relaxed)
 }
 
 /// What refill needs of a payment gateway.

@@ -325,6 +325,7 @@ fn to_charge(rec: &Record, outcome: &str) -> Charge {
             let class = match parts.next() {
                 Some("hard") => DeclineClass::Hard,
                 Some("authentication_required") => DeclineClass::AuthenticationRequired,
+                Some("rejected") => DeclineClass::Rejected,
                 _ => DeclineClass::Soft,
             };
             let code = parts.next().unwrap_or("card_declined").to_string();
@@ -355,11 +356,30 @@ fn decline_message(code: &str) -> String {
     .to_string()
 }
 
+/// R1: what the sandbox refuses as Stripe would: an amount that is not positive, or
+/// one Stripe does not take in its currency (`GatewayRules`).
+fn refused_amount(amount: i64, currency: &str) -> Option<String> {
+    if amount <= 0 {
+        return Some("amount must be positive".into());
+    }
+    let c = refill_domain::Currency::parse(&currency.to_ascii_uppercase()).ok()?;
+    let rules = c.gateway();
+    (!rules.accepts(amount)).then(|| {
+        format!(
+            "{} is not a charge Stripe takes in {c}: at least {}, in multiples of {}",
+            refill_domain::Money::new(amount, c),
+            refill_domain::Money::new(rules.minimum_charge, c),
+            rules.step
+        )
+    })
+}
+
 fn class_name(c: DeclineClass) -> &'static str {
     match c {
         DeclineClass::Soft => "soft",
         DeclineClass::Hard => "hard",
         DeclineClass::AuthenticationRequired => "authentication_required",
+        DeclineClass::Rejected => "rejected",
     }
 }
 
@@ -438,8 +458,11 @@ impl Gateway for Sandbox {
     }
 
     async fn charge(&self, req: &ChargeRequest) -> Result<Charge, GatewayError> {
-        if req.amount <= 0 {
-            return Err(GatewayError::Invalid("amount must be positive".into()));
+        if let Some(why) = refused_amount(req.amount, &req.currency) {
+            return Err(note_rejected(&format!(
+                "sandbox: charge {}: {why}",
+                req.idempotency_key
+            )));
         }
         let card = test_card(&req.payment_method)?;
         let mut inner = self.lock();

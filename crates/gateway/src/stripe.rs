@@ -95,6 +95,8 @@ struct ApiErrorBody {
     #[serde(default)]
     decline_code: Option<String>,
     #[serde(default)]
+    param: Option<String>,
+    #[serde(default)]
     message: Option<String>,
     #[serde(default)]
     payment_intent: Option<Value>,
@@ -143,6 +145,17 @@ fn status_error(status: u16, e: &ApiErrorBody) -> GatewayError {
         401 | 403 | 409 | 429 | 500.. => GatewayError::Outage(what),
         _ => GatewayError::Invalid(what),
     }
+}
+
+/// R23: a charge Stripe refused as malformed (400 `invalid_request_error`: an amount
+/// it does not take, a missing parameter), as opposed to one naming a card that is
+/// gone, which stays the card's problem.
+fn malformed(status: u16, e: &ApiErrorBody) -> bool {
+    let about_the_card = e.code.as_deref() == Some("resource_missing")
+        || e.param
+            .as_deref()
+            .is_some_and(|p| p.starts_with("payment_method"));
+    status == 400 && e.kind == "invalid_request_error" && !about_the_card
 }
 
 /// R23: Stripe's decline codes sorted into the classes the engine acts on.
@@ -508,6 +521,16 @@ impl Gateway for Stripe {
             Ok(pi) => charge_from_payment_intent(&pi),
             Err(ApiError::Status { error, .. }) if error.kind == "card_error" => {
                 Ok(declined_charge(req, &error))
+            }
+            Err(ApiError::Status { status, error }) if malformed(status, &error) => {
+                let what = format!(
+                    "charge {} of {} {}: {}",
+                    req.idempotency_key,
+                    req.amount,
+                    req.currency,
+                    status_error(status, &error)
+                );
+                Err(crate::note_rejected(&what))
             }
             Err(e) => Err(e.into()),
         }

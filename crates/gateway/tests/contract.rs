@@ -126,6 +126,10 @@ fn is_invalid<T: std::fmt::Debug>(r: &Result<T, GatewayError>) -> bool {
     matches!(r, Err(GatewayError::Invalid(_)))
 }
 
+fn is_rejected<T: std::fmt::Debug>(r: &Result<T, GatewayError>) -> bool {
+    matches!(r, Err(GatewayError::Rejected(_)))
+}
+
 async fn r25_same_key_gives_the_same_charge_once(h: &impl Harness) {
     let g = h.gateway();
     let a = g.charge(&req("k1", "pm_card_visa", 1000)).await.unwrap();
@@ -392,12 +396,39 @@ async fn r5_cards_are_saved_for_off_session_charges(h: &impl Harness) {
 
 async fn bad_requests_are_invalid(h: &impl Harness) {
     let g = h.gateway();
-    assert!(is_invalid(&g.charge(&req("zero", "pm_card_visa", 0)).await));
+    // A malformed request is the operator's problem, never a decline (R23).
+    assert!(is_rejected(
+        &g.charge(&req("zero", "pm_card_visa", 0)).await
+    ));
     assert!(is_invalid(
         &g.charge(&req("tok", "pm_card_nosuchthing", 100)).await
     ));
     assert!(is_invalid(&g.retrieve_charge("pi_nosuchcharge").await));
     assert_eq!(h.real_charges("zero") + h.real_charges("tok"), 0);
+}
+
+/// R1, R23: an amount Stripe does not take (three-decimal currencies in multiples of
+/// 10; at least the minimum charge) is refused as malformed, nothing charged.
+async fn r1_amounts_the_gateway_does_not_take_are_rejected(h: &impl Harness) {
+    let g = h.gateway();
+    let in_currency = |key: &str, amount, currency: &str| ChargeRequest {
+        currency: currency.into(),
+        ..req(key, "pm_card_visa", amount)
+    };
+    let before = refill_gateway::rejected_requests();
+    assert!(is_rejected(
+        &g.charge(&in_currency("bhd", 1_101, "BHD")).await
+    ));
+    assert!(is_rejected(
+        &g.charge(&in_currency("huf", 100, "HUF")).await
+    ));
+    assert!(refill_gateway::rejected_requests() >= before + 2, "alerted");
+    let ok = g
+        .charge(&in_currency("bhd-ok", 1_100, "BHD"))
+        .await
+        .unwrap();
+    assert_eq!(ok.status, ChargeStatus::Succeeded);
+    assert_eq!(h.real_charges("bhd") + h.real_charges("huf"), 0);
 }
 
 macro_rules! contract {
@@ -424,6 +455,7 @@ contract!(
     r5_cards_are_described,
     r5_cards_are_saved_for_off_session_charges,
     bad_requests_are_invalid,
+    r1_amounts_the_gateway_does_not_take_are_rejected,
 );
 
 // ---- Stripe only: faults on the wire ----

@@ -283,7 +283,7 @@ fn toml_text(key: &Key, name: &str, value: &toml::Value) -> Option<(String, Stri
         (_, toml::Value::String(t)) => (t.clone(), format!("{name} = {t:?}")),
         (_, toml::Value::Integer(n)) => (n.to_string(), format!("{name} = {n}")),
         (_, toml::Value::Boolean(b)) => (b.to_string(), format!("{name} = {b}")),
-        (Slot::TaxRates(_), toml::Value::Table(rates)) => {
+        (Slot::TaxRates(_) | Slot::PerCurrency(_), toml::Value::Table(rates)) => {
             let pairs: Option<Vec<String>> = rates
                 .iter()
                 .map(|(c, r)| Some(format!("{c}:{}", r.as_integer()?)))

@@ -1,12 +1,12 @@
-//! Accounts and sub-accounts (R2, R4), API keys, the ledger's listings, transfers.
-//! An account's changes and its closing: `account_changes`.
+//! Accounts and sub-accounts (R2, R4), who calls (API keys: api_keys.rs), the ledger's
+//! listings, transfers. An account's changes and its closing: `account_changes`.
 
 use crate::api_objects::{AccountView, EntryView, Page, TransferView};
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
 use refill_domain::accounts::{self as rules, AccountStatus};
 use refill_domain::debit::{SpendWatch, effects_of_balance_change};
 use refill_domain::{Currency, DomainError, ledger, money};
-use refill_store::{AccountRow, ApiKeyRow, Tx};
+use refill_store::{AccountRow, Tx};
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -49,124 +49,6 @@ pub(crate) fn new_secret(prefix: &str) -> String {
 }
 
 impl Refill {
-    /// Who holds this key, if anyone.
-    /// Known keys are kept in memory for a short while (caches.rs): no database read
-    /// per request.
-    pub async fn authenticate(&self, key: &str) -> Result<Option<Caller>> {
-        use crate::caches::KeyLookup;
-        let hash = hash_key(key);
-        match self.caches.caller(&hash, self.now()) {
-            KeyLookup::Known(caller) => Ok(Some(caller)),
-            KeyLookup::Unknown => self.read_key(&hash).await,
-            KeyLookup::Reread(_) => self.reread_key(hash).await,
-        }
-    }
-
-    /// Reads a known key again on a task of its own, so that it ends (and the cache
-    /// learns the outcome) even if this request is dropped meanwhile: else no other
-    /// request would read the key again before it expired. If the read fails, the key
-    /// is still trusted while within its time, measured when the read ends.
-    async fn reread_key(&self, hash: String) -> Result<Option<Caller>> {
-        let app = self.clone();
-        let h = hash.clone();
-        let reread = tokio::spawn(async move {
-            let found = app.read_key(&h).await;
-            if found.is_err() {
-                app.caches.reread_failed(&h);
-            }
-            found
-        });
-        let failed = match reread.await {
-            Ok(Ok(found)) => return Ok(found),
-            Ok(Err(e)) => e,
-            // The runtime is stopping (the task was cancelled), as the pipeline says.
-            Err(_) => ServiceError::invalid("shutting_down", "refill is shutting down"),
-        };
-        match self.caches.trusted(&hash, self.now()) {
-            Some(caller) => Ok(Some(caller)),
-            None => Err(failed),
-        }
-    }
-
-    /// Who holds the key with this hash, from the database, noted in the cache.
-    async fn read_key(&self, hash: &str) -> Result<Option<Caller>> {
-        let now = self.now();
-        let found = refill_store::find_api_key(&self.db.pool, hash).await?;
-        let caller = found.map(|k| match k.account_id {
-            None => Caller::Operator { key_id: k.id },
-            Some(account_id) => Caller::Account {
-                key_id: k.id,
-                account_id,
-            },
-        });
-        match &caller {
-            Some(c) => self.caches.remember_caller(hash, c, now),
-            None => self.caches.forget_caller(hash),
-        }
-        Ok(caller)
-    }
-
-    /// First start: creates the operator key (or takes `preset`) if there is none.
-    /// Returns the new key, to print once; None when one existed.
-    pub async fn bootstrap_operator_key(&self, preset: Option<&str>) -> Result<Option<String>> {
-        let mut tx = self.db.begin().await?;
-        if let Some(key) = preset {
-            if refill_store::find_api_key(&mut *tx, &hash_key(key))
-                .await?
-                .is_some()
-            {
-                return Ok(None);
-            }
-        } else if refill_store::count_operator_keys(&mut tx).await? > 0 {
-            return Ok(None);
-        }
-        let key = preset
-            .map(str::to_string)
-            .unwrap_or_else(|| new_secret("rk_op"));
-        match self.insert_key(&mut tx, &key, None, "operator").await {
-            // Several nodes starting at once with the same preset key: one wins.
-            Err(ServiceError::Store(e)) if e.is_unique_violation() => return Ok(None),
-            other => other?,
-        }
-        match tx.commit().await.map_err(refill_store::StoreError::Db) {
-            Err(e) if e.is_unique_violation() => Ok(None),
-            Err(e) => Err(e.into()),
-            Ok(()) => Ok(Some(key)),
-        }
-    }
-
-    /// An API key for one account and its sub-accounts (operator only).
-    pub async fn create_account_key(&self, caller: &Caller, account_id: &str) -> Result<String> {
-        if !caller.is_operator() {
-            return Err(ServiceError::Forbidden("API keys".into()));
-        }
-        self.account(caller, account_id).await?;
-        let key = new_secret("rk_acct");
-        let mut tx = self.db.begin().await?;
-        self.insert_key(&mut tx, &key, Some(account_id), "account")
-            .await?;
-        tx.commit().await?;
-        Ok(key)
-    }
-
-    async fn insert_key(
-        &self,
-        tx: &mut Tx,
-        key: &str,
-        account_id: Option<&str>,
-        label: &str,
-    ) -> Result<()> {
-        let row = ApiKeyRow {
-            id: refill_store::new_id("key"),
-            key_hash: hash_key(key),
-            account_id: account_id.map(str::to_string),
-            label: Some(label.into()),
-            created_at: self.now(),
-        };
-        refill_store::insert_api_key(tx, &row).await?;
-        Ok(())
-    }
-
     /// An account the caller may see, or NotFound / Forbidden.
     pub async fn account(&self, caller: &Caller, id: &str) -> Result<AccountRow> {
         let row = refill_store::get_account(&self.db.pool, id)
@@ -416,7 +298,8 @@ fn check_tree(caller: &Caller, id: &str, parent: Option<&str>) -> Result<()> {
     match caller.root() {
         None => Ok(()),
         Some(root) if id == root || parent == Some(root) => Ok(()),
-        Some(_) => Err(ServiceError::Forbidden(format!("account {id}"))),
+        // Outside the caller's tree answers as unknown, so ids cannot be probed.
+        Some(_) => Err(ServiceError::not_found("account", id)),
     }
 }
 

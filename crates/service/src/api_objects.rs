@@ -184,6 +184,9 @@ pub struct TopUpView {
     pub status: String,
     pub amount: i64,
     pub tax: i64,
+    /// R1: what the charge was rounded by so that the gateway takes it (0, or
+    /// negative: rounded down): total = amount + tax + charge_rounding.
+    pub charge_rounding: i64,
     pub total: i64,
     pub currency: String,
     pub payment_method: Option<CardSummary>,
@@ -197,6 +200,15 @@ pub struct TopUpView {
     pub refunded: i64,
     pub created: String,
     pub completed: Option<String>,
+}
+
+/// R1: a top-up's total is its amount and tax, rounded for the gateway (none before
+/// its total is known).
+fn charge_rounding(t: &TopUpRow) -> i64 {
+    match t.total {
+        0 => 0,
+        total => total.saturating_sub(t.amount.saturating_add(t.tax)),
+    }
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -217,6 +229,7 @@ impl TopUpView {
             status: t.status.clone(),
             amount: t.amount,
             tax: t.tax,
+            charge_rounding: charge_rounding(t),
             total: t.total,
             currency: t.currency.clone(),
             payment_method: pm.map(|p| CardSummary {

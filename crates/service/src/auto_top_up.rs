@@ -130,6 +130,7 @@ impl Refill {
             self.ensure_card_ready(pm).await?;
         }
         let ctx = SettingsContext {
+            currency: refill_domain::Currency::parse(&account.currency)?,
             balance: account.balance,
             is_sub_account: account.parent_id.is_some(),
             has_payment_method: pm.is_some(),
@@ -154,7 +155,8 @@ impl Refill {
                 ),
             ));
         }
-        validate_settings(threshold, rule, source, ctx, &self.config.limits)?;
+        let limits = self.config.limits_in(&account.currency)?;
+        validate_settings(threshold, rule, source, ctx, &limits)?;
         if let (Some(pm), true) = (&pm, !was_active) {
             self.verify_card(
                 pm,
@@ -207,7 +209,15 @@ impl Refill {
         round: i64,
         authenticated: bool,
     ) -> Result<()> {
-        if self.config.verification_amount == 0 {
+        let currency = refill_store::get_account(&self.db.pool, &pm.account_id)
+            .await?
+            .map(|a| a.currency)
+            .unwrap_or_default();
+        // R14: the same in every currency, at least the gateway's minimum charge.
+        let amount = self
+            .config
+            .verification_charge(refill_domain::Currency::parse(&currency)?);
+        if amount == 0 {
             // Verification turned off by the operator: the card is taken as verified.
             return self.mark_verified(&pm.id).await;
         }
@@ -219,11 +229,8 @@ impl Refill {
             idempotency_key: key.clone(),
             payment_method: pm.gateway_token.clone(),
             customer: self.customer_of_card(&pm.id).await?,
-            amount: self.config.verification_amount,
-            currency: refill_store::get_account(&self.db.pool, &pm.account_id)
-                .await?
-                .map(|a| a.currency)
-                .unwrap_or_default(),
+            amount,
+            currency,
             description: "refill card verification for automatic top-up".into(),
             metadata: vec![("refill_verification".into(), pm.id.clone())],
             off_session: false,

@@ -3,20 +3,30 @@
 
 use refill_domain::auto_top_up::Limits;
 use refill_domain::checkout::TaxRates;
+use refill_domain::currency::operator_amount;
 use refill_domain::debit::TriggerOn;
-use refill_domain::{HOUR, MINUTE, Millis};
+use refill_domain::{Currency, DomainError, HOUR, MINUTE, Millis, Money};
 use refill_notify::RetryPolicy;
+use std::collections::BTreeMap;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// R8, R13, R21, R23: minimum top-up, intervals, retries, caps.
+    /// R8, R13, R21, R23: minimum top-up, intervals, retries, caps. The minimum is
+    /// for a two-decimal currency (1000: 10.00); `limits_in` gives an account's.
     pub limits: Limits,
+    /// R8: the minimum top-up set for a currency, in its own minor units (ISO code ->
+    /// amount), over `limits.minimum_top_up`.
+    pub minimum_top_up_per_currency: BTreeMap<String, i64>,
     /// R9: tax by the payer's country.
     pub tax: TaxRates,
     /// R18: what counts as spending for triggering.
     pub trigger_on: TriggerOn,
-    /// R14: the verification charge made once when a card is set up for auto top-up.
+    /// R14: the verification charge made once when a card is set up for auto top-up,
+    /// for a two-decimal currency (100: 1.00); 0 skips it. `verification_charge`
+    /// gives it in a currency.
     pub verification_amount: i64,
+    /// R14: the verification charge set for a currency, in its own minor units.
+    pub verification_amount_per_currency: BTreeMap<String, i64>,
     /// R14: the version of the auto top-up terms the customer accepts.
     pub terms_version: String,
     /// R22: how often the periodic check runs.
@@ -43,6 +53,39 @@ pub struct Config {
     pub refund_into_negative: bool,
 }
 
+impl Config {
+    /// R8: the minimum top-up in `currency`: the same major units in every currency
+    /// (10.00 GBP, 10 JPY, 10.000 KWD) unless set for it, and never below what the
+    /// gateway can charge (50 JPY).
+    pub fn minimum_top_up(&self, currency: Currency) -> Money {
+        let own = self
+            .minimum_top_up_per_currency
+            .get(currency.code())
+            .copied();
+        let amount = operator_amount(currency, self.limits.minimum_top_up, own);
+        Money::new(amount, currency)
+    }
+
+    /// The limits of an account in `currency` (its minimum top-up, R8).
+    pub fn limits_in(&self, currency: &str) -> Result<Limits, DomainError> {
+        let currency = Currency::parse(currency)?;
+        Ok(Limits {
+            minimum_top_up: self.minimum_top_up(currency).amount,
+            ..self.limits
+        })
+    }
+
+    /// R14: the verification charge in `currency` (0: none), at least the gateway's
+    /// minimum charge.
+    pub fn verification_charge(&self, currency: Currency) -> i64 {
+        let own = self
+            .verification_amount_per_currency
+            .get(currency.code())
+            .copied();
+        operator_amount(currency, self.verification_amount, own)
+    }
+}
+
 /// A secret that never prints (Debug shows `<redacted>`).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(pub String);
@@ -57,9 +100,11 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             limits: Limits::default(),
+            minimum_top_up_per_currency: BTreeMap::new(),
             tax: TaxRates::default(),
             trigger_on: TriggerOn::Usage,
             verification_amount: 100,
+            verification_amount_per_currency: BTreeMap::new(),
             terms_version: "2026-01".into(),
             periodic_check: 5 * MINUTE,
             lease: MINUTE,

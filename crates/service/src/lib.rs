@@ -4,7 +4,9 @@
 
 pub mod account_changes;
 pub mod accounts;
+pub mod api_keys;
 pub mod api_objects;
+pub mod authentication;
 pub mod auto_top_up;
 pub mod caches;
 pub mod clock;

@@ -20,7 +20,7 @@ use refill_domain::auto_top_up::{
     AfterFailure, FailureClass, Limits, WhyNot, after_failure as policy,
 };
 use refill_domain::recurring::{day_of_month, month_key, next_recharge};
-use refill_domain::{DomainError, checkout};
+use refill_domain::{Currency, DomainError, checkout};
 use refill_store::{PaymentMethodRow, ScheduleRow, TopUpRow, Tx};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -142,7 +142,10 @@ impl Refill {
         if_match: Option<i64>,
     ) -> Result<ScheduledRechargeView> {
         let account = self.open_account(caller, account_id).await?;
-        let amount = checkout::check_minimum(req.amount, self.config.limits.minimum_top_up)?;
+        let minimum = self
+            .config
+            .minimum_top_up(Currency::parse(&account.currency)?);
+        let amount = checkout::check_minimum(req.amount, minimum)?;
         let day = day_of_month(req.day_of_month).ok_or_else(|| {
             ServiceError::invalid(
                 "invalid_day_of_month",
@@ -297,7 +300,7 @@ impl Refill {
         let run_for = s.next_run_at;
         let card = self.schedule_card(&mut tx, &s).await?;
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
-        let summary = checkout::summary(s.amount, rate)?;
+        let summary = checkout::summary(s.amount, rate, Currency::parse(&account.currency)?)?;
         let mut t = TopUpRow {
             id: refill_store::new_id("top"),
             account_id: account_id.into(),

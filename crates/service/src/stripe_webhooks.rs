@@ -11,6 +11,7 @@
 //! recorded, or a `processing` arriving after the success, therefore does nothing.
 
 use crate::{Refill, Result, ServiceError, events};
+use refill_domain::refunds::{RefundParts, refund_parts};
 use refill_domain::{ledger, money};
 use refill_gateway::stripe_webhook::{
     DEFAULT_TOLERANCE_SECS, EventKind, StripeEvent, parse_event, verify_signature,
@@ -240,14 +241,18 @@ impl Refill {
         refunded_total: i64,
         now: i64,
     ) -> Result<bool> {
-        let gross = refunded_total.clamp(0, t.total);
-        if gross <= t.refunded {
+        let parts = refund_parts(refunded_total, t.refunded, t.amount, t.tax, t.total)?;
+        let Some(RefundParts {
+            refunded_total: gross,
+            credit,
+            tax,
+            rounding,
+            ..
+        }) = parts
+        else {
             return Ok(false);
-        }
-        let credit = ledger::credit_share(gross, t.amount, t.total)
-            - ledger::credit_share(t.refunded, t.amount, t.total);
-        let tax = money::sub(money::sub(gross, t.refunded)?, credit)?;
-        let journal = ledger::refund_top_up(&t.account_id, credit, tax)?;
+        };
+        let journal = ledger::refund_top_up(&t.account_id, credit, tax, rounding)?;
         let after = money::sub(account.balance, credit)?;
         crate::journal::post(
             tx,

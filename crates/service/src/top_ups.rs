@@ -9,6 +9,9 @@ use refill_gateway::GatewayError;
 use refill_store::{PaymentMethodRow, TopUpRow};
 use serde::Deserialize;
 
+/// R23: the failure code of a charge the gateway refused as malformed.
+pub const GATEWAY_REJECTED: &str = "gateway_rejected";
+
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct NewPaymentMethod {
@@ -169,9 +172,10 @@ impl Refill {
         amount: i64,
     ) -> Result<CheckoutSummary> {
         let account = self.account(caller, account_id).await?;
-        let amount = checkout::check_minimum(amount, self.config.limits.minimum_top_up)?;
+        let currency = money::Currency::parse(&account.currency)?;
+        let amount = checkout::check_minimum(amount, self.config.minimum_top_up(currency))?;
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
-        Ok(checkout::summary(amount, rate)?)
+        Ok(checkout::summary(amount, rate, currency)?)
     }
 
     /// R8, R10: a manual top-up, charged at once. A replay with the same
@@ -285,6 +289,12 @@ impl Refill {
     /// Turns the recorded outcome into the answer: the receipt, or a clear error.
     async fn answer_top_up(&self, t: TopUpRow, idem: Option<&Idem>) -> Result<TopUpView> {
         match t.status.as_str() {
+            // R23: refused as malformed: not the card's doing, nor the customer's.
+            "failed" if t.failure_code.as_deref() == Some(GATEWAY_REJECTED) => {
+                Err(ServiceError::Gateway(GatewayError::Rejected(
+                    t.failure_message.clone().unwrap_or_default(),
+                )))
+            }
             "failed" => Err(ServiceError::CardDeclined {
                 code: t.failure_code.clone().unwrap_or_default(),
                 message: t.failure_message.clone().unwrap_or_default(),

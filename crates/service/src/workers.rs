@@ -5,9 +5,10 @@ use refill_store::Dialect;
 use std::time::Duration;
 
 /// Starts the background workers: the top-up executor (woken at once when work is
-/// queued, else polling), notification delivery (R28), and the periodic jobs (R22,
-/// R11), one node at a time. On SQLite they run on a thread of their own: a worker's
-/// transaction holds the one writer's connection, and debits wait for it (see
+/// queued, else polling), notification delivery (R28), the periodic jobs (R22, R11),
+/// one node at a time, and the writing of the keys' last uses, on every node. On
+/// SQLite they run on a thread of their own: a worker's transaction holds the one
+/// writer's connection, and debits wait for it (see
 /// `refill_store::own_thread::run_on_own_thread`). Not on PostgreSQL: a connection is
 /// driven by the event loop of the runtime that opened it and then serves anyone from
 /// the shared pool, so once the workers' thread stopped, the connections it had
@@ -18,7 +19,8 @@ pub fn spawn_workers(app: Refill) -> Vec<tokio::task::AbortHandle> {
     let tasks: Vec<refill_store::own_thread::Task> = vec![
         Box::pin(run_top_ups(app.clone())),
         Box::pin(deliver_notifications(app.clone())),
-        Box::pin(run_periodic_jobs(app)),
+        Box::pin(run_periodic_jobs(app.clone())),
+        Box::pin(record_key_uses(app)),
     ];
     match dialect {
         Dialect::Sqlite => refill_store::own_thread::run_on_own_thread(
@@ -65,5 +67,16 @@ async fn run_periodic_jobs(app: Refill) {
         }
         let every = app.config.periodic_check.max(1_000) as u64;
         tokio::time::sleep(Duration::from_millis(every)).await;
+    }
+}
+
+/// On every node: the keys' last uses noted here, written once a minute.
+async fn record_key_uses(app: Refill) {
+    let every = Duration::from_millis(crate::caches::KEY_USES_EVERY_MS as u64);
+    loop {
+        tokio::time::sleep(every).await;
+        if let Err(e) = app.record_key_uses().await {
+            eprintln!("refill: recording key uses: {e}");
+        }
     }
 }

@@ -259,6 +259,15 @@ pub async fn abandon_batch(tx: &mut Tx) {
     }
 }
 
+/// Rolls back the transaction of a batch whose write failed (`open_batch` ..
+/// `commit_batch`), so that the connection serves the next batch. An error leaves the
+/// connection's state unknown (no transaction was open on SQLite, or it broke): then
+/// close it, as `open_batch` says.
+pub async fn roll_back_batch(tx: &mut Tx) -> Result<()> {
+    tx.execute("ROLLBACK").await?;
+    Ok(())
+}
+
 const CHANGE_COLS: usize = 11;
 
 /// The update of `width` balances, checked: each account must still hold what the

@@ -98,6 +98,29 @@ impl StoreError {
         }
     }
 
+    /// The database refused the data a write carried (PostgreSQL: a data exception or
+    /// an integrity constraint, SQLSTATE classes 22 and 23, such as a NUL in a text;
+    /// SQLite: a constraint, a value too big, a type mismatch): the write's input is at
+    /// fault, and the same write would fail again. A unique violation is not one (a
+    /// lost race, not bad data).
+    pub fn is_refused_data(&self) -> bool {
+        let StoreError::Db(sqlx::Error::Database(e)) = self else {
+            return false;
+        };
+        if e.is_unique_violation() {
+            return false;
+        }
+        if let Some(pg) = e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+            return pg.code().starts_with("22") || pg.code().starts_with("23");
+        }
+        const TOOBIG_CONSTRAINT_MISMATCH: [i32; 3] = [18, 19, 20];
+        let primary = |code: std::borrow::Cow<'_, str>| code.parse::<i32>().ok().map(|c| c & 0xff);
+        e.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some()
+            && e.code()
+                .and_then(primary)
+                .is_some_and(|c| TOOBIG_CONSTRAINT_MISMATCH.contains(&c))
+    }
+
     /// The database could not be reached or the connection broke.
     pub fn is_unavailable(&self) -> bool {
         matches!(

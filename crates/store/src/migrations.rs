@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (3, include_str!("migrations/003_recurring.sql")),
     (4, include_str!("migrations/004_stripe.sql")),
     (5, include_str!("migrations/005_entry_items.sql")),
+    (6, include_str!("migrations/006_api_keys.sql")),
     (7, include_str!("migrations/007_accounts.sql")),
     (8, include_str!("migrations/008_refunds.sql")),
 ];

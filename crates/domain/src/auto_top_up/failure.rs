@@ -18,6 +18,10 @@ pub enum FailureClass {
     AuthenticationRequired,
     /// Gateway down or timed out: retried, never the customer's failure.
     Outage,
+    /// The gateway refused the request itself as malformed (an operator's error,
+    /// alerted): never the customer's failure, and retried only after the retry delay,
+    /// since sending it again at once would be refused again.
+    Rejected,
     /// A transfer source whose main account cannot cover it.
     SourceInsufficient,
 }
@@ -44,6 +48,10 @@ pub fn after_failure(
     match class {
         FailureClass::Outage => AfterFailure::Retry {
             at: now + limits.outage_retry_delay,
+            failures: failures_before,
+        },
+        FailureClass::Rejected => AfterFailure::Retry {
+            at: now + limits.retry_delay,
             failures: failures_before,
         },
         FailureClass::Hard => AfterFailure::Disable { failures },
@@ -293,6 +301,27 @@ mod tests {
     }
 
     #[test]
+    fn r23_a_request_the_gateway_refuses_as_malformed_is_never_the_customers_failure() {
+        let l = Limits {
+            max_consecutive_failures: 1,
+            ..limits()
+        };
+        // Not counted, and not sent again at once: after the retry delay.
+        assert_eq!(
+            after_failure(Rejected, 0, 0, &l),
+            AfterFailure::Retry {
+                at: 24 * HOUR,
+                failures: 0
+            }
+        );
+        let o = after_failed_charge(charging(true), auto(2), Rejected, "gateway_rejected", 0, &l)
+            .unwrap();
+        let s = o.settings.unwrap();
+        assert_eq!((s.consecutive_failures, s.disable), (2, None));
+        assert_eq!(o.next_attempt, Some(24 * HOUR));
+    }
+
+    #[test]
     fn r23_an_automatic_top_up_is_retried_in_flight_and_its_settings_told() {
         let o = after_failed_charge(
             charging(true),
@@ -468,9 +497,9 @@ mod tests {
     proptest! {
         #[test]
         fn r23_r19_failures_never_leave_an_automatic_top_up_half_done(
-            before in 0u32..6, class in 0usize..5, in_flight in any::<bool>(), max in 0u32..5,
+            before in 0u32..6, class in 0usize..6, in_flight in any::<bool>(), max in 0u32..5,
         ) {
-            let class = [Soft, Hard, AuthenticationRequired, Outage, SourceInsufficient][class];
+            let class = [Soft, Hard, AuthenticationRequired, Outage, SourceInsufficient, Rejected][class];
             let l = Limits { max_consecutive_failures: max, ..limits() };
             let o = after_failed_charge(charging(in_flight), auto(before), class, "c", 10, &l).unwrap();
             let s = o.settings.unwrap();
@@ -482,7 +511,7 @@ mod tests {
             prop_assert_eq!(ended, s.disable.is_some());
             // A retry is always announced with its time; an outage is not counted.
             prop_assert_eq!(o.next_attempt.is_some(), o.progress.status == TopUpStatus::Queued);
-            if class == Outage {
+            if class == Outage || class == Rejected {
                 prop_assert_eq!(s.consecutive_failures, before);
             } else {
                 prop_assert_eq!(s.consecutive_failures, before + 1);

@@ -1,7 +1,7 @@
 //! R12-R15, R21: the settings of automatic top-up and their validation.
 
 use crate::money::{positive, sub};
-use crate::{DomainError, HOUR, MINUTE, Millis};
+use crate::{Currency, DomainError, HOUR, MINUTE, Millis, Money};
 use std::fmt;
 use std::str::FromStr;
 
@@ -108,7 +108,9 @@ impl fmt::Display for SourceKind {
 /// The deployment's (or account's) limits on automatic top-ups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
-    /// R8: the manual minimum, which an automatic amount must also reach (R13).
+    /// R8: the manual minimum, which an automatic amount must also reach (R13). In
+    /// the account's currency where an account's limits are meant; the deployment's
+    /// is for a two-decimal currency (`currency::operator_amount`).
     pub minimum_top_up: i64,
     /// R20: minimum time between automatic card top-ups.
     pub card_interval: Millis,
@@ -144,6 +146,8 @@ impl Default for Limits {
 /// What validating new settings needs to know about the account (R13-R15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SettingsContext {
+    /// The account's currency, which every amount is in.
+    pub currency: Currency,
     pub balance: i64,
     pub is_sub_account: bool,
     /// A saved, not removed, payment method is named (card source).
@@ -169,11 +173,12 @@ pub fn validate_settings(
     }
     if ctx.balance <= threshold {
         return Err(DomainError::ThresholdNotBelowBalance {
-            threshold,
-            balance: ctx.balance,
+            threshold: Money::new(threshold, ctx.currency),
+            balance: Money::new(ctx.balance, ctx.currency),
         });
     }
-    check_amount_rule(threshold, amount, limits.minimum_top_up)?;
+    let minimum = Money::new(limits.minimum_top_up, ctx.currency);
+    check_amount_rule(threshold, amount, minimum)?;
     match source {
         SourceKind::Transfer if !ctx.is_sub_account => {
             Err(DomainError::TransferSourceNeedsSubAccount)
@@ -193,36 +198,44 @@ pub fn validate_settings(
 /// R13, the part that does not depend on the balance: a threshold not negative, an
 /// amount at least the threshold and the manual minimum (R8). The one check of both
 /// the customer's settings (`validate_settings`) and the operator's defaults for R17
-/// (the configuration's `resource_auto_top_up_*`).
+/// (the configuration's `resource_auto_top_up_*`). Amounts are in `minimum`'s
+/// currency.
 pub fn check_amount_rule(
     threshold: i64,
     amount: AmountRule,
-    minimum: i64,
+    minimum: Money,
 ) -> Result<(), DomainError> {
     if threshold < 0 {
         return Err(DomainError::ThresholdNegative);
     }
+    let money = |a| Money::new(a, minimum.currency);
     match amount {
         AmountRule::Fixed(a) => {
             if a < threshold {
                 return Err(DomainError::AmountBelowThreshold {
-                    amount: a,
-                    threshold,
+                    amount: money(a),
+                    threshold: money(threshold),
                 });
             }
-            if a < minimum {
-                return Err(DomainError::AmountBelowMinimum { amount: a, minimum });
+            if a < minimum.amount {
+                return Err(DomainError::AmountBelowMinimum {
+                    amount: money(a),
+                    minimum,
+                });
             }
         }
         AmountRule::UpToTarget(target) => {
             if target <= threshold {
-                return Err(DomainError::TargetNotAboveThreshold { target, threshold });
+                return Err(DomainError::TargetNotAboveThreshold {
+                    target: money(target),
+                    threshold: money(threshold),
+                });
             }
             // At the threshold the charge is target - threshold: it must reach the minimum.
             let gap = sub(target, threshold)?;
-            if gap < minimum {
+            if gap < minimum.amount {
                 return Err(DomainError::AmountBelowMinimum {
-                    amount: gap,
+                    amount: money(gap),
                     minimum,
                 });
             }
@@ -235,7 +248,11 @@ pub fn check_amount_rule(
 /// fixed amount; up to a target, the most it charges: from a zero balance). Not
 /// called by the service yet: today such settings are accepted and their top-ups
 /// wait at the cap.
-pub fn check_within_caps(amount: AmountRule, limits: &Limits) -> Result<(), DomainError> {
+pub fn check_within_caps(
+    amount: AmountRule,
+    limits: &Limits,
+    currency: Currency,
+) -> Result<(), DomainError> {
     let most = amount.amount();
     for (cap, limit) in [
         ("daily", limits.daily_amount_cap),
@@ -243,9 +260,9 @@ pub fn check_within_caps(amount: AmountRule, limits: &Limits) -> Result<(), Doma
     ] {
         if limit > 0 && most > limit {
             return Err(DomainError::AmountAboveCap {
-                amount: most,
+                amount: Money::new(most, currency),
                 cap,
-                limit,
+                limit: Money::new(limit, currency),
             });
         }
     }
@@ -290,8 +307,15 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    fn gbp() -> Currency {
+        Currency::parse("GBP").unwrap()
+    }
+    fn m(amount: i64) -> Money {
+        Money::new(amount, gbp())
+    }
     fn ctx() -> SettingsContext {
         SettingsContext {
+            currency: gbp(),
             balance: 5_000,
             is_sub_account: false,
             has_payment_method: true,
@@ -319,8 +343,8 @@ mod tests {
         assert_eq!(
             validate(5_000, Fixed(5_000), Card, ctx()),
             Err(DomainError::ThresholdNotBelowBalance {
-                threshold: 5_000,
-                balance: 5_000
+                threshold: m(5_000),
+                balance: m(5_000)
             })
         );
         assert!(validate(4_999, Fixed(5_000), Card, ctx()).is_ok());
@@ -343,20 +367,56 @@ mod tests {
     }
 
     #[test]
-    fn r13_the_operators_defaults_pass_the_same_check() {
-        assert_eq!(check_amount_rule(500, Fixed(1_000), 1_000), Ok(()));
+    fn r13_refusals_tell_amounts_in_major_units() {
+        let kwd = SettingsContext {
+            currency: Currency::parse("KWD").unwrap(),
+            balance: 50_000,
+            ..ctx()
+        };
+        let limits = Limits {
+            minimum_top_up: 10_000,
+            ..limits()
+        };
+        let say = |t, r| {
+            validate_settings(t, r, Card, kwd, &limits)
+                .unwrap_err()
+                .to_string()
+        };
         assert_eq!(
-            check_amount_rule(-1, Fixed(1_000), 1_000),
+            say(5_000, Fixed(4_500)),
+            "the top-up amount 4.500 KWD must be at least the threshold 5.000 KWD"
+        );
+        assert_eq!(
+            say(1_000, Fixed(9_990)),
+            "9.990 KWD is below the minimum top-up of 10.000 KWD"
+        );
+        assert_eq!(
+            say(60_000, Fixed(70_000)),
+            "the threshold 60.000 KWD must be below the current balance 50.000 KWD"
+        );
+        let e = validate_settings(1_000, Fixed(9_990), Card, kwd, &limits).unwrap_err();
+        let (currency, fields) = e.amounts().unwrap();
+        assert_eq!(currency.code(), "KWD");
+        assert_eq!(fields, vec![("amount", 9_990), ("minimum", 10_000)]);
+    }
+
+    #[test]
+    fn r13_the_operators_defaults_pass_the_same_check() {
+        assert_eq!(check_amount_rule(500, Fixed(1_000), m(1_000)), Ok(()));
+        assert_eq!(
+            check_amount_rule(-1, Fixed(1_000), m(1_000)),
             Err(DomainError::ThresholdNegative)
         );
         assert_eq!(
-            check_amount_rule(2_000, Fixed(1_500), 1_000)
+            check_amount_rule(2_000, Fixed(1_500), m(1_000))
                 .unwrap_err()
                 .code(),
             "amount_below_threshold"
         );
         assert_eq!(
-            check_amount_rule(0, Fixed(999), 1_000).unwrap_err().code(),
+            check_amount_rule(0, Fixed(999), m(1_000))
+                .unwrap_err()
+                .code(),
             "amount_below_minimum"
         );
     }
@@ -464,15 +524,22 @@ mod tests {
 
     #[test]
     fn r21_settings_above_a_cap_can_be_refused() {
-        assert_eq!(check_within_caps(Fixed(1_000_000), &limits()), Ok(()));
-        let e = check_within_caps(Fixed(1_000_001), &limits()).unwrap_err();
+        assert_eq!(
+            check_within_caps(Fixed(1_000_000), &limits(), gbp()),
+            Ok(())
+        );
+        let e = check_within_caps(Fixed(1_000_001), &limits(), gbp()).unwrap_err();
         assert_eq!((e.code(), e.rule()), ("amount_above_cap", Some("R21")));
+        assert_eq!(
+            e.to_string(),
+            "the top-up amount 10000.01 GBP is above the daily cap of 10000.00 GBP (R21)"
+        );
         let no_caps = Limits {
             daily_amount_cap: 0,
             monthly_amount_cap: 0,
             ..limits()
         };
-        assert_eq!(check_within_caps(Fixed(i64::MAX), &no_caps), Ok(()));
+        assert_eq!(check_within_caps(Fixed(i64::MAX), &no_caps, gbp()), Ok(()));
     }
 
     #[test]
@@ -495,7 +562,7 @@ mod tests {
             minimum in 0i64..5_000,
         ) {
             let rule = if target { UpToTarget(amount) } else { Fixed(amount) };
-            if check_amount_rule(threshold, rule, minimum).is_ok() {
+            if check_amount_rule(threshold, rule, m(minimum)).is_ok() {
                 let charge = amount_to_charge(rule, threshold, minimum).unwrap();
                 prop_assert!(charge >= minimum);
                 match rule {

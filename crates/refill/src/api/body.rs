@@ -50,6 +50,9 @@ pub(super) fn parse<T: DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 }
 
 fn refused(e: serde_json::Error) -> ApiError {
+    if let Some(hint) = not_whole(&e) {
+        return hint;
+    }
     let code = if e.is_syntax() || e.is_eof() {
         "invalid_json"
     } else {
@@ -60,6 +63,24 @@ fn refused(e: serde_json::Error) -> ApiError {
         code,
         format!("the request body is not valid: {e}"),
     )
+}
+
+/// R1: a number with a fraction where refill takes minor units (`9.99`): said so in
+/// the caller's terms, not the parser's.
+fn not_whole(e: &serde_json::Error) -> Option<ApiError> {
+    let text = e.to_string();
+    let number = text
+        .strip_prefix("invalid type: floating point `")?
+        .split('`')
+        .next()?;
+    Some(ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_amount",
+        format!(
+            "{number} is not a whole number: amounts are integers in the currency's minor \
+             unit (send 999 for 9.99 GBP, 500 for 500 JPY, 1500 for 1.500 KWD)"
+        ),
+    ))
 }
 
 /// An optional `currency` field of a body, as a known ISO 4217 code.

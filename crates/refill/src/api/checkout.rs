@@ -43,13 +43,12 @@ async fn estimate(
     let b: EstimateBody = parse(&body)?;
     let account = api.app.account(&caller, &id).await?;
     let lines: Vec<(i64, i64)> = b.items.iter().map(|i| (i.quantity, i.unit_price)).collect();
-    let est = refill_domain::checkout::estimate(
-        &lines,
-        account.balance,
-        account.credit_limit,
-        api.app.config.limits.minimum_top_up,
-    )
-    .map_err(ServiceError::Domain)?;
+    let minimum = refill_domain::Currency::parse(&account.currency)
+        .map(|c| api.app.config.minimum_top_up(c).amount)
+        .map_err(ServiceError::Domain)?;
+    let est =
+        refill_domain::checkout::estimate(&lines, account.balance, account.credit_limit, minimum)
+            .map_err(ServiceError::Domain)?;
     let described: Vec<_> = b.items.iter().map(|i| json!({"quantity": i.quantity, "unit_price": i.unit_price, "description": i.description})).collect();
     ok(
         json!({"object": "estimate", "account_id": id, "currency": account.currency, "items": described,
@@ -88,6 +87,7 @@ async fn checkout(
     let s = api.app.checkout(&caller, &id, b.amount).await?;
     ok(
         json!({"object": "checkout", "account_id": id, "currency": account.currency, "amount": s.amount,
-        "tax_rate_bps": s.tax_rate_bps, "tax": s.tax, "total": s.total}),
+        "tax_rate_bps": s.tax_rate_bps, "tax": s.tax, "charge_rounding": s.charge_rounding,
+        "total": s.total}),
     )
 }

@@ -36,12 +36,15 @@ async fn metrics(State(api): State<Api>, caller: Caller) -> Response {
          # TYPE refill_debits_accepted_total counter\nrefill_debits_accepted_total {}\n\
          # TYPE refill_debits_refused_total counter\nrefill_debits_refused_total {}\n\
          # TYPE refill_top_ups_requested_total counter\nrefill_top_ups_requested_total {}\n\
-         # TYPE refill_api_key_rereads_failed_total counter\nrefill_api_key_rereads_failed_total {}\n",
+         # TYPE refill_api_key_rereads_failed_total counter\nrefill_api_key_rereads_failed_total {}\n\
+         # TYPE refill_gateway_requests_rejected_total counter\nrefill_gateway_requests_rejected_total {}\n",
         m.requests.load(Ordering::Relaxed),
         m.debits_accepted.load(Ordering::Relaxed),
         m.debits_refused.load(Ordering::Relaxed),
         m.top_ups.load(Ordering::Relaxed),
         api.app.caches.rereads_failed.load(Ordering::Relaxed),
+        // R23: requests the gateway refused as malformed: an operator's error.
+        refill_gateway::rejected_requests(),
     );
     text.push_str(&delivery_metrics(&api.app).await);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()

@@ -30,10 +30,6 @@ impl ApiError {
     }
 }
 
-/// What the service's Forbidden names when an account key reaches an account outside
-/// its tree (the operator-only actions name something else).
-const FOREIGN_ACCOUNT: &str = "account ";
-
 fn domain_status(e: &DomainError) -> StatusCode {
     use DomainError::*;
     match e {
@@ -57,6 +53,7 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Domain(d) => ApiError {
                 rule: d.rule(),
+                extra: amounts(&d),
                 ..ApiError::new(domain_status(&d), d.code(), detail)
             },
             ServiceError::NotFound { what, .. } => ApiError::new(
@@ -64,12 +61,7 @@ impl From<ServiceError> for ApiError {
                 &format!("{}_not_found", what.replace([' ', '-'], "_")),
                 detail,
             ),
-            // An account outside the caller's tree answers as one that does not exist:
-            // the same status, code and detail, so that ids cannot be probed.
-            ServiceError::Forbidden(what) => match what.strip_prefix(FOREIGN_ACCOUNT) {
-                Some(id) => ServiceError::not_found("account", id).into(),
-                None => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
-            },
+            ServiceError::Forbidden(_) => ApiError::new(StatusCode::FORBIDDEN, "forbidden", detail),
             ServiceError::Invalid { code, .. } => {
                 ApiError::new(StatusCode::BAD_REQUEST, code, detail)
             }
@@ -108,6 +100,17 @@ impl From<ServiceError> for ApiError {
             ServiceError::Gateway(GatewayError::Invalid(_)) => {
                 ApiError::new(StatusCode::BAD_REQUEST, "gateway_refused", detail)
             }
+            // R23: refill's request was malformed (the operator is alerted): not the
+            // caller's input, nor the customer's card.
+            ServiceError::Gateway(GatewayError::Rejected(_)) => ApiError {
+                rule: Some("R23"),
+                ..ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    "gateway_rejected",
+                    "the payment gateway refused refill's request; the operator has been \
+                     alerted and nothing was charged",
+                )
+            },
             ServiceError::Store(s) if s.is_unavailable() => ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
@@ -126,6 +129,18 @@ impl From<ServiceError> for ApiError {
             }
         }
     }
+}
+
+/// The amounts a refusal names, for machines: minor units and the currency (the
+/// detail tells them to people in major units).
+fn amounts(d: &DomainError) -> Option<serde_json::Value> {
+    let (currency, fields) = d.amounts()?;
+    let mut extra = serde_json::Map::new();
+    extra.insert("currency".into(), json!(currency.code()));
+    for (name, minor) in fields {
+        extra.insert(name.into(), json!(minor));
+    }
+    Some(serde_json::Value::Object(extra))
 }
 
 impl IntoResponse for ApiError {

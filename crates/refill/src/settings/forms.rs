@@ -91,6 +91,23 @@ pub fn render_tax_rates(rates: &BTreeMap<String, u32>) -> String {
     pairs.join(",")
 }
 
+/// R8, R14: amounts set per currency, `JPY:1000,KWD:10000` (ISO 4217 code: minor
+/// units of that currency). A code refill does not know is refused.
+pub fn parse_per_currency(text: &str) -> Option<BTreeMap<String, i64>> {
+    let mut amounts = BTreeMap::new();
+    for pair in text.split(',').filter(|p| !p.trim().is_empty()) {
+        let (code, amount) = pair.split_once(':')?;
+        let code = refill_domain::Currency::parse(&code.trim().to_ascii_uppercase()).ok()?;
+        amounts.insert(code.code().to_string(), whole(amount)?);
+    }
+    Some(amounts)
+}
+
+pub fn render_per_currency(amounts: &BTreeMap<String, i64>) -> String {
+    let pairs: Vec<String> = amounts.iter().map(|(c, a)| format!("{c}:{a}")).collect();
+    pairs.join(",")
+}
+
 /// The known name closest to `name` by edit distance (the first of equals).
 pub fn nearest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     known.into_iter().min_by_key(|k| edit_distance(name, k))
@@ -161,6 +178,16 @@ mod tests {
         assert_eq!(Unit::Minutes.parse("0"), Some(0));
         assert_eq!(Unit::Seconds.parse("24h"), None);
         assert_eq!(Unit::Seconds.parse("-1"), None);
+    }
+
+    #[test]
+    fn r8_amounts_per_currency_are_iso_code_and_minor_units() {
+        let amounts = parse_per_currency("kwd:10000, JPY:1000").expect("valid");
+        assert_eq!(render_per_currency(&amounts), "JPY:1000,KWD:10000");
+        assert_eq!(parse_per_currency(""), Some(BTreeMap::new()));
+        for bad in ["JPY", "XXX:100", "JPY:-1", "JPY:1.5", "JPY:ten"] {
+            assert_eq!(parse_per_currency(bad), None, "{bad:?}");
+        }
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub enum Slot {
     Duration(Field<Millis>, Option<Unit>),
     Trigger(Field<TriggerOn>),
     TaxRates(Field<BTreeMap<String, u32>>),
+    /// Minor units by ISO 4217 currency code (R8, R14).
+    PerCurrency(Field<BTreeMap<String, i64>>),
 }
 
 pub struct Key {
@@ -76,6 +78,7 @@ impl Key {
             }
             Slot::Trigger(f) => *f(s) = trigger(text.trim()).ok_or_else(bad)?,
             Slot::TaxRates(f) => *f(s) = forms::parse_tax_rates(text).ok_or_else(bad)?,
+            Slot::PerCurrency(f) => *f(s) = forms::parse_per_currency(text).ok_or_else(bad)?,
         }
         Ok(())
     }
@@ -98,6 +101,9 @@ impl Key {
             Slot::TaxRates(_) => {
                 "COUNTRY:BASIS_POINTS pairs, GB:2000,DE:1900 (in refill.toml: { GB = 2000 })".into()
             }
+            Slot::PerCurrency(_) => "CURRENCY:MINOR_UNITS pairs of known ISO 4217 codes, \
+                 JPY:1000,KWD:10000 (in refill.toml: { JPY = 1000 })"
+                .into(),
         }
     }
 
@@ -115,6 +121,7 @@ impl Key {
             Slot::Duration(..) => "duration".into(),
             Slot::Trigger(_) => "`usage`, `usage_and_fees` or `any_debit`".into(),
             Slot::TaxRates(_) => "country: basis points".into(),
+            Slot::PerCurrency(_) => "currency: amount".into(),
         }
     }
 
@@ -135,6 +142,7 @@ impl Key {
                 TRIGGERS.iter().find(|(_, t)| *t == now)?.0.to_string()
             }
             Slot::TaxRates(f) => forms::render_tax_rates(f(s)),
+            Slot::PerCurrency(f) => forms::render_per_currency(f(s)),
         })
     }
 
@@ -208,7 +216,17 @@ pub static KEYS: &[Key] = &[
     Key {
         name: "minimum_top_up",
         slot: Slot::Amount(|s| &mut s.service.limits.minimum_top_up),
-        meaning: "R8: the smallest top-up; an automatic amount must reach it too (R13)",
+        meaning: "R8: the smallest top-up, in minor units of a two-decimal currency (1000: \
+                  10.00), meaning as many major units in every currency (10 JPY, 10.000 \
+                  KWD) and never below the gateway's minimum charge (50 JPY); an \
+                  automatic amount must reach it too (R13)",
+    },
+    Key {
+        name: "minimum_top_up_per_currency",
+        slot: Slot::PerCurrency(|s| &mut s.service.minimum_top_up_per_currency),
+        meaning: "R8: the smallest top-up set for a currency, in its own minor units, over \
+                  `minimum_top_up`: `{ JPY = 1000 }` in refill.toml, `JPY:1000,KWD:5000` \
+                  in the environment (raised to the gateway's minimum charge)",
     },
     Key {
         name: "tax_rates",
@@ -262,7 +280,16 @@ pub static KEYS: &[Key] = &[
         name: "verification_amount",
         slot: Slot::Amount(|s| &mut s.service.verification_amount),
         meaning: "R14: the verification charge (refunded) when a card is set up for auto \
-                  top-up; 0 skips it",
+                  top-up, in minor units of a two-decimal currency (100: 1.00), meaning as \
+                  many major units in every currency and at least the gateway's minimum \
+                  charge (175.00 HUF, 50 JPY); 0 skips it",
+    },
+    Key {
+        name: "verification_amount_per_currency",
+        slot: Slot::PerCurrency(|s| &mut s.service.verification_amount_per_currency),
+        meaning: "R14: the verification charge set for a currency, in its own minor units, \
+                  over `verification_amount` (at least the gateway's minimum charge; 0 \
+                  skips it there)",
     },
     Key {
         name: "periodic_check",

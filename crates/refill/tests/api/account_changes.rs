@@ -126,7 +126,7 @@ async fn r5_the_payer_can_be_changed_and_is_validated() {
         let r = app
             .patch_with(&stranger, json!({"name": "x"}), &[], &key)
             .await;
-        assert_problem(&r, 403, "forbidden");
+        assert_problem(&r, 404, "account_not_found");
     }
 }
 
@@ -220,7 +220,12 @@ async fn r4_closing_an_account_waits_for_money_and_work_then_stops_everything() 
         // Closing is for whoever may create the account: not a sub-account's own key,
         // nor a main account's key for the main account itself.
         let sub_key = app.account_key(&sub).await;
-        assert_problem(&app.close_with(&sub, &sub_key).await, 403, "forbidden");
+        // (the sub-account's key cannot see its main account: 404 as unknown)
+        assert_problem(
+            &app.close_with(&sub, &sub_key).await,
+            404,
+            "account_not_found",
+        );
         let main_key = app.account_key(&main).await;
         assert_problem(&app.close_with(&main, &main_key).await, 403, "forbidden");
 

@@ -207,7 +207,6 @@ async fn api_malformed_and_unknown_input_is_refused() {
         for body in [
             json!({"amount": 100, "colour": "red"}),
             json!({"amount": "100"}),
-            json!({"amount": 1.5}),
             json!({}),
             json!([100]),
         ] {

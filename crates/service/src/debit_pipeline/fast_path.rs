@@ -4,7 +4,7 @@
 use super::batch::Batch;
 use super::shard::Shard;
 use super::{DebitRequest, DebitResult, not_recorded};
-use crate::Result;
+use crate::{Result, ServiceError};
 use refill_store::{AccountRow, Tx};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::Ordering;
@@ -22,14 +22,15 @@ impl Shard {
     /// batch writes only entries, balances and idempotent responses (no event, no
     /// top-up, no refusal: those take the locking path), all in one round trip.
     /// `None` when it does not apply, or when an account had changed (then nothing
-    /// was written).
+    /// was written). An error when the write failed in a way the locking path would
+    /// fail again (nothing was written, and the connection holds no transaction).
     pub(super) async fn apply_from_memory(
         &self,
         conn: &mut Tx,
         reqs: &[DebitRequest],
         remembered: &mut RememberedAccounts,
         now: i64,
-    ) -> Option<Vec<Result<DebitResult>>> {
+    ) -> Option<Result<Vec<Result<DebitResult>>>> {
         let ids: BTreeSet<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
         // PostgreSQL: the checked UPDATE locks its rows in the order the planner
         // joins them, not in id order as every other writer does (`lock_accounts`),
@@ -52,16 +53,20 @@ impl Shard {
         if refused || !batch.events.is_empty() || !batch.triggers.is_empty() || !fits {
             return None;
         }
-        // Whatever the failure (most likely an account changed), the locking path
-        // redoes the batch from a fresh read.
-        if batch.commit_if_unchanged(conn, remembered).await.is_err() {
-            self.stats.stale.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = batch.commit_if_unchanged(conn, remembered).await {
             refill_store::abandon_batch(conn).await;
+            // Data the database refused, or a database out of reach, would fail the
+            // locking path too. Any other failure (most likely an account changed) is
+            // redone there from a fresh read.
+            if matches!(&e, ServiceError::Store(s) if s.is_refused_data() || s.is_unavailable()) {
+                return Some(Err(e));
+            }
+            self.stats.stale.fetch_add(1, Ordering::Relaxed);
             return None;
         }
         self.stats.unread.fetch_add(1, Ordering::Relaxed);
         batch.remember_accounts(remembered);
-        Some(results)
+        Some(Ok(results))
     }
 }
 

@@ -9,10 +9,12 @@
 //! Here: the pipeline's handle and how a debit is submitted to it. `shard`: one of
 //! its shards, with its queue and its batches; `batch`: working out a batch's
 //! debits; `fast_path`: the accounts a shard remembers, and the batches written from
-//! memory.
+//! memory; `isolation`: a batch whose write fails is split until the request at
+//! fault fails alone, and the rest commits.
 
 mod batch;
 mod fast_path;
+mod isolation;
 mod shard;
 
 use crate::{Clock, Config, Idem, Result, ServiceError};
@@ -64,9 +66,12 @@ pub struct DebitResult {
     pub created: String,
 }
 
+/// Where a debit's result goes: to the request waiting for it.
+type Reply = oneshot::Sender<Result<DebitResult>>;
+
 struct Job {
     req: DebitRequest,
-    reply: oneshot::Sender<Result<DebitResult>>,
+    reply: Reply,
 }
 
 /// The handle to the debit pipeline: a queue per shard. Cheap to clone.
@@ -90,6 +95,9 @@ pub struct DebitPipelineStats {
     /// Fast-path writes that failed (an account changed by another writer, an
     /// idempotency key taken), and went down the locking path instead.
     pub stale: AtomicU64,
+    /// Writes that failed (not for the database being out of reach) and were split in
+    /// halves, each written apart, to isolate the request at fault (`isolation`).
+    pub split: AtomicU64,
 }
 
 impl DebitPipeline {

@@ -3,14 +3,18 @@
 
 use super::batch::Batch;
 use super::fast_path::RememberedAccounts;
-use super::{DebitPipelineStats, DebitRequest, DebitResult, Job, not_recorded};
+use super::isolation::Failed;
+use super::{DebitPipelineStats, DebitRequest, DebitResult, Job, Reply, not_recorded};
 use crate::{Clock, Config, Result, ServiceError};
 use refill_store::sqlx::{Any, pool::PoolConnection};
 use refill_store::{Db, Tx};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, mpsc};
+
+/// The writer's connection, held by a shard across its batches.
+pub(super) type WriterConnection = PoolConnection<Any>;
 
 pub(super) struct Shard {
     pub(super) db: Db,
@@ -33,10 +37,7 @@ const HOLD_MAX: Duration = Duration::from_secs(1);
 /// Answers every request of a batch that was not recorded with the same failure: a
 /// database out of reach stays that (the client is told to retry), anything else is
 /// a debit not recorded.
-fn answer_all(
-    replies: impl IntoIterator<Item = oneshot::Sender<Result<DebitResult>>>,
-    e: &ServiceError,
-) {
+pub(super) fn answer_all(replies: impl IntoIterator<Item = Reply>, e: &ServiceError) {
     let unavailable = matches!(e, ServiceError::Store(s) if s.is_unavailable());
     let why = e.to_string();
     for reply in replies {
@@ -51,12 +52,12 @@ fn answer_all(
 impl Shard {
     pub(super) async fn run(self, mut rx: mpsc::Receiver<Job>) {
         let mut jobs = Vec::with_capacity(self.config.max_batch);
-        let mut held: Option<(PoolConnection<Any>, Instant)> = None;
+        let mut held: Option<(WriterConnection, Instant)> = None;
         let mut remembered = RememberedAccounts::new();
         while self.next_jobs(&mut rx, &mut jobs, &mut held).await > 0 {
             let jobs = std::mem::take(&mut jobs);
             (self.stats.requests).fetch_add(jobs.len() as u64, Ordering::Relaxed);
-            let (mut conn, since) = match held.take() {
+            let (conn, since) = match held.take() {
                 Some(held) => held,
                 None => match self.db.writer_connection().await {
                     Ok(conn) => (conn, Instant::now()),
@@ -66,12 +67,10 @@ impl Shard {
                     }
                 },
             };
-            let committed = self.post_batch(&mut conn, jobs, &mut remembered).await;
-            if !committed {
-                // The batch's transaction may still be open: closing the connection
-                // rolls it back, and the pool opens a fresh one for the next writer.
-                conn.close_on_drop();
-            } else if self.keeps_writer(&rx, since) {
+            let kept = self.post_batch(conn, jobs, &mut remembered).await;
+            if let Some(conn) = kept
+                && self.keeps_writer(&rx, since)
+            {
                 held = Some((conn, since));
             }
         }
@@ -84,7 +83,7 @@ impl Shard {
         &self,
         rx: &mut mpsc::Receiver<Job>,
         jobs: &mut Vec<Job>,
-        held: &mut Option<(PoolConnection<Any>, Instant)>,
+        held: &mut Option<(WriterConnection, Instant)>,
     ) -> usize {
         let max = self.config.max_batch;
         if held.is_some() {
@@ -111,51 +110,61 @@ impl Shard {
         }
     }
 
-    /// Commits one batch on `conn` and answers its requests. Returns whether it
-    /// committed.
+    /// Commits one batch on `conn` and answers its requests (`write_isolated`).
+    /// Returns the connection if it is fit for the next batch.
     async fn post_batch(
         &self,
-        conn: &mut Tx,
+        conn: WriterConnection,
         jobs: Vec<Job>,
         remembered: &mut RememberedAccounts,
-    ) -> bool {
+    ) -> Option<WriterConnection> {
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         let (reqs, replies): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.req, j.reply)).unzip();
         let started = Instant::now();
-        let applied = self.apply(conn, &reqs, remembered).await;
+        let (conn, triggered) = self.write_isolated(conn, &reqs, replies, remembered).await;
         self.stats
             .busy_us
             .fetch_add(started.elapsed().as_micros() as u64, Ordering::Relaxed);
-        match applied {
-            Ok((results, triggered)) => {
-                if triggered {
-                    self.work_ready.notify_waiters();
-                }
-                for (reply, result) in replies.into_iter().zip(results) {
-                    let _ = reply.send(result);
-                }
-                true
-            }
-            Err(e) => {
-                answer_all(replies, &e);
-                false
-            }
+        if triggered {
+            self.work_ready.notify_waiters();
         }
+        conn
     }
 
-    /// The whole batch in one transaction: the fast path when it applies, else
+    /// Writes `reqs` in one transaction: the fast path when it applies, else
     /// `open_batch` .. `commit_batch`. Returns each request's result and whether a
-    /// top-up was queued.
-    async fn apply(
+    /// top-up was queued. On failure nothing was written, and the transaction is
+    /// rolled back if the connection is kept (`Failed`).
+    pub(super) async fn write_group(
         &self,
         conn: &mut Tx,
         reqs: &[DebitRequest],
         remembered: &mut RememberedAccounts,
-    ) -> Result<(Vec<Result<DebitResult>>, bool)> {
+    ) -> std::result::Result<(Vec<Result<DebitResult>>, bool), Failed> {
         let now = self.clock.now_ms();
-        if let Some(results) = self.apply_from_memory(conn, reqs, remembered, now).await {
-            return Ok((results, false));
+        match self.apply_from_memory(conn, reqs, remembered, now).await {
+            Some(Ok(results)) => return Ok((results, false)),
+            Some(Err(error)) => return Err(Failed::on(error, true)),
+            None => {}
         }
+        match self.apply_locking(conn, reqs, remembered, now).await {
+            Ok(written) => Ok(written),
+            Err(error) => {
+                let rolled_back = refill_store::roll_back_batch(conn).await.is_ok();
+                Err(Failed::on(error, rolled_back))
+            }
+        }
+    }
+
+    /// The locking path: reads the accounts for update, works the debits out, writes
+    /// and commits.
+    async fn apply_locking(
+        &self,
+        conn: &mut Tx,
+        reqs: &[DebitRequest],
+        remembered: &mut RememberedAccounts,
+        now: i64,
+    ) -> Result<(Vec<Result<DebitResult>>, bool)> {
         let ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
         let rows = refill_store::open_batch(conn, &ids).await?;
         let mut batch = Batch::new(rows, now, self.config.trigger_on);

@@ -65,7 +65,7 @@ impl Refill {
         };
         let report = match self.gateway.refund(&req).await {
             Ok(refund) => Report::Refund(refund),
-            Err(GatewayError::Invalid(m)) => Report::Refused(m),
+            Err(GatewayError::Invalid(m) | GatewayError::Rejected(m)) => Report::Refused(m),
             Err(GatewayError::Outage(_)) => return Ok(false),
         };
         self.record_refund(id, &report).await
@@ -133,8 +133,8 @@ impl Refill {
         report: &Report,
         now: i64,
     ) -> Result<()> {
-        let parts = restoration(t.refunded, r.amount, t.amount, t.total)?;
-        let journal: Journal = restore_journal(&t.account_id, parts.credit, parts.tax)?;
+        let parts = restoration(t.refunded, r.amount, (t.amount, t.tax, t.total))?;
+        let journal: Journal = restore_journal(&t.account_id, &parts)?;
         let after = money::add(account.balance, parts.credit)?;
         let reference = format!("failed refund {} of top-up {}", r.id, t.id);
         self.post_balance(tx, account, &journal, after, &reference, now)

@@ -218,6 +218,7 @@ impl Refill {
             status: t.status.parse::<TopUpStatus>()?,
             by_card: t.source == "card" && t.gateway_charge_id.is_some(),
             amount: t.amount,
+            tax: t.tax,
             total: t.total,
             refunded: t.refunded,
             requested,
@@ -237,7 +238,8 @@ impl Refill {
         parts: &RefundParts,
         now: i64,
     ) -> Result<i64> {
-        let journal = ledger::refund_top_up(&t.account_id, parts.credit, parts.tax)?;
+        let journal =
+            ledger::refund_top_up(&t.account_id, parts.credit, parts.tax, parts.rounding)?;
         let after = money::sub(account.balance, parts.credit)?;
         let reference = format!("refund of top-up {}", t.id);
         self.post_balance(tx, account, &journal, after, &reference, now)

@@ -2,9 +2,10 @@
 //! `charging`), then the gateway's charge under the attempt's idempotency key (R25).
 
 use super::Next;
+use crate::top_ups::GATEWAY_REJECTED;
 use crate::{Refill, Result};
 use refill_domain::auto_top_up::{SourceKind, WhyNot, window_after_attempt};
-use refill_domain::checkout;
+use refill_domain::{Currency, checkout};
 use refill_gateway::{Charge, ChargeRequest, ChargeStatus, DeclineClass, GatewayError};
 use refill_store::{AutoTopUpRow, PaymentMethodRow, TopUpRow, Tx};
 
@@ -43,7 +44,7 @@ impl Refill {
             return Ok(Next::Done);
         };
         let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
-        let summary = checkout::summary(amount, rate)?;
+        let summary = checkout::summary(amount, rate, Currency::parse(&account.currency)?)?;
         t.source = "card".into();
         t.payment_method_id = Some(pm.id.clone());
         t.amount = summary.amount;
@@ -85,15 +86,21 @@ impl Refill {
         match self.gateway.charge(&req).await {
             Ok(charge) => self.record_charge(&t.id, t.attempt, &charge).await,
             Err(GatewayError::Outage(msg)) => self.record_outage(&t.id, t.attempt, &msg).await,
-            Err(GatewayError::Invalid(msg)) => {
+            Err(e @ (GatewayError::Invalid(_) | GatewayError::Rejected(_))) => {
+                // R23: a request refused as malformed (alerted by the gateway) is never
+                // the customer's failure; other refusals (a card gone) stay declines.
+                let (class, code, message) = match e {
+                    GatewayError::Rejected(m) => (DeclineClass::Rejected, GATEWAY_REJECTED, m),
+                    other => (DeclineClass::Soft, "invalid_request", other.to_string()),
+                };
                 let charge = Charge {
                     id: String::new(),
                     amount: t.total,
                     currency: t.currency.clone(),
                     status: ChargeStatus::Declined {
-                        class: DeclineClass::Soft,
-                        code: "invalid_request".into(),
-                        message: msg,
+                        class,
+                        code: code.into(),
+                        message,
                     },
                 };
                 self.record_charge(&t.id, t.attempt, &charge).await

@@ -70,7 +70,7 @@ impl Refill {
             window_until: settings.window_until,
             usage: self.cap_usage(&mut tx, &t.account_id, now).await?,
         };
-        let next = match decide_attempt(ctx, &self.config.limits)? {
+        let next = match decide_attempt(ctx, &self.config.limits_in(&account.currency)?)? {
             Decision::Cancel { why } => {
                 self.finish_without_charge(&mut tx, &mut t, why, now)
                     .await?;

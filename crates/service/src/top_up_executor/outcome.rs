@@ -12,6 +12,7 @@ fn class_of(c: DeclineClass) -> FailureClass {
         DeclineClass::Soft => FailureClass::Soft,
         DeclineClass::Hard => FailureClass::Hard,
         DeclineClass::AuthenticationRequired => FailureClass::AuthenticationRequired,
+        DeclineClass::Rejected => FailureClass::Rejected,
     }
 }
 

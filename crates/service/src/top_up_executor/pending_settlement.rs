@@ -77,6 +77,7 @@ impl Refill {
                 ledger::EntryKind::TopUpReversal,
                 t.amount,
                 t.tax,
+                t.total,
             )?;
             let after = money::sub(account.balance, t.amount)?;
             post(

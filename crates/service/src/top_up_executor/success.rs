@@ -19,7 +19,7 @@ impl Refill {
         account: &refill_store::AccountRow,
         now: i64,
     ) -> Result<i64> {
-        let journal = ledger::top_up(&t.account_id, t.amount, t.tax)?;
+        let journal = ledger::top_up(&t.account_id, t.amount, t.tax, t.total)?;
         let after = money::add(account.balance, t.amount)?;
         post(
             tx,
