@@ -133,6 +133,9 @@ pub enum DomainError {
         from: &'static str,
         to: &'static str,
     },
+    /// R31: a refund request or decision refused.
+    #[error("{0}")]
+    Refund(#[from] crate::refund_lifecycle::RefundRefusal),
     /// A stored value this version does not know (read from the database).
     #[error("unknown {what} {value:?}")]
     UnknownValue {
@@ -213,6 +216,7 @@ impl DomainError {
             NotAwaitingAuthentication { .. } => "top_up_not_awaiting_authentication",
             StateTransition { .. } => "invalid_auto_top_up_transition",
             ResourceTransition { .. } => "invalid_resource_transition",
+            Refund(r) => r.code(),
             UnknownValue { .. } => "unknown_value",
             InvariantBroken { .. } => "invariant_broken",
         }
@@ -263,6 +267,7 @@ impl DomainError {
             TopUpTransition { .. } => "R25",
             NotAwaitingAuthentication { .. } => "R23",
             StateTransition { .. } => "R24",
+            Refund(_) => "R31",
             UnknownValue { rule, .. } | InvariantBroken { rule, .. } => rule,
         })
     }
@@ -300,6 +305,7 @@ impl DomainError {
             | NotAwaitingAuthentication { .. }
             | StateTransition { .. }
             | ResourceTransition { .. } => ErrorKind::Conflict,
+            Refund(r) => r.kind(),
             UnknownValue { .. } | InvariantBroken { .. } => ErrorKind::Internal,
             AmountBelowMinimum { .. }
             | ThresholdNotBelowBalance { .. }

@@ -30,10 +30,17 @@ pub enum EventType {
     ResourceRenewalFailed,
     /// R29: the grace period ended; the resource is suspended.
     ResourceSuspended,
+    /// R31: a refund asked for, approved (its credit reversed), rejected, paid back
+    /// to the card, or failed at the gateway (its credit restored).
+    RefundRequested,
+    RefundApproved,
+    RefundRejected,
+    RefundSucceeded,
+    RefundFailed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 15] = [
         EventType::TopUpSucceeded,
         EventType::TopUpFailed,
         EventType::AutoTopUpDisabled,
@@ -44,6 +51,11 @@ impl EventType {
         EventType::TopUpRefunded,
         EventType::ResourceRenewalFailed,
         EventType::ResourceSuspended,
+        EventType::RefundRequested,
+        EventType::RefundApproved,
+        EventType::RefundRejected,
+        EventType::RefundSucceeded,
+        EventType::RefundFailed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +71,11 @@ impl EventType {
             EventType::TopUpRefunded => TOP_UP_REFUNDED,
             EventType::ResourceRenewalFailed => RESOURCE_RENEWAL_FAILED,
             EventType::ResourceSuspended => RESOURCE_SUSPENDED,
+            EventType::RefundRequested => REFUND_REQUESTED,
+            EventType::RefundApproved => REFUND_APPROVED,
+            EventType::RefundRejected => REFUND_REJECTED,
+            EventType::RefundSucceeded => REFUND_SUCCEEDED,
+            EventType::RefundFailed => REFUND_FAILED,
         }
     }
 }
@@ -372,6 +389,66 @@ impl ResourceSuspended {
     }
 }
 
+/// `refund.requested` (R31): what the customer asked back, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundRequested {
+    pub amount: i64,
+    pub currency: String,
+    pub reason: String,
+    pub refund_id: String,
+    pub top_up_id: String,
+}
+
+/// `refund.approved` (R31): the amount approved (at most what was asked) and the
+/// credit and tax its approval reversed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundApproved {
+    pub amount: i64,
+    pub balance_after: i64,
+    pub credit_reversed: i64,
+    pub currency: String,
+    pub refund_id: String,
+    pub requested_amount: i64,
+    pub tax_reversed: i64,
+    pub top_up_id: String,
+}
+
+/// `refund.rejected` (R31): the operator's reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundRejected {
+    pub amount: i64,
+    pub currency: String,
+    pub decision_reason: String,
+    pub refund_id: String,
+    pub top_up_id: String,
+}
+
+/// `refund.succeeded` (R31): the bank returned the money; `transaction_id` is the
+/// gateway's refund.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundSucceeded {
+    pub amount: i64,
+    pub currency: String,
+    pub refund_id: String,
+    pub top_up_id: String,
+    pub transaction_id: Option<String>,
+}
+
+/// `refund.failed` (R31): the gateway failed the refund; what its approval reversed
+/// was restored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundFailed {
+    pub amount: i64,
+    pub balance_after: i64,
+    pub credit_restored: i64,
+    pub currency: String,
+    pub failure_code: String,
+    pub message: String,
+    pub refund_id: String,
+    pub tax_restored: i64,
+    pub top_up_id: String,
+}
+
 macro_rules! payloads {
     ($($name:ident),*) => {
         $(impl Payload for $name {
@@ -411,7 +488,12 @@ payloads!(
     PaymentReversed,
     TopUpRefunded,
     ResourceRenewalFailed,
-    ResourceSuspended
+    ResourceSuspended,
+    RefundRequested,
+    RefundApproved,
+    RefundRejected,
+    RefundSucceeded,
+    RefundFailed
 );
 
 impl Notice {

@@ -215,3 +215,48 @@ fn r29_resource_events() {
     assert_eq!(e.event_type().as_str(), "resource.suspended");
     same(&e, suspended);
 }
+
+#[test]
+fn r31_refund_events_name_the_refund_and_its_top_up() {
+    let approved = RefundApproved {
+        amount: 1_200,
+        balance_after: 4_000,
+        credit_reversed: 1_000,
+        currency: "GBP".into(),
+        refund_id: "rfd_1".into(),
+        requested_amount: 1_800,
+        tax_reversed: 200,
+        top_up_id: "top_1".into(),
+    };
+    same(
+        &approved,
+        json!({"refund_id": "rfd_1", "top_up_id": "top_1", "amount": 1_200,
+            "requested_amount": 1_800, "currency": "GBP", "credit_reversed": 1_000,
+            "tax_reversed": 200, "balance_after": 4_000}),
+    );
+    let failed = Event::from(RefundFailed {
+        amount: 1_200,
+        balance_after: 5_000,
+        credit_restored: 1_000,
+        currency: "GBP".into(),
+        failure_code: "refund_failed".into(),
+        message: "the bank returned the refund".into(),
+        refund_id: "rfd_1".into(),
+        tax_restored: 200,
+        top_up_id: "top_1".into(),
+    });
+    assert_eq!(failed.event_type().as_str(), "refund.failed");
+    let e = serde_json::to_value(&failed).unwrap();
+    assert_eq!(
+        (&e["credit_restored"], &e["tax_restored"]),
+        (&json!(1_000), &json!(200))
+    );
+    for (t, s) in [
+        (<RefundRequested as Payload>::TYPE, "refund.requested"),
+        (<RefundApproved as Payload>::TYPE, "refund.approved"),
+        (<RefundRejected as Payload>::TYPE, "refund.rejected"),
+        (<RefundSucceeded as Payload>::TYPE, "refund.succeeded"),
+    ] {
+        assert_eq!(t.as_str(), s);
+    }
+}

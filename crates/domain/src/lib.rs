@@ -14,6 +14,7 @@ pub mod ledger;
 pub mod money;
 pub mod notifications;
 pub mod recurring;
+pub mod refund_lifecycle;
 pub mod refunds;
 pub mod resources;
 pub mod time;

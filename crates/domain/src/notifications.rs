@@ -19,6 +19,12 @@ pub mod event_types {
     /// of its resource when the grace period ends.
     pub const RESOURCE_RENEWAL_FAILED: &str = "resource.renewal_failed";
     pub const RESOURCE_SUSPENDED: &str = "resource.suspended";
+    /// R31: a refund asked for, approved, rejected, paid back, or failed.
+    pub const REFUND_REQUESTED: &str = "refund.requested";
+    pub const REFUND_APPROVED: &str = "refund.approved";
+    pub const REFUND_REJECTED: &str = "refund.rejected";
+    pub const REFUND_SUCCEEDED: &str = "refund.succeeded";
+    pub const REFUND_FAILED: &str = "refund.failed";
 }
 
 /// Every event type (R26, R11, R29, R31).
@@ -35,6 +41,11 @@ pub const EVENT_TYPES: &[&str] = {
         TOP_UP_REFUNDED,
         RESOURCE_RENEWAL_FAILED,
         RESOURCE_SUSPENDED,
+        REFUND_REQUESTED,
+        REFUND_APPROVED,
+        REFUND_REJECTED,
+        REFUND_SUCCEEDED,
+        REFUND_FAILED,
     ]
 };
 

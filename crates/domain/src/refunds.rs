@@ -30,7 +30,7 @@ pub struct RefundParts {
 /// rest pays back the credit, of which the charge paid `total - tax` (less than
 /// `amount` by the rounding). Each grows with `gross`, one unit at a time at most for
 /// the tax, so the parts of successive reports are never negative.
-fn shares(gross: i64, amount: i64, tax: i64, total: i64) -> (i64, i64) {
+pub(crate) fn shares(gross: i64, amount: i64, tax: i64, total: i64) -> (i64, i64) {
     let ratio = |n: i64, of: i64, d: i64| i128::from(n) * i128::from(of) / i128::from(d.max(1));
     let tax_share =
         (i128::from(gross) * i128::from(tax) + i128::from(total) - 1) / i128::from(total.max(1));

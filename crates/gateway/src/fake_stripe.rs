@@ -19,6 +19,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+mod refunds;
+
 /// The secret key the fake accepts.
 pub const FAKE_SECRET_KEY: &str = "sk_test_fake_refill";
 /// The secret the fake signs its webhooks with.
@@ -147,6 +149,9 @@ const CARDS: &[TestCard] = &[
         "0341",
         Outcome::DeclineAfterAttach,
     ),
+    // R31: paid at once; their refunds stay pending (refunds.rs).
+    card("pm_card_refundFail", "5126", Outcome::Succeed),
+    card("pm_card_refundPending", "0107", Outcome::Succeed),
 ];
 
 fn test_card(token: &str) -> Option<&'static TestCard> {
@@ -363,6 +368,8 @@ impl Fake {
             ("GET", ["v1", "payment_intents", "search"]) => self.search(p),
             ("GET", ["v1", "payment_intents", id]) => self.get_intent(id),
             ("POST", ["v1", "refunds"]) => self.create_refund(p),
+            ("GET", ["v1", "refunds"]) => self.list_refunds(p),
+            ("GET", ["v1", "refunds", id]) => self.get_refund(id),
             ("GET", ["v1", "payment_methods"]) => self.list_methods(p),
             ("GET", ["v1", "payment_methods", id]) => self.get_method(id),
             ("POST", ["v1", "payment_methods", id, "attach"]) => self.attach(id, p),
@@ -452,41 +459,6 @@ impl Fake {
             json!({"object": "search_result", "url": "/v1/payment_intents/search",
             "has_more": false, "next_page": null, "data": data}),
         ))
-    }
-
-    fn create_refund(&mut self, p: &Params) -> Result<Reply, Reply> {
-        let id = p.required("payment_intent")?;
-        let pi = self
-            .intents
-            .get_mut(id)
-            .ok_or_else(|| missing("payment_intent", id))?;
-        if pi.status != "succeeded" {
-            let msg = format!("PaymentIntent {id} does not have a successful charge to refund.");
-            return Err(invalid("charge_not_refundable", &msg));
-        }
-        let left = pi.amount - pi.amount_refunded;
-        let amount = if p.get("amount").is_some() {
-            p.positive("amount")?
-        } else {
-            left
-        };
-        if left == 0 {
-            return Err(invalid(
-                "charge_already_refunded",
-                "Charge has already been refunded.",
-            ));
-        }
-        if amount > left {
-            let msg = format!(
-                "Refund amount ({amount}) is greater than unrefunded amount on charge ({left})"
-            );
-            return Err(invalid("amount_too_large", &msg));
-        }
-        pi.amount_refunded += amount;
-        let refund = json!({"id": new_id("re"), "object": "refund", "amount": amount,
-            "currency": pi.currency, "payment_intent": pi.id, "charge": pi.charge_id(),
-            "status": "succeeded", "created": now()});
-        Ok(ok(self.remember(refund)))
     }
 
     fn remember(&mut self, object: Value) -> Value {

@@ -102,6 +102,10 @@ pub struct Refund {
     pub charge_id: String,
     pub amount: i64,
     pub status: RefundStatus,
+    /// The idempotency key it was made with, as the gateway keeps it (Stripe: in its
+    /// metadata): how refill recognises its own refunds among those made elsewhere
+    /// (Stripe's dashboard). None for a refund made without one.
+    pub idempotency_key: Option<String>,
 }
 
 /// A payer (billing contact, R5) registered at the gateway, so that saved cards belong
@@ -189,8 +193,17 @@ pub trait Gateway: Send + Sync {
     /// The charge's current state (R11: a pending one settles later).
     async fn retrieve_charge(&self, charge_id: &str) -> Result<Charge, GatewayError>;
 
-    /// R31: refund all or part of a charge.
+    /// R31: refund all or part of a charge. Replaying the same idempotency key returns
+    /// the first refund and never refunds again. A refund may stay pending until the
+    /// bank returns the money, and may then fail.
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError>;
+
+    /// R31: a refund's current state (a pending one settles later).
+    async fn retrieve_refund(&self, refund_id: &str) -> Result<Refund, GatewayError>;
+
+    /// R31: every refund of a charge, whoever made it (refill, or the gateway's
+    /// dashboard), failed ones included, oldest first.
+    async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, GatewayError>;
 
     /// R5: registers the payer that saved cards belong to; the gateway's customer id,
     /// or None where the gateway has no customers (the sandbox).

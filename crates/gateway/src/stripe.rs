@@ -8,6 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::time::Duration;
 
+mod refunds;
+
 /// The API version every request pins, so Stripe's object shapes never shift under us.
 pub const STRIPE_VERSION: &str = "2024-06-20";
 pub const DEFAULT_API_BASE: &str = "https://api.stripe.com";
@@ -307,15 +309,6 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value, what: &str) -> Result<T, Gate
     serde_json::from_value(v).map_err(|e| GatewayError::Invalid(format!("stripe {what}: {e}")))
 }
 
-fn refund_status(s: &str) -> RefundStatus {
-    match s {
-        "succeeded" => RefundStatus::Succeeded,
-        "failed" | "canceled" => RefundStatus::Failed,
-        // pending, requires_action: the bank has not returned the money yet (R31).
-        _ => RefundStatus::Pending,
-    }
-}
-
 /// Builds a reqwest client with rustls on ring (reqwest is built without a provider).
 pub(crate) fn http_client(timeout: Duration) -> Result<reqwest::Client, GatewayError> {
     // Fails only when a provider is already installed, which is as good.
@@ -567,25 +560,15 @@ impl Gateway for Stripe {
     }
 
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
-        let form = [
-            (
-                "payment_intent".to_string(),
-                path_id(&req.charge_id)?.to_string(),
-            ),
-            ("amount".to_string(), req.amount.to_string()),
-        ];
-        let v = self
-            .post("/v1/refunds", &form, &req.idempotency_key)
-            .await?;
-        Ok(Refund {
-            id: v["id"].as_str().unwrap_or_default().to_string(),
-            charge_id: v["payment_intent"]
-                .as_str()
-                .unwrap_or(&req.charge_id)
-                .to_string(),
-            amount: v["amount"].as_i64().unwrap_or(req.amount),
-            status: refund_status(v["status"].as_str().unwrap_or_default()),
-        })
+        self.create_refund(req).await
+    }
+
+    async fn retrieve_refund(&self, refund_id: &str) -> Result<Refund, GatewayError> {
+        self.get_refund(refund_id).await
+    }
+
+    async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, GatewayError> {
+        self.refunds_of(charge_id).await
     }
 
     async fn register_payer(&self, req: &PayerRequest) -> Result<Option<String>, GatewayError> {
@@ -654,76 +637,4 @@ impl Gateway for Stripe {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn r23_decline_codes_are_classed() {
-        let c = |code, dc| decline_class(Some(code), dc);
-        assert_eq!(c("card_declined", Some("lost_card")), DeclineClass::Hard);
-        assert_eq!(c("card_declined", Some("pickup_card")), DeclineClass::Hard);
-        assert_eq!(c("card_declined", Some("fraudulent")), DeclineClass::Hard);
-        assert_eq!(
-            c("authentication_required", Some("authentication_required")),
-            DeclineClass::AuthenticationRequired
-        );
-        for soft in ["insufficient_funds", "generic_decline", "processing_error"] {
-            assert_eq!(c("card_declined", Some(soft)), DeclineClass::Soft);
-        }
-        assert_eq!(c("expired_card", None), DeclineClass::Soft);
-        assert_eq!(c("incorrect_cvc", None), DeclineClass::Soft);
-    }
-
-    #[test]
-    fn payment_intent_statuses_map_to_charges() {
-        let pi = |status: &str, err: Value| {
-            let v = json!({"id": "pi_1", "amount": 500, "currency": "gbp",
-                "status": status, "last_payment_error": err});
-            charge_from_payment_intent(&v).unwrap()
-        };
-        let ok = pi("succeeded", Value::Null);
-        assert_eq!(
-            (ok.status, ok.currency.as_str()),
-            (ChargeStatus::Succeeded, "GBP")
-        );
-        assert_eq!(pi("processing", Value::Null).status, ChargeStatus::Pending);
-        assert_eq!(pi("requires_action", Value::Null).status, auth_required());
-        let failed = pi(
-            "requires_payment_method",
-            json!({"type": "card_error", "code": "card_declined", "decline_code": "stolen_card"}),
-        );
-        assert!(matches!(
-            failed.status,
-            ChargeStatus::Declined { class: DeclineClass::Hard, ref code, .. } if code == "stolen_card"
-        ));
-    }
-
-    #[test]
-    fn the_charge_form_carries_the_key_in_metadata() {
-        let req = ChargeRequest {
-            idempotency_key: "top_1:1".into(),
-            payment_method: "pm_card_visa".into(),
-            customer: Some("cus_1".into()),
-            amount: 1500,
-            currency: "GBP".into(),
-            description: "Top-up".into(),
-            metadata: vec![("refill_top_up".into(), "top_1".into())],
-            off_session: true,
-            authenticated: false,
-        };
-        let f = charge_form(&req);
-        let has = |k: &str, v: &str| f.iter().any(|(a, b)| a == k && b == v);
-        assert!(has("currency", "gbp") && has("off_session", "true") && has("customer", "cus_1"));
-        assert!(has("metadata[refill_top_up]", "top_1"));
-        assert!(has("metadata[idempotency_key]", "top_1:1"));
-    }
-
-    #[test]
-    fn ids_and_search_values_are_escaped() {
-        assert!(path_id("pi_3Nabc").is_ok());
-        assert!(path_id("../v1/charges").is_err());
-        assert_eq!(search_literal(r"a'b\c"), r"a\'b\\c");
-        assert!(!format!("{:?}", StripeConfig::new("sk_test_123")).contains("sk_test"));
-    }
-}
+mod tests;

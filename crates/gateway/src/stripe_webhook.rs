@@ -93,6 +93,9 @@ pub enum EventKind {
     PaymentIntentPaymentFailed,
     PaymentIntentProcessing,
     ChargeRefunded,
+    /// R31: a refund was made or changed (a pending one succeeded or failed):
+    /// charge.refund.updated, refund.created, refund.updated, refund.failed.
+    RefundUpdated,
     SetupIntentSucceeded,
     PaymentMethodDetached,
     /// Anything else: acknowledge and ignore.
@@ -151,6 +154,9 @@ impl StripeEvent {
             "payment_intent.payment_failed" => EventKind::PaymentIntentPaymentFailed,
             "payment_intent.processing" => EventKind::PaymentIntentProcessing,
             "charge.refunded" => EventKind::ChargeRefunded,
+            "charge.refund.updated" | "refund.created" | "refund.updated" | "refund.failed" => {
+                EventKind::RefundUpdated
+            }
             "setup_intent.succeeded" => EventKind::SetupIntentSucceeded,
             "payment_method.detached" => EventKind::PaymentMethodDetached,
             _ => EventKind::Other,
@@ -165,11 +171,12 @@ impl StripeEvent {
         self.object[name].as_str()
     }
 
-    /// The PaymentIntent the event is about (a charge names its PaymentIntent).
+    /// The PaymentIntent the event is about (a charge or a refund names its
+    /// PaymentIntent).
     pub fn payment_intent_id(&self) -> Option<&str> {
         match self.object_type() {
             "payment_intent" => self.field("id"),
-            "charge" => self.field("payment_intent"),
+            "charge" | "refund" => self.field("payment_intent"),
             _ => None,
         }
     }
@@ -364,6 +371,15 @@ mod tests {
             (Some("pi_1"), Some(400))
         );
         assert!(r.charge().is_none() && r.payment_intent_status().is_none());
+        let u = event(
+            "charge.refund.updated",
+            json!({"id": "re_1", "object": "refund", "payment_intent": "pi_1",
+            "status": "failed"}),
+        );
+        assert_eq!(
+            (u.kind(), u.payment_intent_id()),
+            (EventKind::RefundUpdated, Some("pi_1"))
+        );
         let s = event(
             "setup_intent.succeeded",
             json!({"id": "seti_1", "object": "setup_intent",

@@ -4,12 +4,13 @@
 //! and a live test against Stripe's test mode (only with STRIPE_TEST_SECRET_KEY).
 
 use refill_gateway::fake_stripe::{FAKE_WEBHOOK_SECRET, FakeFault, FakeStripe, send_signed};
-use refill_gateway::sandbox::{Fault, Sandbox};
+use refill_gateway::sandbox::{DEFAULT_SETTLE_AFTER, Fault, Sandbox};
 use refill_gateway::stripe::{STRIPE_VERSION, Stripe, StripeConfig};
 use refill_gateway::stripe_webhook::{
     DEFAULT_TOLERANCE_SECS, StripeEvent, parse_event, verify_signature,
 };
 use refill_gateway::*;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -26,9 +27,12 @@ trait Harness {
     fn outage_before_charge(&self);
     /// The next charge is made, but its answer is lost.
     fn timeout_after_charge(&self);
+    /// R31: a pending refund settles (the sandbox: its time passes, and the card
+    /// decides the outcome; Stripe: as `ok` says).
+    fn settle_refund(&self, refund_id: &str, ok: bool);
 }
 
-struct SandboxHarness(Sandbox);
+struct SandboxHarness(Sandbox, Arc<AtomicI64>);
 
 impl Harness for SandboxHarness {
     fn gateway(&self) -> &dyn Gateway {
@@ -42,6 +46,9 @@ impl Harness for SandboxHarness {
     }
     fn timeout_after_charge(&self) {
         self.0.inject(Fault::TimeoutAfterCharge);
+    }
+    fn settle_refund(&self, _refund_id: &str, _ok: bool) {
+        self.1.fetch_add(DEFAULT_SETTLE_AFTER, Ordering::SeqCst);
     }
 }
 
@@ -64,10 +71,16 @@ impl Harness for StripeHarness {
         self.fake
             .inject(FakeFault::TimeoutAfterCharge(PAST_TIMEOUT));
     }
+    fn settle_refund(&self, refund_id: &str, ok: bool) {
+        assert!(self.fake.settle_refund(refund_id, ok).is_some());
+    }
 }
 
 async fn sandbox() -> SandboxHarness {
-    SandboxHarness(Sandbox::in_memory(Arc::new(|| 0)))
+    let now = Arc::new(AtomicI64::new(0));
+    let n = now.clone();
+    let sandbox = Sandbox::in_memory(Arc::new(move || n.load(Ordering::SeqCst)));
+    SandboxHarness(sandbox, now)
 }
 
 async fn stripe() -> StripeHarness {
@@ -264,6 +277,60 @@ async fn r31_partial_refunds_never_exceed_the_charge(h: &impl Harness) {
     assert!(is_invalid(&g.refund(&refund("r4", &c, 1)).await));
 }
 
+/// R31: a refund of a `pm_card_refundFail` charge stays pending, counts against the
+/// charge meanwhile, then fails and no longer counts; one of `pm_card_refundPending`
+/// stays pending, then succeeds. Each refund is listed with the key it was made with.
+async fn r31_a_refund_can_stay_pending_then_fail(h: &impl Harness) {
+    let g = h.gateway();
+    let c = g
+        .charge(&req("rf", "pm_card_refundFail", 1000))
+        .await
+        .unwrap();
+    assert_eq!(c.status, ChargeStatus::Succeeded);
+    let r = g.refund(&refund("refund:rfd_1", &c, 400)).await.unwrap();
+    assert_eq!(
+        (r.status, r.idempotency_key.as_deref()),
+        (RefundStatus::Pending, Some("refund:rfd_1"))
+    );
+    let found = g.retrieve_refund(&r.id).await.unwrap();
+    assert_eq!((found.status, found.amount), (RefundStatus::Pending, 400));
+    assert!(
+        is_invalid(&g.refund(&refund("more", &c, 601)).await),
+        "a pending refund counts"
+    );
+    h.settle_refund(&r.id, false);
+    assert_eq!(
+        g.retrieve_refund(&r.id).await.unwrap().status,
+        RefundStatus::Failed
+    );
+    let again = g.refund(&refund("again", &c, 1000)).await.unwrap();
+    assert_eq!(again.amount, 1000, "a failed refund no longer counts");
+    let listed = g.list_refunds(&c.id).await.unwrap();
+    let seen: Vec<_> = listed
+        .iter()
+        .map(|x| (x.id.as_str(), x.status, x.idempotency_key.as_deref()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (r.id.as_str(), RefundStatus::Failed, Some("refund:rfd_1")),
+            (again.id.as_str(), RefundStatus::Pending, Some("again")),
+        ]
+    );
+    let p = g
+        .charge(&req("rp", "pm_card_refundPending", 500))
+        .await
+        .unwrap();
+    let slow = g.refund(&refund("slow", &p, 500)).await.unwrap();
+    assert_eq!(slow.status, RefundStatus::Pending);
+    h.settle_refund(&slow.id, true);
+    assert_eq!(
+        g.retrieve_refund(&slow.id).await.unwrap().status,
+        RefundStatus::Succeeded
+    );
+    assert!(is_invalid(&g.retrieve_refund("re_nosuchrefund").await));
+}
+
 async fn r11_a_pending_charge_is_pending(h: &impl Harness) {
     let g = h.gateway();
     let c = g
@@ -383,6 +450,7 @@ contract!(
     r25_timeout_after_charge_is_found_by_key,
     r25_outage_before_charge_finds_nothing,
     r31_partial_refunds_never_exceed_the_charge,
+    r31_a_refund_can_stay_pending_then_fail,
     r11_a_pending_charge_is_pending,
     r5_cards_are_described,
     r5_cards_are_saved_for_off_session_charges,

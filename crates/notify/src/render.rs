@@ -11,6 +11,8 @@ use refill_domain::events::EventType;
 use refill_domain::money::{Currency, format_minor};
 use serde_json::Value;
 
+mod refunds;
+
 /// Signs every message. The operator's brand would go here once it is configurable.
 const BRAND: &str = "refill";
 const SMS_LIMIT: usize = 160;
@@ -135,6 +137,7 @@ fn draft(n: &Notification) -> Draft {
         Some(EventType::BalanceApproachingThreshold) => approaching_threshold(n, &f),
         Some(EventType::CapReached) => cap_reached(n, &f),
         Some(EventType::PaymentReversed) => payment_reversed(n, &f),
+        _ if refunds::is_refund(&n.event_type) => refunds::draft(n, &f),
         _ => other(n, &f),
     }
 }
@@ -445,6 +448,7 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
                     .map(|b| format!("Balance now {b}.")),
             ],
         ),
+        _ if refunds::is_refund(&n.event_type) => refunds::sms_parts(n, f),
         _ => (format!("account update ({}).", n.event_type), vec![]),
     }
 }

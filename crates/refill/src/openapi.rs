@@ -193,6 +193,46 @@ pub const ROUTES: &[Route] = &[
     ),
     (
         "post",
+        "/v1/top-ups/{id}/refunds",
+        "Ask for a refund of a top-up, all or part, with the customer's reason",
+        "R31",
+        Some("NewRefund"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/refunds",
+        "Refunds, newest first: ?status=requested is the approval queue; ?account_id= one account",
+        "R31",
+        None,
+        200,
+    ),
+    (
+        "get",
+        "/v1/refunds/{id}",
+        "A refund: amount, status, reasons, what it reversed",
+        "R31",
+        None,
+        200,
+    ),
+    (
+        "post",
+        "/v1/refunds/{id}/approve",
+        "Approve a refund for at most the amount asked (operator only): its credit and tax share are reversed, the refund sent to the gateway",
+        "R31",
+        Some("ApproveRefund"),
+        200,
+    ),
+    (
+        "post",
+        "/v1/refunds/{id}/reject",
+        "Reject a refund with a reason (operator only)",
+        "R31",
+        Some("RejectRefund"),
+        200,
+    ),
+    (
+        "post",
         "/v1/transfers",
         "Move credit between a main account and its sub-account",
         "R4, R18",
@@ -434,6 +474,14 @@ fn schemas() -> Value {
         "ScheduledRecharge": {"type": "object", "required": ["amount", "day_of_month"], "properties": {
             "amount": money, "day_of_month": {"type": "integer", "minimum": 1, "maximum": 31},
             "payment_method": {"type": "string", "description": "a saved card; default: the primary card at each run"}}},
+        "NewRefund": {"type": "object", "required": ["reason"], "properties": {
+            "amount": {"type": "integer", "format": "int64", "description": "minor units to return to the card, at most the total charged (credit and tax) not refunded yet; default: all of it"},
+            "currency": {"type": "string"}, "reason": {"type": "string", "maxLength": 500}}},
+        "ApproveRefund": {"type": "object", "properties": {
+            "amount": {"type": "integer", "format": "int64", "description": "at most the amount asked; default: all of it"},
+            "reason": {"type": "string", "maxLength": 500, "description": "a note with the decision"}}},
+        "RejectRefund": {"type": "object", "required": ["reason"], "properties": {
+            "reason": {"type": "string", "maxLength": 500}}},
         "StripeEvent": {"type": "object", "required": ["id", "type", "created", "data"], "description": "A Stripe event, as Stripe signs and sends it", "properties": {
             "id": {"type": "string"}, "type": {"type": "string"}, "created": {"type": "integer"}, "data": {"type": "object"}}},
     })
@@ -482,6 +530,11 @@ fn operation(
             params.push(
                 json!({"name": name, "in": "query", "description": description, "schema": schema}),
             );
+        }
+    }
+    if method == "get" && path == "/v1/refunds" {
+        for name in ["status", "account_id"] {
+            params.push(json!({"name": name, "in": "query", "schema": {"type": "string"}}));
         }
     }
     op["parameters"] = Value::Array(params);

@@ -48,6 +48,9 @@ pub struct Config {
     /// R11: a pending card payment is credited at once (usable while pending); when
     /// false, its credit waits until the payment settles.
     pub credit_pending: bool,
+    /// R31: an approved refund may take more credit than is unspent, driving the
+    /// balance below zero (the account is then flagged and usage refused, as R11).
+    pub refund_into_negative: bool,
 }
 
 impl Config {
@@ -112,6 +115,7 @@ impl Default for Config {
             recurring: RecurringConfig::default(),
             stripe_webhook_secret: None,
             credit_pending: true,
+            refund_into_negative: false,
         }
     }
 }

@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod pending_credit;
 pub mod periodic;
 pub mod recurring_fees;
+pub mod refunds;
 pub mod saved_cards;
 pub mod scheduled_recharge;
 pub mod stripe_webhooks;

@@ -1,5 +1,6 @@
 //! The periodic jobs, one node at a time: the periodic check (R22), the settlement of
-//! pending payments (R11), and the recurring jobs (fees R29, scheduled recharges R30).
+//! pending payments (R11) and refunds (R31), and the recurring jobs (fees R29,
+//! scheduled recharges R30).
 
 use crate::auto_top_up::save_settings;
 use crate::top_up_executor::queue_auto_top_ups;
@@ -58,6 +59,7 @@ impl Refill {
         if mine {
             self.periodic_check().await?;
             self.settle_pending().await?;
+            self.settle_refunds().await?;
             self.recurring_jobs().await?;
         }
         Ok(())

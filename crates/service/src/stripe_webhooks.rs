@@ -18,7 +18,7 @@ use refill_domain::top_up::TopUpStatus;
 use refill_gateway::stripe_webhook::{
     DEFAULT_TOLERANCE_SECS, EventKind, StripeEvent, parse_event, verify_signature,
 };
-use refill_gateway::{Charge, ChargeStatus};
+use refill_gateway::{Charge, ChargeStatus, Refund};
 use refill_store::{AccountRow, TopUpRow, Tx};
 use serde::Serialize;
 
@@ -67,24 +67,36 @@ impl Refill {
             event_type: event.event_type.clone(),
             outcome,
         };
+        // R31: a refund event is checked against the charge's refunds at the gateway,
+        // read before the transaction.
+        let refunds = self.refunds_at_gateway(&event).await?;
         let now = self.now();
         let mut tx = self.db.begin().await?;
         if !refill_store::record_stripe_event(&mut tx, &event.id, &event.event_type, now).await? {
             return Ok(receipt("duplicate"));
         }
-        let changed = self.apply_stripe_event(&mut tx, &event, now).await?;
+        let changed = self
+            .apply_stripe_event(&mut tx, &event, &refunds, now)
+            .await?;
         tx.commit().await?;
         // A success may have queued R21's follow-up top-up.
         self.work_ready.notify_waiters();
         Ok(receipt(if changed { "processed" } else { "ignored" }))
     }
 
-    async fn apply_stripe_event(&self, tx: &mut Tx, e: &StripeEvent, now: i64) -> Result<bool> {
+    async fn apply_stripe_event(
+        &self,
+        tx: &mut Tx,
+        e: &StripeEvent,
+        refunds: &[Refund],
+        now: i64,
+    ) -> Result<bool> {
         match e.kind() {
             EventKind::PaymentIntentSucceeded
             | EventKind::PaymentIntentPaymentFailed
             | EventKind::PaymentIntentProcessing => self.on_payment_intent(tx, e, now).await,
-            EventKind::ChargeRefunded => self.on_charge_refunded(tx, e, now).await,
+            EventKind::ChargeRefunded => self.on_charge_refunded(tx, e, refunds, now).await,
+            EventKind::RefundUpdated => self.on_refund_updated(tx, e, refunds, now).await,
             EventKind::SetupIntentSucceeded => self.on_setup_succeeded(tx, e, now).await,
             EventKind::PaymentMethodDetached => self.on_payment_method_detached(tx, e, now).await,
             EventKind::Other => Ok(false),
@@ -177,14 +189,21 @@ impl Refill {
         Ok(true)
     }
 
-    /// charge.refunded: the refund is recorded by reversing the part of the credit
-    /// refunded and not yet reversed (in proportion to amount and tax; never more
-    /// than was charged). A refund proves the payment succeeded, so a top-up not yet
-    /// known to have succeeded (events out of order) is first recorded as such.
-    async fn on_charge_refunded(&self, tx: &mut Tx, e: &StripeEvent, now: i64) -> Result<bool> {
-        let Some(refunded) = e.amount_refunded() else {
+    /// charge.refunded: the charge's refunds are reconciled (`reconcile_refunds`):
+    /// refill's own recorded, those made elsewhere reversed for the part of the
+    /// credit not reversed before (in proportion to amount and tax; never more than
+    /// was charged). A refund proves the payment succeeded, so a top-up not yet known
+    /// to have succeeded (events out of order) is first recorded as such.
+    async fn on_charge_refunded(
+        &self,
+        tx: &mut Tx,
+        e: &StripeEvent,
+        refunds: &[Refund],
+        now: i64,
+    ) -> Result<bool> {
+        if e.amount_refunded().is_none() {
             return Ok(false);
-        };
+        }
         let Some((account, mut t)) = self.top_up_of_event(tx, e).await? else {
             return Ok(false);
         };
@@ -208,17 +227,14 @@ impl Refill {
             TopUpStatus::Succeeded => false,
             _ => return Ok(false),
         };
-        let account = crate::accounts::lock(tx, self, &t.account_id).await?;
-        let reversed = self
-            .reverse_refund(tx, &account, &mut t, refunded, now)
-            .await?;
+        let reversed = self.reconcile_refunds(tx, &mut t, refunds, now).await?;
         Ok(moved || reversed)
     }
 
     /// R31: reverses what `refunded_total` (all refunds of the charge so far) adds to
     /// what was reversed before. A balance driven below zero flags the account, and
     /// usage is refused while it stays there (as R11).
-    async fn reverse_refund(
+    pub(crate) async fn reverse_refund(
         &self,
         tx: &mut Tx,
         account: &AccountRow,

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("migrations/005_entry_items.sql")),
     (6, include_str!("migrations/006_api_keys.sql")),
     (7, include_str!("migrations/007_accounts.sql")),
+    (8, include_str!("migrations/008_refunds.sql")),
 ];
 
 impl Db {

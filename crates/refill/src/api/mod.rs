@@ -22,6 +22,7 @@ mod notifications;
 mod pagination;
 mod payment_methods;
 mod problem;
+mod refunds;
 mod resources;
 mod scheduled_recharge;
 mod stripe_webhook;
@@ -67,6 +68,7 @@ pub fn router(app: Refill, body_timeout: Duration) -> Router {
         .merge(checkout::routes())
         .merge(payment_methods::routes())
         .merge(top_ups::routes())
+        .merge(refunds::routes())
         .merge(transfers::routes())
         .merge(auto_top_up::routes())
         .merge(events::routes())

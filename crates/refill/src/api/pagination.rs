@@ -1,6 +1,6 @@
 //! List queries: `?limit=` (default 50, 1 to 500) and `?starting_after=<id>`, plus the
-//! events' filters (`account_id`, `type`, `include`); an unknown parameter is refused,
-//! and so is a cursor that is not an item of the list.
+//! events' filters (`account_id`, `type`, `include`) and the refunds' (`status`); an
+//! unknown parameter is refused, and so is a cursor that is not an item of the list.
 
 use super::Api;
 use super::problem::ApiError;
@@ -20,6 +20,8 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     pub(super) event_type: Option<String>,
     pub(super) include: Option<Include>,
+    /// Refunds by status (R31: `requested` is the approval queue).
+    pub(super) status: Option<String>,
 }
 
 /// What a list of one account's items adds to them.
@@ -59,6 +61,8 @@ pub(super) enum Listing<'a> {
     Resources(&'a str),
     /// Of the tree of this account, or all (the operator).
     Events(Option<&'a str>),
+    /// R31: any refund the caller may see.
+    Refunds,
 }
 
 pub(super) async fn check_cursor(
@@ -74,6 +78,13 @@ pub(super) async fn check_cursor(
     let store = |e| ApiError::from(ServiceError::Store(e));
     let owner: Option<String> = match listing {
         Listing::Accounts => visible(api, caller, cursor).await?.map(|a| a.id),
+        Listing::Refunds => match refill_store::get_refund(pool, cursor)
+            .await
+            .map_err(store)?
+        {
+            Some(r) => visible(api, caller, &r.account_id).await?.map(|a| a.id),
+            None => None,
+        },
         Listing::Entries(account) => {
             app.check_account_access(caller, account).await?;
             entry_account(api, cursor).await?.filter(|a| a == account)

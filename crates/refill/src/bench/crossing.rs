@@ -67,6 +67,12 @@ impl Gateway for Timed {
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
         self.inner.refund(req).await
     }
+    async fn retrieve_refund(&self, refund_id: &str) -> Result<Refund, GatewayError> {
+        self.inner.retrieve_refund(refund_id).await
+    }
+    async fn list_refunds(&self, charge_id: &str) -> Result<Vec<Refund>, GatewayError> {
+        self.inner.list_refunds(charge_id).await
+    }
     async fn register_payer(&self, req: &PayerRequest) -> Result<Option<String>, GatewayError> {
         self.inner.register_payer(req).await
     }

@@ -335,6 +335,13 @@ pub static KEYS: &[Key] = &[
         meaning: "R11: credit a pending card payment at once (`false`: when it settles)",
     },
     Key {
+        name: "refund_into_negative",
+        slot: Slot::Flag(|s| &mut s.service.refund_into_negative),
+        meaning: "R31: an approved refund may take back more credit than is unspent, \
+                  driving the balance below zero (usage is then refused until it is \
+                  repaid, as R11); `false` refuses such a refund",
+    },
+    Key {
         name: "smtp_url",
         slot: Slot::Optional(|s| &mut s.notify.smtp_url, "no email"),
         meaning: "email: `smtp://host:2525`, `smtp://user:pass@host:587?tls=required`, \

@@ -76,6 +76,33 @@ async fn every_event_type(app: &TestApp, id: &str) {
         .await
         .unwrap();
     tx.commit().await.unwrap();
+    refund_events(app, id).await;
+}
+
+/// refund.requested, .rejected, .approved, .succeeded, .failed (R31).
+async fn refund_events(app: &TestApp, id: &str) {
+    let ask = |t: String| async move {
+        let path = format!("/v1/top-ups/{t}/refunds");
+        let r = app
+            .post(&path, json!({"amount": 1_200, "reason": "r"}))
+            .await;
+        assert_eq!(r.status, 201, "{:?}", r.body);
+        r.id()
+    };
+    let decide = |rfd: String, verb: &'static str| async move {
+        let path = format!("/v1/refunds/{rfd}/{verb}");
+        let r = app.post(&path, json!({"reason": "decided"})).await;
+        assert_eq!(r.status, 200, "{:?}", r.body);
+    };
+    let visa = app.save_spare_card(id, "pm_card_visa").await;
+    let paid = app.manual_top_up_by(id, &visa, 5_000).await.id();
+    decide(ask(paid.clone()).await, "reject").await;
+    decide(ask(paid).await, "approve").await;
+    let failing = app.save_spare_card(id, "pm_card_refundFail").await;
+    let paid = app.manual_top_up_by(id, &failing, 5_000).await.id();
+    decide(ask(paid).await, "approve").await;
+    app.clock.advance(3 * DAY);
+    app.running.app.settle_refunds().await.unwrap();
 }
 
 fn types_of(events: &[Value]) -> BTreeSet<String> {

@@ -6,6 +6,7 @@
 mod cards;
 mod charges;
 mod pending;
+mod refund_requests;
 mod refunds;
 mod webhooks;
 
