@@ -4,7 +4,7 @@
 //! transaction that commits it, then sends the refund to the gateway with a key
 //! derived from the refund's id (`gateway`); the gateway's answer, the periodic job
 //! and Stripe's webhooks (`reconcile`) move it on to succeeded, or to failed, which
-//! restores what was reversed, once. See docs/decisions/0017-refunds-reversed-at-approval.md.
+//! restores what was reversed, once. See docs/decisions/0018-refunds-reversed-at-approval.md.
 
 mod gateway;
 mod reconcile;
