@@ -16,13 +16,34 @@ pub struct Prepared(Vec<u8>);
 impl Prepared {
     /// `POST path` with a JSON body and the bench's API key.
     pub fn post(path: &str, key: &str, body: &str) -> Prepared {
+        Prepared::post_keyed(path, key, body, None)
+    }
+
+    /// `POST path` with a JSON body, the bench's API key and, when given, an
+    /// `Idempotency-Key`.
+    pub fn post_keyed(path: &str, key: &str, body: &str, idem: Option<&str>) -> Prepared {
+        let idem = idem.map_or(String::new(), |k| format!("idempotency-key: {k}\r\n"));
         Prepared(
             format!(
                 "POST {path} HTTP/1.1\r\nhost: refill\r\nauthorization: Bearer {key}\r\n\
-                 content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                 {idem}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
                 body.len()
             )
             .into_bytes(),
+        )
+    }
+
+    /// The request as written.
+    #[cfg(test)]
+    pub fn text(&self) -> &str {
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+
+    /// `GET path` with the bench's API key.
+    pub fn get(path: &str, key: &str) -> Prepared {
+        Prepared(
+            format!("GET {path} HTTP/1.1\r\nhost: refill\r\nauthorization: Bearer {key}\r\n\r\n")
+                .into_bytes(),
         )
     }
 }

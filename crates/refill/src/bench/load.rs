@@ -13,37 +13,110 @@ use std::time::{Duration, Instant};
 /// What one load phase measured.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Run {
-    /// Debits per second (requests answered 201 times debits per request).
+    /// Per second: requests answered 200 or 201, times the debits per request.
     pub rate: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
-    /// CPU time of the whole process (server and client) per debit.
+    /// CPU time of the whole process (server and client) per request (per debit
+    /// for the batch endpoint).
     pub cpu_us: f64,
-    /// Requests that were not answered 201.
+    /// Requests that were not answered 200 or 201.
     pub failed: u64,
 }
 
 /// Which requests a phase sends.
 #[derive(Clone)]
 pub enum Target {
-    /// The same request every time (one hot account).
+    /// The same request every time (one hot account, the ceiling).
     Fixed(Arc<Prepared>),
-    /// A debit on an account drawn at random among the first `accounts` of the
-    /// bench's bulk-loaded accounts.
-    Spread { accounts: usize, body: Arc<String> },
+    /// Requests made one by one (`Draw`).
+    Drawn(Arc<Draw>),
+}
+
+/// Requests made one at a time: on which account, a debit or a read, with or
+/// without an `Idempotency-Key` of its own.
+pub struct Draw {
+    pub accounts: Accounts,
+    /// Reads (`GET /v1/accounts/{id}`) per 100 requests; the others are debits.
+    pub reads_percent: u64,
+    /// When set, each debit carries a key of its own: this word, the client and the
+    /// request's number (the word keeps two phases' keys apart).
+    pub keyed: Option<&'static str>,
+}
+
+/// The accounts a `Draw` picks from.
+pub enum Accounts {
+    One(String),
+    /// At random among the first `n` of the bench's bulk-loaded accounts.
+    Spread(usize),
+    /// Half the requests on the first `hot` bulk-loaded accounts, the other half on
+    /// the rest of the first `n`.
+    HotAndCold {
+        hot: usize,
+        n: usize,
+    },
+}
+
+/// What one client carries from request to request.
+struct Sender {
+    rng: u64,
+    client: usize,
+    sent: u64,
 }
 
 impl Target {
-    fn request(&self, rng: &mut u64) -> Cow<'_, Prepared> {
-        match self {
-            Target::Fixed(p) => Cow::Borrowed(&**p),
-            Target::Spread { accounts, body } => {
-                let i = (next(rng) % *accounts as u64) as usize;
-                let path = format!("/v1/accounts/{}/debits", super::scale::account_id(i));
-                Cow::Owned(Prepared::post(&path, super::KEY, body))
+    fn request(&self, s: &mut Sender) -> Cow<'_, Prepared> {
+        let d = match self {
+            Target::Fixed(p) => return Cow::Borrowed(&**p),
+            Target::Drawn(d) => d,
+        };
+        s.sent += 1;
+        let id = match &d.accounts {
+            Accounts::One(id) => Cow::Borrowed(id.as_str()),
+            Accounts::Spread(n) => Cow::Owned(account_id(next(&mut s.rng) % *n as u64)),
+            Accounts::HotAndCold { hot, n } => {
+                let r = next(&mut s.rng);
+                let i = if r & 1 == 0 {
+                    (r >> 1) % *hot as u64
+                } else {
+                    *hot as u64 + (r >> 1) % (*n - *hot) as u64
+                };
+                Cow::Owned(account_id(i))
             }
+        };
+        let path = format!("/v1/accounts/{id}");
+        if next(&mut s.rng) % 100 < d.reads_percent {
+            return Cow::Owned(Prepared::get(&path, super::KEY));
+        }
+        let key = d.keyed.map(|w| format!("{w}-{}-{}", s.client, s.sent));
+        let body = r#"{"amount":1}"#;
+        let path = format!("{path}/debits");
+        Cow::Owned(Prepared::post_keyed(
+            &path,
+            super::KEY,
+            body,
+            key.as_deref(),
+        ))
+    }
+}
+
+fn account_id(i: u64) -> String {
+    super::scale::account_id(i as usize)
+}
+
+impl Sender {
+    fn new(client: usize, seed: u64) -> Sender {
+        Sender {
+            rng: seed ^ (client as u64 + 1),
+            client,
+            sent: 0,
         }
     }
+}
+
+/// A debit is answered 201, a read 200.
+fn answered(status: u16) -> bool {
+    status == 200 || status == 201
 }
 
 /// A small fast random generator (xorshift): which account a spread debit goes to.
@@ -84,17 +157,17 @@ pub async fn closed_loop(
         .map(|(c, opened)| {
             let target = target.clone();
             tokio::spawn(async move {
-                let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ (c as u64 + 1);
+                let mut s = Sender::new(c, 0x9E37_79B9_7F4A_7C15);
                 let mut lat = Vec::with_capacity(1 << 14);
                 let mut failed = 0;
                 let Ok(mut conn) = opened else {
                     return (lat, 1);
                 };
                 while Instant::now() < deadline {
-                    let req = target.request(&mut rng);
+                    let req = target.request(&mut s);
                     let t = Instant::now();
                     match conn.send(&req).await {
-                        Ok(a) if a.status == 201 => lat.push(ms(t.elapsed())),
+                        Ok(a) if answered(a.status) => lat.push(ms(t.elapsed())),
                         Ok(_) => failed += 1,
                         Err(_) => {
                             failed += 1;
@@ -129,7 +202,7 @@ pub async fn open_loop(
         .map(|(c, opened)| {
             let target = target.clone();
             tokio::spawn(async move {
-                let mut rng = 0x2545_F491_4F6C_DD1Du64 ^ (c as u64 + 1);
+                let mut s = Sender::new(c, 0x2545_F491_4F6C_DD1D);
                 let mut lat = vec![];
                 let mut failed = 0;
                 let Ok(mut conn) = opened else {
@@ -139,9 +212,9 @@ pub async fn open_loop(
                 let mut due = start + every.mul_f64(c as f64 / conns as f64);
                 while due < deadline {
                     tokio::time::sleep_until(due.into()).await;
-                    let req = target.request(&mut rng);
+                    let req = target.request(&mut s);
                     match conn.send(&req).await {
-                        Ok(a) if a.status == 201 => lat.push(ms(due.elapsed())),
+                        Ok(a) if answered(a.status) => lat.push(ms(due.elapsed())),
                         Ok(_) => failed += 1,
                         Err(_) => {
                             failed += 1;
@@ -205,4 +278,67 @@ pub fn percentiles(v: &mut [f64]) -> (f64, f64) {
 
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    fn draw(target: &Target, n: usize) -> Vec<String> {
+        let mut s = Sender::new(3, 0x2545_F491_4F6C_DD1D);
+        (0..n)
+            .map(|_| target.request(&mut s).text().to_string())
+            .collect()
+    }
+
+    fn header<'a>(req: &'a str, name: &str) -> Option<&'a str> {
+        req.lines().find_map(|l| l.strip_prefix(name))
+    }
+
+    #[test]
+    fn keyed_debits_each_carry_a_key_of_their_own() {
+        let one = Accounts::One("acct_hot".into());
+        let target = Target::Drawn(Arc::new(Draw {
+            accounts: one,
+            reads_percent: 0,
+            keyed: Some("hot"),
+        }));
+        let reqs = draw(&target, 1_000);
+        let keys: HashSet<&str> = reqs
+            .iter()
+            .filter_map(|r| header(r, "idempotency-key: "))
+            .collect();
+        assert_eq!(keys.len(), 1_000);
+        assert!(
+            reqs.iter()
+                .all(|r| r.starts_with("POST /v1/accounts/acct_hot/debits "))
+        );
+    }
+
+    #[test]
+    fn the_mixed_load_reads_one_in_ten_and_sends_half_to_the_hot_accounts() {
+        let target = Target::Drawn(Arc::new(Draw {
+            accounts: Accounts::HotAndCold { hot: 4, n: 100_000 },
+            reads_percent: 10,
+            keyed: Some("mixed"),
+        }));
+        let reqs = draw(&target, 10_000);
+        let reads = reqs.iter().filter(|r| r.starts_with("GET ")).count();
+        assert!((800..1_200).contains(&reads), "{reads} reads");
+        let keyed = reqs
+            .iter()
+            .filter(|r| header(r, "idempotency-key: ").is_some());
+        assert_eq!(keyed.count(), reqs.len() - reads, "every debit has a key");
+        // Ids are of one length: one contains another only if they are the same.
+        let hot: Vec<String> = (0..4).map(account_id).collect();
+        let on_hot = reqs
+            .iter()
+            .filter(|r| hot.iter().any(|h| r.contains(h.as_str())));
+        let on_hot = on_hot.count();
+        assert!(
+            (4_500..5_500).contains(&on_hot),
+            "{on_hot} on the hot accounts"
+        );
+    }
 }

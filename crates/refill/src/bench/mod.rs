@@ -8,6 +8,7 @@
 //! with it: every figure is bounded by the client's CPU too (it is light: see
 //! client.rs), and the CPU per debit printed is the whole process's.
 
+mod ceiling;
 mod client;
 mod crossing;
 mod load;

@@ -1,23 +1,26 @@
-//! The phases of a run, each a figure: on refill, one hot account (single debits,
-//! then the batch endpoint), half the maximum rate with threshold crossings, debits
-//! spread over many accounts, the periodic check at scale; on the naive baseline,
-//! the same load without the crossings and the scale check.
+//! The phases of a run, each a figure: on refill, one hot account (the ceiling,
+//! single debits without and with an Idempotency-Key each, reads, then the batch
+//! endpoint), half the maximum rate with threshold crossings, debits spread over
+//! many accounts, a mixed load of keyed debits and reads, the periodic check at
+//! scale; on the naive baseline, the same debits without the rest.
 
 use super::client::Prepared;
-use super::load::{self, Run, Target, closed_loop, open_loop};
+use super::load::{self, Accounts, Draw, Run, Target, closed_loop, open_loop};
 use super::server::{Server, hot_account};
 use super::store::Store;
-use super::{KEY, Options, Plan, crossing, naive, scale};
+use super::{KEY, Options, Plan, ceiling, crossing, naive, scale};
 use reqwest::Client;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+const DEBIT: &str = r#"{"amount":1}"#;
+
 fn single(id: &str) -> Target {
     Target::Fixed(Arc::new(Prepared::post(
         &format!("/v1/accounts/{id}/debits"),
         KEY,
-        r#"{"amount":1}"#,
+        DEBIT,
     )))
 }
 
@@ -33,27 +36,63 @@ fn batch(id: &str) -> Target {
     )))
 }
 
-fn spread(accounts: usize) -> Target {
-    Target::Spread {
+fn drawn(accounts: Accounts, reads_percent: u64, keyed: Option<&'static str>) -> Target {
+    Target::Drawn(Arc::new(Draw {
         accounts,
-        body: Arc::new(r#"{"amount":1}"#.into()),
+        reads_percent,
+        keyed,
+    }))
+}
+
+/// Hot accounts of the mixed phase (the first bulk-loaded ones); the rest of the
+/// spread accounts are its cold ones.
+pub const MIXED_HOT: usize = 4;
+/// Reads per 100 requests of the mixed phase.
+pub const MIXED_READS: u64 = 10;
+
+/// What the debit pipeline did during a phase.
+#[derive(Default, Clone, Copy)]
+pub struct PipelineUse {
+    /// Requests per batch.
+    pub mean_batch: f64,
+    /// Mean time of one batch transaction, and the share of the phase's time the
+    /// pipeline spent inside one.
+    pub batch_us: f64,
+    pub busy: f64,
+    /// The share of batches written by the fast path (no second read).
+    pub unread: f64,
+}
+
+impl PipelineUse {
+    fn between(before: [u64; 4], after: [u64; 4], secs: f64) -> PipelineUse {
+        let [b, r, u, f] = [0, 1, 2, 3].map(|i| (after[i] - before[i]) as f64);
+        PipelineUse {
+            mean_batch: r / b.max(1.0),
+            batch_us: u / b.max(1.0),
+            busy: u / 1e6 / secs,
+            unread: f / b.max(1.0),
+        }
     }
 }
 
 /// What refill did on one store.
 #[derive(Default)]
 pub struct Ours {
+    /// The ceiling: the same server's HTTP, key check and JSON, no store.
+    pub ceiling: Run,
     pub hot: Run,
-    pub mean_batch: f64,
-    /// Mean time of one batch transaction (hot), and the share of the time the
-    /// pipeline spent inside one.
-    pub batch_us: f64,
-    pub busy: f64,
-    /// The share of hot batches written by the fast path (no second read).
-    pub unread: f64,
+    pub hot_pipeline: PipelineUse,
+    /// Single debits on the hot account, each with an Idempotency-Key of its own.
+    pub keyed: Run,
+    pub keyed_pipeline: PipelineUse,
+    /// `GET /v1/accounts/{id}` of the hot account.
+    pub reads: Run,
     pub batch: Run,
     pub spread: Run,
-    pub spread_mean_batch: f64,
+    pub spread_pipeline: PipelineUse,
+    /// Keyed debits over a few hot and many cold accounts, and reads.
+    pub mixed: Run,
+    pub mixed_pipeline: PipelineUse,
     pub half: Run,
     pub crossing: (f64, f64, usize),
     pub load_s: f64,
@@ -111,25 +150,36 @@ impl OnRefill<'_> {
         step(self.o, self.store.name(), what);
     }
 
-    /// Single debits, then the batch endpoint, on the hot account; with what the
-    /// pipeline did for the single debits.
-    async fn hot_account(&self, ours: &mut Ours) {
-        let (srv, secs, clients) = (self.srv, self.plan.secs, self.o.clients);
-        let db = &srv.running.app.db;
-        self.step("one hot account, single debits");
-        self.store.settle(db).await;
-        let (b0, r0, u0, f0) = srv.batches();
-        ours.hot = closed_loop(srv.addr(), single(self.hot_id), 1, clients, secs).await;
-        let (b1, r1, u1, f1) = srv.batches();
-        ours.mean_batch = (r1 - r0) as f64 / (b1 - b0).max(1) as f64;
-        ours.unread = (f1 - f0) as f64 / (b1 - b0).max(1) as f64;
-        ours.batch_us = (u1 - u0) as f64 / (b1 - b0).max(1) as f64;
-        ours.busy = (u1 - u0) as f64 / 1e6 / secs;
+    /// One closed-loop figure after a checkpoint, with what the pipeline did.
+    async fn figure(&self, what: &str, target: Target, per: usize) -> (Run, PipelineUse) {
+        let (srv, secs) = (self.srv, self.plan.secs);
+        self.step(what);
+        self.store.settle(&srv.running.app.db).await;
+        let before = srv.batches();
+        let run = closed_loop(srv.addr(), target, per, self.o.clients, secs).await;
+        (run, PipelineUse::between(before, srv.batches(), secs))
+    }
 
-        self.step("batch endpoint, 100 items per request");
-        self.store.settle(db).await;
-        let target = batch(self.hot_id);
-        ours.batch = closed_loop(srv.addr(), target, BATCH_ITEMS, clients, secs).await;
+    /// On the hot account: the ceiling, single debits without and with a key of
+    /// their own, reads, then the batch endpoint.
+    async fn hot_account(&self, ours: &mut Ours) {
+        let id = self.hot_id;
+        let ceiling = Prepared::post(&ceiling::path(id), KEY, DEBIT);
+        let what = "the ceiling: an authenticated debit-sized request, no store";
+        ours.ceiling = self
+            .figure(what, Target::Fixed(Arc::new(ceiling)), 1)
+            .await
+            .0;
+        let what = "one hot account, single debits";
+        (ours.hot, ours.hot_pipeline) = self.figure(what, single(id), 1).await;
+        let keyed = drawn(Accounts::One(id.into()), 0, Some("hot"));
+        let what = "one hot account, single debits, each with its own Idempotency-Key";
+        (ours.keyed, ours.keyed_pipeline) = self.figure(what, keyed, 1).await;
+        let read = Prepared::get(&format!("/v1/accounts/{id}"), KEY);
+        let what = "one hot account, reads";
+        ours.reads = self.figure(what, Target::Fixed(Arc::new(read)), 1).await.0;
+        let what = "batch endpoint, 100 items per request";
+        ours.batch = self.figure(what, batch(id), BATCH_ITEMS).await.0;
     }
 
     /// Half the hot rate, open loop, while auto top-up accounts are debited below
@@ -161,19 +211,26 @@ impl OnRefill<'_> {
         Ok(())
     }
 
-    /// Single debits spread over many accounts; then the rest of the accounts of the
-    /// scale check are loaded and the periodic check runs over them (R22).
+    /// Single debits spread over many accounts, then keyed debits and reads over a
+    /// few hot and many cold accounts; then the rest of the accounts of the scale
+    /// check are loaded and the periodic check runs over them (R22).
     async fn spread_then_scale(&self, ours: &mut Ours) -> anyhow::Result<()> {
         let (srv, plan, name) = (self.srv, self.plan, self.store.name());
         let db = &srv.running.app.db;
         scale::load_accounts(db, 0..plan.spread, plan.scale - plan.due, name).await?;
-        self.step(&format!("single debits over {} accounts", plan.spread));
-        self.store.settle(db).await;
-        let (b0, r0, _, _) = srv.batches();
-        let target = spread(plan.spread);
-        ours.spread = closed_loop(srv.addr(), target, 1, self.o.clients, plan.secs).await;
-        let (b1, r1, _, _) = srv.batches();
-        ours.spread_mean_batch = (r1 - r0) as f64 / (b1 - b0).max(1) as f64;
+        let what = format!("single debits over {} accounts", plan.spread);
+        let target = drawn(Accounts::Spread(plan.spread), 0, None);
+        (ours.spread, ours.spread_pipeline) = self.figure(&what, target, 1).await;
+        let what = format!(
+            "mixed: keyed debits over {MIXED_HOT} hot and {} cold accounts, {MIXED_READS}% reads",
+            plan.spread - MIXED_HOT
+        );
+        let hot_and_cold = Accounts::HotAndCold {
+            hot: MIXED_HOT,
+            n: plan.spread,
+        };
+        let target = drawn(hot_and_cold, MIXED_READS, Some("mixed"));
+        (ours.mixed, ours.mixed_pipeline) = self.figure(&what, target, 1).await;
         let load =
             scale::load_accounts(db, plan.spread..plan.scale, plan.scale - plan.due, name).await?;
         ours.load_s = load.as_secs_f64();
@@ -210,7 +267,8 @@ pub async fn measure_naive(store: &Store, o: &Options, plan: &Plan) -> anyhow::R
         &format!("naive: single debits over {} accounts", plan.spread),
     );
     store.settle(&db).await;
-    let spread = closed_loop(addr, spread(plan.spread), 1, clients, secs).await;
+    let spread = drawn(Accounts::Spread(plan.spread), 0, None);
+    let spread = closed_loop(addr, spread, 1, clients, secs).await;
     naive.abort();
     srv.stop().await;
     store.remove("naive").await;

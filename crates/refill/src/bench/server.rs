@@ -1,18 +1,24 @@
-//! The server under test: refill started in-process with its workers, and the hot
-//! account the single and batch phases debit.
+//! The server under test: refill started in-process with its workers, its API
+//! served by the bench on a port of its own with the ceiling's route merged in
+//! (ceiling.rs), and the hot account the single and batch phases debit.
 
-use super::{KEY, crossing};
+use super::{KEY, ceiling, crossing};
 use crate::Settings;
 use refill_service::SystemClock;
 use reqwest::Client;
 use serde_json::{Value, json};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
+use tokio::task::AbortHandle;
 
 /// The server under test, with the gateway that notes automatic charges.
 pub struct Server {
     pub running: crate::Running,
+    /// The bench's own listener: refill's API and the ceiling.
+    addr: SocketAddr,
+    serving: AbortHandle,
     pub base: String,
     pub charges: Arc<crossing::ChargeLog>,
 }
@@ -39,38 +45,40 @@ impl Server {
             log: charges.clone(),
         });
         let running = crate::start(&s, clock, Some(gateway), true).await?;
-        let base = running.url();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let router = ceiling::router(running.app.clone());
+        let serving = tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        })
+        .abort_handle();
         Ok(Server {
             running,
-            base,
+            addr,
+            serving,
+            base: format!("http://{addr}"),
             charges,
         })
     }
 
-    pub fn addr(&self) -> std::net::SocketAddr {
-        self.running.addr
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
     }
 
     pub async fn stop(self) {
         let db = self.running.app.db.clone();
+        self.serving.abort();
         self.running.stop();
         // The workers stop at their next await; then the connections close.
         tokio::time::sleep(Duration::from_millis(50)).await;
         db.close().await;
     }
 
-    /// (batches, requests, microseconds inside batch transactions, batches of the
-    /// fast path) of the pipeline so far.
-    pub fn batches(&self) -> (u64, u64, u64, u64) {
+    /// [batches, requests, microseconds inside batch transactions, batches of the
+    /// fast path] of the pipeline so far.
+    pub fn batches(&self) -> [u64; 4] {
         let s = &self.running.app.debit_pipeline.stats;
-        let busy = s.busy_us.load(Relaxed);
-        let unread = s.unread.load(Relaxed);
-        (
-            s.batches.load(Relaxed),
-            s.requests.load(Relaxed),
-            busy,
-            unread,
-        )
+        [&s.batches, &s.requests, &s.busy_us, &s.unread].map(|n| n.load(Relaxed))
     }
 }
 
