@@ -23,15 +23,16 @@ pub fn path(account: &str) -> String {
 }
 
 /// refill's API with the ceiling's route merged in.
-pub fn router(app: Refill) -> Router {
+pub fn router(app: Refill, body_timeout: std::time::Duration) -> Router {
     let api = Api {
         app: app.clone(),
         metrics: Arc::new(Metrics::default()),
+        body_timeout,
     };
     let ceiling = Router::new()
         .route(&path("{id}"), post(answer))
         .with_state(api);
-    crate::api::router(app).merge(ceiling)
+    crate::api::router(app, body_timeout).merge(ceiling)
 }
 
 #[derive(Deserialize)]

@@ -47,7 +47,7 @@ impl Server {
         let running = crate::start(&s, clock, Some(gateway), true).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let router = ceiling::router(running.app.clone());
+        let router = ceiling::router(running.app.clone(), s.http.body_timeout());
         let serving = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         })
