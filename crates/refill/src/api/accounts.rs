@@ -2,7 +2,7 @@
 //! an account's name and payer changed (R5, R22), and its closing (R4).
 
 use super::body::{parse, read_body};
-use super::idempotency::{create, idempotent};
+use super::idempotency::{create, idempotent, parsed_and_idempotent};
 use super::pagination::{Listing, Q, check_cursor, list_params};
 use super::{Api, ApiResult, ok};
 use axum::Router;
@@ -55,17 +55,17 @@ async fn update_account(
     Path(id): Path<String>,
     req: Request,
 ) -> ApiResult {
-    let (headers, body) = read_body(&api, req).await?;
-    let changes: AccountChanges = parse(&body)?;
     let (app, c, route) = (&api.app, &caller, format!("PATCH /v1/accounts/{id}"));
-    idempotent(
+    let status = StatusCode::OK;
+    parsed_and_idempotent(
         &api,
         c,
+        req,
         &route,
-        &headers,
-        &body,
-        StatusCode::OK,
-        |i| async move { app.update_account(c, &id, changes, i.as_ref()).await },
+        status,
+        |changes: AccountChanges, i| async move {
+            app.update_account(c, &id, changes, i.as_ref()).await
+        },
     )
     .await
 }

@@ -123,16 +123,28 @@ where
     F: FnOnce(B, Option<Idem>) -> Fut,
     Fut: Future<Output = Result<T, ServiceError>>,
 {
+    parsed_and_idempotent(api, caller, req, route, StatusCode::CREATED, f).await
+}
+
+/// Reads and parses the body, then runs `f` with idempotency; answers `status`.
+pub(super) async fn parsed_and_idempotent<B, T, F, Fut>(
+    api: &Api,
+    caller: &Caller,
+    req: Request,
+    route: &str,
+    status: StatusCode,
+    f: F,
+) -> ApiResult
+where
+    B: DeserializeOwned,
+    T: serde::Serialize,
+    F: FnOnce(B, Option<Idem>) -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
     let (headers, body) = read_body(api, req).await?;
-    let new: B = parse(&body)?;
-    idempotent(
-        api,
-        caller,
-        route,
-        &headers,
-        &body,
-        StatusCode::CREATED,
-        |i| f(new, i),
-    )
+    let parsed: B = parse(&body)?;
+    idempotent(api, caller, route, &headers, &body, status, |i| {
+        f(parsed, i)
+    })
     .await
 }
