@@ -137,11 +137,12 @@ impl Refill {
         req: NewApiKey,
         idem: Option<&Idem>,
     ) -> Result<ApiKeyView> {
+        // An account the caller cannot see is not found, as an unknown one (R4).
+        self.account(caller, account_id).await?;
         if !caller.is_operator() {
             return Err(ServiceError::Forbidden("API keys".into()));
         }
         check_new_key(&req)?;
-        self.account(caller, account_id).await?;
         let now = self.now();
         let secret = new_secret("rk_acct");
         let expires_at = req.expires_in.map(|s| now + s * 1000);

@@ -43,10 +43,14 @@ fn bearer(headers: &HeaderMap) -> Result<&str, ApiError> {
         .ok_or_else(missing)?
         .to_str()
         .map_err(|_| malformed())?;
-    let (scheme, key) = value.split_once(' ').unwrap_or((value, ""));
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    // The scheme ends at the first blank; a Bearer takes exactly one space after it.
+    let scheme_end = value.find([' ', '\t']).unwrap_or(value.len());
+    if !value[..scheme_end].eq_ignore_ascii_case("bearer") {
         return Err(missing());
     }
+    let key = value[scheme_end..]
+        .strip_prefix(' ')
+        .ok_or_else(malformed)?;
     let body = key.trim_end_matches('=');
     if body.is_empty() || !body.bytes().all(is_token68) || key.len() > 255 {
         return Err(malformed());

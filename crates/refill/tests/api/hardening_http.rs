@@ -87,6 +87,8 @@ async fn edge_exactly_one_authorization_header_read_strictly() {
             format!("Bearer {} junk", app.key),
             format!("Bearer {},", app.key),
             "Bearer ".to_string(),
+            format!("Bearer\t{}", app.key),
+            "Bearer".to_string(),
         ] {
             let h = [("Authorization", value.as_str())];
             let r = app.send(Method::POST, &debits, Some(&body), &h, None).await;

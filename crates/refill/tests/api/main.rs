@@ -15,6 +15,7 @@ mod connections;
 mod currencies;
 mod debits;
 mod estimate;
+mod hardening_authorization;
 mod hardening_http;
 mod hardening_input;
 mod health;
