@@ -4,7 +4,7 @@
 use crate::many_rows::{MAX_ROWS, insert_many, placeholders, statement};
 use crate::row::{self, TableRow};
 use crate::{Dialect, Result, Tx};
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,16 +108,16 @@ pub async fn list_accounts<'e, E: Executor<'e, Database = Any>>(
     starting_after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<AccountRow>> {
-    let sql = row::select::<AccountRow>(
+    row::many(
+        e,
         "WHERE ($1 = '' OR id = $1 OR parent_id = $1) AND id > $2 ORDER BY id LIMIT $3",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(root.unwrap_or(""))
-        .bind(starting_after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| {
+            q.bind(root.unwrap_or(""))
+                .bind(starting_after.unwrap_or(""))
+                .bind(limit)
+        },
+    )
+    .await
 }
 
 /// The new balance of an account and its low-balance notice state (R27).

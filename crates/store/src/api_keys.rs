@@ -4,7 +4,7 @@
 
 use crate::row;
 use crate::{Result, Tx};
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,18 +69,18 @@ pub async fn list_api_keys<'e, E: Executor<'e, Database = Any>>(
     starting_after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ApiKeyRow>> {
-    let sql = row::select::<ApiKeyRow>(
+    row::many(
+        e,
         "WHERE revoked_at IS NULL AND ($1 = '' OR account_id IN \
          (SELECT id FROM accounts WHERE id = $1 OR parent_id = $1)) \
          AND id > $2 ORDER BY id LIMIT $3",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(root.unwrap_or(""))
-        .bind(starting_after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| {
+            q.bind(root.unwrap_or(""))
+                .bind(starting_after.unwrap_or(""))
+                .bind(limit)
+        },
+    )
+    .await
 }
 
 /// The operator keys not revoked.

@@ -53,17 +53,16 @@ pub async fn claim_deliveries(
     lease_ms: i64,
     limit: i64,
 ) -> Result<Vec<DeliveryRow>> {
-    let sql = row::select::<DeliveryRow>(&format!(
-        "WHERE status = 'pending' AND next_attempt_at <= $1 \
+    let mut claimed: Vec<DeliveryRow> = row::many(
+        &mut *tx,
+        &format!(
+            "WHERE status = 'pending' AND next_attempt_at <= $1 \
          AND (lease_until IS NULL OR lease_until < $1) ORDER BY next_attempt_at LIMIT $2{}",
-        dialect.skip_locked()
-    ));
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&mut *tx)
-        .await?;
-    let mut claimed: Vec<DeliveryRow> = row::all(&rows)?;
+            dialect.skip_locked()
+        ),
+        |q| q.bind(now).bind(limit),
+    )
+    .await?;
     for d in &mut claimed {
         d.lease_owner = Some(owner.into());
         d.lease_until = Some(now + lease_ms);
@@ -102,12 +101,10 @@ pub async fn deliveries_of_event<'e, E: Executor<'e, Database = Any>>(
     e: E,
     event_id: &str,
 ) -> Result<Vec<DeliveryRow>> {
-    let sql = row::select::<DeliveryRow>("WHERE event_id = $1 ORDER BY channel, recipient");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(event_id)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+    row::many(e, "WHERE event_id = $1 ORDER BY channel, recipient", |q| {
+        q.bind(event_id)
+    })
+    .await
 }
 
 /// Which deliveries to send again.

@@ -4,7 +4,7 @@
 use crate::many_rows::{MAX_ROWS, dialect_of, placeholders_after, statement};
 use crate::row::{self, AnyQuery, TableRow};
 use crate::{Dialect, Result, Tx};
-use sqlx::{Any, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,18 +72,18 @@ pub async fn list_entries<'e, E: Executor<'e, Database = Any>>(
     starting_after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<EntryRow>> {
-    let sql = row::select::<EntryRow>(
+    row::many(
+        e,
         "WHERE account_id = $1 AND seq < \
          COALESCE((SELECT seq FROM entries WHERE id = $2), 9223372036854775807) \
          ORDER BY seq DESC LIMIT $3",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(starting_after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| {
+            q.bind(account_id)
+                .bind(starting_after.unwrap_or(""))
+                .bind(limit)
+        },
+    )
+    .await
 }
 
 /// R3 check: accounts whose balance is not the sum of their entries.

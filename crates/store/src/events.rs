@@ -3,7 +3,7 @@
 
 use crate::row;
 use crate::{Result, Tx};
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,33 +53,33 @@ pub async fn list_events<'e, E: Executor<'e, Database = Any>>(
         EventsOf::Account(id) => (id, false),
         EventsOf::Tree(id) => (id, true),
     };
-    let sql = row::select::<EventRow>(
+    row::many(
+        e,
         "WHERE ($1 = '' OR account_id = $1 \
          OR ($5 = 1 AND account_id IN (SELECT id FROM accounts WHERE parent_id = $1))) \
          AND ($2 = '' OR type = $2) \
          AND seq < COALESCE((SELECT seq FROM events WHERE id = $3), 9223372036854775807) \
          ORDER BY seq DESC LIMIT $4",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account)
-        .bind(event_type.unwrap_or(""))
-        .bind(starting_after.unwrap_or(""))
-        .bind(limit)
-        .bind(tree as i64)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| {
+            q.bind(account)
+                .bind(event_type.unwrap_or(""))
+                .bind(starting_after.unwrap_or(""))
+                .bind(limit)
+                .bind(tree as i64)
+        },
+    )
+    .await
 }
 
 /// The oldest events not fanned out yet (read without locks: `mark_dispatched`
 /// decides which node fans each one out).
 pub async fn undispatched_events(conn: &mut Tx, limit: i64) -> Result<Vec<EventRow>> {
-    let sql = row::select::<EventRow>("WHERE dispatched = 0 ORDER BY seq LIMIT $1");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(limit)
-        .fetch_all(&mut *conn)
-        .await?;
-    row::all(&rows)
+    row::many(
+        &mut *conn,
+        "WHERE dispatched = 0 ORDER BY seq LIMIT $1",
+        |q| q.bind(limit),
+    )
+    .await
 }
 
 /// Marks an event fanned out; false when it already was (by another node).

@@ -4,7 +4,7 @@
 use crate::row;
 use crate::{Result, Tx};
 use refill_domain::accounts::Card;
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,14 +63,12 @@ pub async fn list_payment_methods<'e, E: Executor<'e, Database = Any>>(
     e: E,
     account_id: &str,
 ) -> Result<Vec<PaymentMethodRow>> {
-    let sql = row::select::<PaymentMethodRow>(
+    row::many(
+        e,
         "WHERE account_id = $1 AND saved = 1 AND removed_at IS NULL ORDER BY is_primary DESC, id",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| q.bind(account_id),
+    )
+    .await
 }
 
 pub async fn remove_payment_method(tx: &mut Tx, id: &str, now: i64) -> Result<()> {

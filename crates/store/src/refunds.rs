@@ -3,7 +3,7 @@
 
 use crate::row;
 use crate::{Dialect, Result, Tx};
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,12 +69,7 @@ pub async fn refunds_of_top_up<'e, E: Executor<'e, Database = Any>>(
     e: E,
     top_up_id: &str,
 ) -> Result<Vec<RefundRow>> {
-    let sql = row::select::<RefundRow>("WHERE top_up_id = $1 ORDER BY id");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(top_up_id)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+    row::many(e, "WHERE top_up_id = $1 ORDER BY id", |q| q.bind(top_up_id)).await
 }
 
 /// What a list of refunds is filtered by; empty filters take everything.
@@ -93,20 +88,9 @@ pub async fn list_refunds<'e, E: Executor<'e, Database = Any>>(
     f: RefundFilter<'_>,
     limit: i64,
 ) -> Result<Vec<RefundRow>> {
-    let sql = row::select::<RefundRow>(
-        "WHERE ($1 = '' OR account_id = $1 OR account_id IN (SELECT id FROM accounts WHERE parent_id = $1)) \
+    row::many(e, "WHERE ($1 = '' OR account_id = $1 OR account_id IN (SELECT id FROM accounts WHERE parent_id = $1)) \
          AND ($2 = '' OR account_id = $2) AND ($3 = '' OR status = $3) \
-         AND ($4 = '' OR id < $4) ORDER BY id DESC LIMIT $5",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(f.root.unwrap_or(""))
-        .bind(f.account_id.unwrap_or(""))
-        .bind(f.status.unwrap_or(""))
-        .bind(f.starting_after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+         AND ($4 = '' OR id < $4) ORDER BY id DESC LIMIT $5", |q| q.bind(f.root.unwrap_or("")).bind(f.account_id.unwrap_or("")).bind(f.status.unwrap_or("")).bind(f.starting_after.unwrap_or("")).bind(limit)).await
 }
 
 /// The refunds to follow at the gateway: every pending one, and approved ones whose
@@ -116,14 +100,11 @@ pub async fn refunds_to_follow<'e, E: Executor<'e, Database = Any>>(
     stale_before: i64,
     limit: i64,
 ) -> Result<Vec<RefundRow>> {
-    let sql = row::select::<RefundRow>(
+    row::many(
+        e,
         "WHERE status = 'pending' OR (status = 'approved' AND updated_at <= $1) \
          ORDER BY updated_at LIMIT $2",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(stale_before)
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| q.bind(stale_before).bind(limit),
+    )
+    .await
 }

@@ -4,7 +4,7 @@
 use crate::row;
 use crate::{Dialect, Result, Tx};
 use refill_domain::resources::ResourceStatus;
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,16 +60,16 @@ pub async fn list_resources<'e, E: Executor<'e, Database = Any>>(
     starting_after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<ResourceRow>> {
-    let sql = row::select::<ResourceRow>(
+    row::many(
+        e,
         "WHERE account_id = $1 AND status <> 'removed' AND id > $2 ORDER BY id LIMIT $3",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(starting_after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| {
+            q.bind(account_id)
+                .bind(starting_after.unwrap_or(""))
+                .bind(limit)
+        },
+    )
+    .await
 }
 
 /// R17: how many resources the account still holds (active or suspended).
@@ -152,10 +152,8 @@ pub async fn resource_fees<'e, E: Executor<'e, Database = Any>>(
     e: E,
     resource_id: &str,
 ) -> Result<Vec<ResourceFeeRow>> {
-    let sql = row::select::<ResourceFeeRow>("WHERE resource_id = $1 ORDER BY period");
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(resource_id)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+    row::many(e, "WHERE resource_id = $1 ORDER BY period", |q| {
+        q.bind(resource_id)
+    })
+    .await
 }

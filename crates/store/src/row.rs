@@ -323,6 +323,23 @@ pub(crate) fn all<T: TableRow>(rows: &[AnyRow]) -> Result<Vec<T>> {
     rows.iter().map(T::from_row).collect()
 }
 
+/// The rows of `T` that `filter` (a WHERE clause and what follows it) finds, its
+/// parameters bound in order by `bind`: what every list of a table does.
+pub(crate) async fn many<'q, 'e, E, T>(
+    e: E,
+    filter: &str,
+    bind: impl FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+) -> Result<Vec<T>>
+where
+    E: Executor<'e, Database = Any>,
+    T: TableRow,
+{
+    let rows = bind(sqlx::query(AssertSqlSafe(select::<T>(filter))))
+        .fetch_all(e)
+        .await?;
+    all(&rows)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -171,12 +171,7 @@ pub async fn lock_unfinished_top_ups(
          ORDER BY id{}",
         dialect.for_update()
     );
-    let sql = row::select::<TopUpRow>(&filter);
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .fetch_all(&mut *tx)
-        .await?;
-    row::all(&rows)
+    row::many(&mut *tx, &filter, |q| q.bind(account_id)).await
 }
 
 pub async fn list_top_ups<'e, E: Executor<'e, Database = Any>>(
@@ -185,16 +180,16 @@ pub async fn list_top_ups<'e, E: Executor<'e, Database = Any>>(
     starting_after: Option<&str>,
     limit: i64,
 ) -> Result<Vec<TopUpRow>> {
-    let sql = row::select::<TopUpRow>(
+    row::many(
+        e,
         "WHERE account_id = $1 AND ($2 = '' OR id < $2) ORDER BY id DESC LIMIT $3",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(starting_after.unwrap_or(""))
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| {
+            q.bind(account_id)
+                .bind(starting_after.unwrap_or(""))
+                .bind(limit)
+        },
+    )
+    .await
 }
 
 /// Claims up to `limit` top-ups that need work now: queued ones that are due, and
@@ -251,15 +246,12 @@ pub async fn pending_top_ups<'e, E: Executor<'e, Database = Any>>(
     before: i64,
     limit: i64,
 ) -> Result<Vec<TopUpRow>> {
-    let sql = row::select::<TopUpRow>(
+    row::many(
+        e,
         "WHERE status = 'pending' AND created_at <= $1 ORDER BY created_at LIMIT $2",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(before)
-        .bind(limit)
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| q.bind(before).bind(limit),
+    )
+    .await
 }
 
 /// R21: automatic top-ups made (succeeded or pending) since `since`: count, amount.

@@ -3,7 +3,7 @@
 
 use crate::row;
 use crate::{Result, Tx};
-use sqlx::{Any, AssertSqlSafe, Executor};
+use sqlx::{Any, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -41,16 +41,9 @@ pub async fn list_webhook_endpoints<'e, E: Executor<'e, Database = Any>>(
     e: E,
     owner: Option<&str>,
 ) -> Result<Vec<WebhookEndpointRow>> {
-    let sql = row::select::<WebhookEndpointRow>(
-        "WHERE removed_at IS NULL \
+    row::many(e, "WHERE removed_at IS NULL \
          AND ($1 = '' OR account_id = $1 OR account_id IN (SELECT id FROM accounts WHERE parent_id = $1)) \
-         ORDER BY created_at, id",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(owner.unwrap_or(""))
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+         ORDER BY created_at, id", |q| q.bind(owner.unwrap_or(""))).await
 }
 
 /// The endpoints that hear of an account's events: the operator's, the account's own,
@@ -60,16 +53,13 @@ pub async fn endpoints_hearing<'e, E: Executor<'e, Database = Any>>(
     account_id: &str,
     parent_id: Option<&str>,
 ) -> Result<Vec<WebhookEndpointRow>> {
-    let sql = row::select::<WebhookEndpointRow>(
+    row::many(
+        e,
         "WHERE removed_at IS NULL \
          AND (account_id IS NULL OR account_id = $1 OR account_id = $2) ORDER BY id",
-    );
-    let rows = sqlx::query(AssertSqlSafe(sql))
-        .bind(account_id)
-        .bind(parent_id.unwrap_or(account_id))
-        .fetch_all(e)
-        .await?;
-    row::all(&rows)
+        |q| q.bind(account_id).bind(parent_id.unwrap_or(account_id)),
+    )
+    .await
 }
 
 pub async fn remove_webhook_endpoint(tx: &mut Tx, id: &str, now: i64) -> Result<bool> {
