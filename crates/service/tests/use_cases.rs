@@ -34,9 +34,11 @@ async fn service(store: &Store) -> Service {
     let clock = SimClock::at(T0);
     let c = clock.clone();
     let sandbox = Sandbox::in_memory(Arc::new(move || c.now_ms()));
-    let mut config = Config::default();
     // No card verification charge (R14): the tests count every charge.
-    config.verification_amount = 0;
+    let config = Config {
+        verification_amount: 0,
+        ..Config::default()
+    };
     let app = Refill::new(db, Arc::new(sandbox.clone()), Arc::new(clock), config);
     Service {
         app,
