@@ -43,7 +43,7 @@ for _ in $(seq 1 300); do
   curl -sf "http://127.0.0.1:$port/healthz" >/dev/null && break
   sleep 1
 done
-post() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $key" -d "$2"; }
+post() { curl -sf -X POST "$api$1" -H "Authorization: Bearer $key" -H "Content-Type: application/json" -d "$2"; }
 acct=$(post /accounts '{"name":"hot","currency":"GBP"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 pm=$(post "/accounts/$acct/payment-methods" '{"token":"pm_card_visa"}' | sed 's/.*"id":"\([^"]*\)".*/\1/')
 post "/accounts/$acct/top-ups" "{\"amount\":100000000000000,\"payment_method\":\"$pm\"}" >/dev/null
@@ -51,6 +51,7 @@ post "/accounts/$acct/top-ups" "{\"amount\":100000000000000,\"payment_method\":\
 # A curl config of $2 requests of kind $1; keys are unique per run and request.
 requests() {
   for i in $(seq 1 "$2"); do
+    [ "$i" -gt 1 ] && echo next
     case "$1" in
       read) echo "url = \"$api/accounts/$acct\"";;
       *) echo "url = \"$api/accounts/$acct/debits\""
@@ -61,19 +62,18 @@ requests() {
     echo "header = \"Authorization: Bearer $key\""
     echo 'output = "/dev/null"'
     echo 'write-out = "%{http_code}\n"'
-    echo next
   done
 }
 send() {
-  curl -s --parallel --parallel-max "$parallel" -K "$1" | sort | uniq -c | tr '\n' ' '
+  curl -s --no-progress-meter --parallel --parallel-max "$parallel" -K "$1" | sort | uniq -c | tr '\n' ' '
 }
 for kind in unkeyed keyed read; do
   requests "$kind" $((n / 4)) "warm" >"$dir/warm"
   requests "$kind" "$n" "run" >"$dir/run"
   send "$dir/warm" >/dev/null
-  callgrind_control -z "$pid" >/dev/null
+  callgrind_control -z "$pid" >/dev/null 2>&1
   codes=$(send "$dir/run")
-  callgrind_control -d "$pid" >/dev/null
+  callgrind_control -d "$pid" >/dev/null 2>&1
   dump=$(ls -t "$dir"/callgrind.out.* | head -1)
   total=$(awk '/^(summary|totals):/ { print $2; exit }' "$dump")
   echo "$kind: $((total / n)) instructions per request ($n requests, $parallel at once; status counts: $codes)"
