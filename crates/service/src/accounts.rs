@@ -48,10 +48,10 @@ pub(crate) fn new_secret(prefix: &str) -> String {
 }
 
 impl Refill {
-    /// An account the caller may see, or NotFound / Forbidden.
+    /// An account the caller may see, or NotFound / Forbidden, as a read started after
+    /// this call finds it (shared with other requests for it: `account_reads`).
     pub async fn account(&self, caller: &Caller, id: &str) -> Result<AccountRow> {
-        let row = refill_store::get_account(&self.db.pool, id)
-            .await?
+        let row = (self.caches.account_reads.read(&self.db, id).await?)
             .ok_or_else(|| ServiceError::not_found("account", id))?;
         self.caches
             .remember_parent(&row.id, row.parent_id.as_deref());

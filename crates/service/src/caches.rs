@@ -43,6 +43,8 @@ pub struct Caches {
     /// Rereads of a key that failed, for /metrics: while they fail, keys are answered
     /// from memory until they expire, which the requests alone would not show.
     pub rereads_failed: AtomicU64,
+    /// Reads of an account shared by the requests that want it at once.
+    pub account_reads: crate::account_reads::AccountReads,
 }
 
 #[derive(Default)]

@@ -3,6 +3,7 @@
 //! transaction (R28), and takes its time from the injected `Clock`.
 
 pub mod account_changes;
+pub mod account_reads;
 pub mod accounts;
 pub mod api_keys;
 pub mod api_objects;

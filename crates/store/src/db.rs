@@ -104,11 +104,7 @@ impl Db {
                 (pool, writer, Some(alive))
             }
             Dialect::Postgres => {
-                let pool = AnyPoolOptions::new()
-                    .max_connections(24)
-                    .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options)
-                    .await?;
+                let pool = postgres_pool().connect_with(options).await?;
                 (pool.clone(), pool, None)
             }
         };
@@ -160,6 +156,31 @@ fn sqlite_pool(connections: u32, writer: bool) -> AnyPoolOptions {
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |conn, _| Box::pin(async move { sqlite_settings(conn, writer).await }))
 }
+
+/// The PostgreSQL pool. sqlx pings a connection as it goes back to the pool, and by
+/// default again before handing it out: a second round trip before every read and
+/// every transaction (a read was two round trips, not one). Here only a connection
+/// idle for longer than `PING_AFTER_IDLE` is pinged before use (one that died while
+/// idle, a server restarted, is then replaced, not handed out); a connection that
+/// breaks in use fails its query and is closed when it goes back.
+fn postgres_pool() -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(24)
+        .acquire_timeout(Duration::from_secs(30))
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
+/// How long a PostgreSQL connection may sit in the pool and still be handed out
+/// without a ping.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 
 /// Every SQLite connection: WAL, synchronous=FULL (an answered write is on disk).
 /// The writer does not checkpoint: SQLite's automatic checkpoint runs inside the

@@ -1,8 +1,10 @@
 //! The `idempotency_keys` table: the response kept under each idempotency key, so a
 //! replay answers the same (R25).
 
+use crate::many_rows::{chunks, dialect_of, placeholders, statement};
 use crate::{Result, Tx};
 use sqlx::{Any, Executor, Row};
+use std::collections::HashSet;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredResponse {
@@ -54,6 +56,31 @@ pub async fn put_idempotent(
     .execute(&mut *tx)
     .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Which of `keys` (scope, key) hold a response already, read inside the caller's
+/// transaction: one statement per 256 keys, each key found through the primary key
+/// (a join with the list: SQLite scans the whole index for `(scope, key) IN (...)`).
+pub async fn taken_keys(tx: &mut Tx, keys: &[(&str, &str)]) -> Result<HashSet<(String, String)>> {
+    let dialect = dialect_of(tx);
+    let mut taken = HashSet::new();
+    for chunk in chunks(keys) {
+        let width = chunk.len();
+        let sql = statement("taken_keys", dialect, width, || {
+            format!(
+                "SELECT i.scope, i.key FROM (VALUES {}) AS k \
+                 JOIN idempotency_keys i ON i.scope = k.column1 AND i.key = k.column2",
+                placeholders(dialect, width, 2)
+            )
+        });
+        let q = (chunk.iter()).fold(sqlx::query(sql), |q, (scope, key)| {
+            q.bind(*scope).bind(*key)
+        });
+        for row in q.fetch_all(&mut *tx).await? {
+            taken.insert((row.try_get("scope")?, row.try_get("key")?));
+        }
+    }
+    Ok(taken)
 }
 
 /// Forgets idempotency keys older than `before` (they live at least 24 hours).

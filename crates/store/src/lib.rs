@@ -98,6 +98,20 @@ impl StoreError {
         }
     }
 
+    /// An idempotency key taken by another transaction since the batch read which
+    /// were (the multi-row insert of a batch's keys has no ON CONFLICT).
+    pub fn is_key_taken(&self) -> bool {
+        match self {
+            StoreError::Db(sqlx::Error::Database(e)) => {
+                e.is_unique_violation()
+                    && (e.message().contains("idempotency_keys")
+                        || e.constraint()
+                            .is_some_and(|c| c.starts_with("idempotency_keys")))
+            }
+            _ => false,
+        }
+    }
+
     /// The database refused the data a write carried (PostgreSQL: a data exception or
     /// an integrity constraint, SQLSTATE classes 22 and 23, such as a NUL in a text;
     /// SQLite: a constraint, a value too big, a type mismatch): the write's input is at

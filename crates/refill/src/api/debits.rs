@@ -1,9 +1,10 @@
 //! Debits: one (`{amount, kind, reference}`) or a batch, all or nothing (R6, R18).
-//! Both go through the debit pipeline with the caller's idempotency key. A reference
+//! Both go through the debit pipeline with the caller's idempotency key, which the
+//! pipeline's write checks (no read of the key before it). A reference
 //! is checked as all text is, at the edge (api::text: at most 255 characters).
 
 use super::body::{currency, parse, read_body};
-use super::idempotency::idempotent;
+use super::idempotency::idempotent_write_first;
 use super::problem::ApiError;
 use super::{Api, ApiResult};
 use axum::Router;
@@ -66,12 +67,11 @@ async fn debit(
     (items, cur): (Vec<DebitItem>, Option<Currency>),
 ) -> ApiResult {
     api.app.check_account_access(&caller, &id).await?;
-    let result = idempotent(
+    let result = idempotent_write_first(
         api,
         &caller,
         route,
-        &headers,
-        &body,
+        (&headers, &body),
         StatusCode::CREATED,
         |idem| async move {
             api.app

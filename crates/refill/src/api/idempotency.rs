@@ -59,6 +59,8 @@ fn replay(stored: refill_store::StoredResponse) -> Response {
     resp
 }
 
+/// The response kept under `idem`'s key, if any: replayed when the request is the
+/// same, refused (409) when the key was used with another request.
 async fn stored(api: &Api, idem: &Idem) -> Result<Option<Response>, ApiError> {
     let found = refill_store::get_idempotent(&api.app.db.pool, &idem.scope, &idem.key)
         .await
@@ -105,6 +107,41 @@ where
             }
         }
         Err(e) => Err(e.into()),
+    }
+}
+
+/// `idempotent` without reading the key first, for a write that keeps its response
+/// under the key in its own transaction and is refused when the key is taken
+/// (`IdempotentReplay`): the debit pipeline. The key is read only when the write did
+/// not apply, whatever refused it: a replay, or a key used with another body, is
+/// then answered as `idempotent` answers it (a replayed debit that the balance could
+/// no longer pay gets its stored answer, not the refusal).
+pub(super) async fn idempotent_write_first<T, F, Fut>(
+    api: &Api,
+    caller: &Caller,
+    route: &str,
+    (headers, body): (&HeaderMap, &Bytes),
+    status: StatusCode,
+    f: F,
+) -> ApiResult
+where
+    T: serde::Serialize,
+    F: FnOnce(Option<Idem>) -> Fut,
+    Fut: Future<Output = Result<T, ServiceError>>,
+{
+    let idem = idem_of(headers, caller, route, body)?;
+    let refused = match f(idem.clone()).await {
+        Ok(v) => return Ok((status, Json(v)).into_response()),
+        Err(e) => e,
+    };
+    let Some(idem) = idem else {
+        return Err(refused.into());
+    };
+    match stored(api, &idem).await {
+        Ok(Some(resp)) => Ok(resp),
+        Err(reused) if reused.code == "idempotency_key_reused" => Err(reused),
+        // No kept response (or none readable): the write's own refusal.
+        _ => Err(refused.into()),
     }
 }
 

@@ -268,3 +268,78 @@ async fn api_concurrent_twins_with_one_key_apply_once() {
         app.assert_ledger_ok().await;
     }
 }
+
+/// A debit's key is checked by the pipeline's write, not read before it: a replay
+/// whose debit the balance could no longer pay still gets the stored answer, and the
+/// key with another body is a reused key, not a refusal for the balance.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r25_debit_replay_is_answered_when_the_balance_could_no_longer_pay_it() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 2000).await;
+        let path = format!("/v1/accounts/{a}/debits");
+        let first = app.post_idem(&path, json!({"amount": 1500}), "big").await;
+        assert_created(&first);
+        let again = app.post_idem(&path, json!({"amount": 1500}), "big").await;
+        assert_eq!((again.status, &again.body), (201, &first.body));
+        assert_eq!(
+            again
+                .headers
+                .get("idempotent-replayed")
+                .map(|v| v.as_bytes()),
+            Some(&b"true"[..]),
+            "{}",
+            store.name
+        );
+        let other = app.post_idem(&path, json!({"amount": 1600}), "big").await;
+        assert_problem(&other, 409, "idempotency_key_reused");
+        let refused = app.post_idem(&path, json!({"amount": 1600}), "new").await;
+        assert_problem(&refused, 402, "insufficient_balance");
+        assert_eq!(app.balance(&a).await, 500, "debited once");
+        app.assert_ledger_ok().await;
+    }
+}
+
+/// Replays sent together with new keys on an account the pipeline remembers (its
+/// fast path, whose write refuses a taken key as a whole): each new key applies
+/// once, each replay gets its stored answer, the reused key 409, nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r25_replays_among_new_keys_sent_at_once_apply_only_the_new_ones() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 10_000).await;
+        let path = format!("/v1/accounts/{a}/debits");
+        let first = app.post_idem(&path, json!({"amount": 100}), "k0").await;
+        assert_created(&first);
+        let mut sent = tokio::task::JoinSet::new();
+        let requests = (1..=15)
+            .map(|i| (format!("k{i}"), 100))
+            .chain([("k0".to_string(), 100), ("k0".to_string(), 200)]);
+        for (key, amount) in requests {
+            let req = (app.http)
+                .post(format!("{}{path}", app.base))
+                .bearer_auth(&app.key)
+                .header("Idempotency-Key", &key)
+                .json(&json!({ "amount": amount }));
+            sent.spawn(async move {
+                let r = req.send().await.expect("request sent");
+                let replayed = r.headers().contains_key("idempotent-replayed");
+                let status = r.status().as_u16();
+                let body: serde_json::Value = r.json().await.unwrap_or_default();
+                (key, amount, status, replayed, body)
+            });
+        }
+        for (key, amount, status, replayed, body) in sent.join_all().await {
+            match (key.as_str(), amount) {
+                ("k0", 100) => assert_eq!((status, replayed, &body), (201, true, &first.body)),
+                ("k0", _) => assert_eq!(
+                    (status, body["code"].as_str()),
+                    (409, Some("idempotency_key_reused"))
+                ),
+                _ => assert_eq!((status, replayed), (201, false), "{key}: {body}"),
+            }
+        }
+        assert_eq!(app.balance(&a).await, 10_000 - 16 * 100, "{}", store.name);
+        app.assert_ledger_ok().await;
+    }
+}

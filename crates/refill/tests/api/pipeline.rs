@@ -180,3 +180,44 @@ async fn r6_other_writers_get_their_turn_during_a_stream_of_debits() {
         app.assert_ledger_ok().await;
     }
 }
+
+/// Reads of one account are shared by the requests that want it at once, yet a
+/// client that was answered a debit reads its effect: while other clients keep
+/// reading the account, each debit's client reads the balance its answer gave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r6_a_debit_answered_is_seen_by_its_clients_next_read_among_many_readers() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app.funded("a", "pm_card_visa", 100_000).await;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut readers = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let req = (app.http)
+                .get(format!("{}/v1/accounts/{a}", app.base))
+                .bearer_auth(&app.key);
+            let stop = stop.clone();
+            readers.spawn(async move {
+                let mut reads = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = req.try_clone().expect("a GET clones").send().await;
+                    assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(200));
+                    reads += 1;
+                }
+                reads
+            });
+        }
+        for i in 0..40 {
+            let debit = app.debit(&a, 1 + i).await;
+            assert_eq!(debit.status, 201, "{}", debit.body);
+            let read = app.get(&format!("/v1/accounts/{a}")).await;
+            assert_eq!(
+                read.body["balance"], debit.body["balance_after"],
+                "{}: debit {i}",
+                store.name
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let reads: u32 = readers.join_all().await.into_iter().sum();
+        assert!(reads > 0, "{}: the other readers read", store.name);
+    }
+}

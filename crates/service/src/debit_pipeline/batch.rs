@@ -10,6 +10,7 @@ use refill_domain::balance::{BalanceUpdate, apply_journal};
 use refill_domain::ledger;
 use refill_store::{AccountRow, EntryRow, EventRow, Tx};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::collections::{BTreeSet, HashMap};
 
 /// The answer's line per item, with the balance after it in the request's order;
@@ -74,9 +75,12 @@ pub(super) struct Batch {
     /// `now` as the answers show it, formatted once per batch.
     created: String,
     trigger_on: refill_domain::debit::TriggerOn,
-    /// On the fast path, the idempotent responses to write with the batch (`None`:
-    /// each is written as its debit is worked out).
-    pub(super) kept: Option<Vec<refill_store::KeptResponse>>,
+    /// The responses to keep under the batch's idempotency keys, written with it.
+    pub(super) kept: Vec<refill_store::KeptResponse>,
+    /// The keys a debit of this batch may not take: those taken before it (read by
+    /// the locking path; the fast path's write refuses them instead) and those its
+    /// earlier debits took (a twin in the same batch).
+    pub(super) taken: HashSet<(String, String)>,
 }
 
 impl Batch {
@@ -96,44 +100,36 @@ impl Batch {
             now,
             created: crate::api_objects::rfc3339(now),
             trigger_on,
-            kept: None,
+            kept: vec![],
+            taken: HashSet::new(),
         }
     }
 
     /// Applies the batch's requests in arrival order, then closes its journal: each
     /// one's result.
-    pub(super) async fn debit_all(
-        &mut self,
-        tx: &mut Tx,
-        reqs: &[DebitRequest],
-    ) -> Vec<Result<DebitResult>> {
+    pub(super) fn debit_all(&mut self, reqs: &[DebitRequest]) -> Vec<Result<DebitResult>> {
         let mut results = Vec::with_capacity(reqs.len());
         for req in reqs {
-            results.push(self.debit(tx, req).await);
+            results.push(self.debit(req));
         }
         self.close_journal();
         results
     }
 
     /// Applies one request to the in-memory state; nothing is written if it is refused.
-    async fn debit(&mut self, tx: &mut Tx, req: &DebitRequest) -> Result<DebitResult> {
+    fn debit(&mut self, req: &DebitRequest) -> Result<DebitResult> {
         // The account is taken out of the map while it is worked on (no copy per
         // request: a batch may hold hundreds of requests on one account).
         let (id, mut account) = self
             .accounts
             .remove_entry(&req.account_id)
             .ok_or_else(|| ServiceError::not_found("account", &req.account_id))?;
-        let result = self.debit_from(tx, &mut account, req).await;
+        let result = self.debit_from(&mut account, req);
         self.accounts.insert(id, account);
         result
     }
 
-    async fn debit_from(
-        &mut self,
-        tx: &mut Tx,
-        account: &mut AccountRow,
-        req: &DebitRequest,
-    ) -> Result<DebitResult> {
+    fn debit_from(&mut self, account: &mut AccountRow, req: &DebitRequest) -> Result<DebitResult> {
         check_open(AccountStatus::of(account.closed_at))?;
         check_currency(&account.currency, req.currency.map(|c| c.code()))?;
         let items: Vec<(ledger::EntryKind, i64)> = (req.items.iter())
@@ -154,7 +150,7 @@ impl Batch {
             items: lines,
             created: self.created.clone(),
         };
-        self.keep(tx, req.idem.as_ref(), &result).await?;
+        self.keep(req.idem.as_ref(), &result)?;
         self.entries.extend(entries);
         self.revenue = revenue;
         self.settle(account, &update)?;
@@ -242,24 +238,25 @@ impl Batch {
         Ok(())
     }
 
-    /// Keeps the response under the request's idempotency key: at once, or with the
-    /// batch's write on the fast path.
-    async fn keep(&mut self, tx: &mut Tx, idem: Option<&Idem>, result: &DebitResult) -> Result<()> {
-        let status = 201;
-        match (&mut self.kept, idem) {
-            (Some(kept), Some(idem)) => kept.push(refill_store::KeptResponse {
-                scope: idem.scope.clone(),
-                key: idem.key.clone(),
-                response: idempotency::response(idem, status, result)?,
-                created_at: self.now,
-            }),
-            _ => idempotency::remember(tx, idem, status, result, self.now).await?,
+    /// Keeps the response under the request's idempotency key, to be written with the
+    /// batch; a key taken already is a replay (`IdempotentReplay`: the API answers
+    /// the kept response, or 409 for another body), and the debit is not applied.
+    fn keep(&mut self, idem: Option<&Idem>, result: &DebitResult) -> Result<()> {
+        let Some(idem) = idem else { return Ok(()) };
+        if !self.taken.insert((idem.scope.clone(), idem.key.clone())) {
+            return Err(ServiceError::IdempotentReplay);
         }
+        self.kept.push(refill_store::KeptResponse {
+            scope: idem.scope.clone(),
+            key: idem.key.clone(),
+            response: idempotency::response(idem, 201, result)?,
+            created_at: self.now,
+        });
         Ok(())
     }
 
-    /// Writes the batch: top-up triggers and events, then entries and balances, whose
-    /// write carries the commit (`commit_batch`).
+    /// Writes the batch: top-up triggers and events, then entries, kept responses and
+    /// balances, whose write carries the commit (`commit_batch`).
     pub(super) async fn write_and_commit(&self, tx: &mut Tx) -> Result<bool> {
         let mut queued = false;
         for id in &self.triggers {
@@ -279,7 +276,7 @@ impl Batch {
                 (id.as_str(), a.balance, a.low_balance_armed)
             })
             .collect();
-        refill_store::commit_batch(tx, &self.entries, &balances).await?;
+        refill_store::commit_batch(tx, &self.entries, &balances, &self.kept).await?;
         Ok(queued)
     }
 }

@@ -42,14 +42,13 @@ impl Shard {
         let rows: Option<Vec<AccountRow>> =
             ids.iter().map(|id| remembered.get(*id).cloned()).collect();
         let mut batch = Batch::new(rows?, now, self.config.trigger_on);
-        // The responses are kept with the commit's write, not one by one.
-        batch.kept = Some(vec![]);
-        let results = batch.debit_all(conn, reqs).await;
+        // Keys taken before are not read: the write's insert of the batch's refuses them.
+        let results = batch.debit_all(reqs);
         // A refusal is checked by nothing (it writes nothing), and it may come from
         // a balance another writer has raised since: refusals take the locking path.
         let refused = results.iter().any(|r| r.is_err());
-        let kept = batch.kept.as_ref().map_or(0, Vec::len);
-        let fits = refill_store::fits_one_write(batch.entries.len(), batch.touched.len(), kept);
+        let fits = (batch.entries.len(), batch.touched.len(), batch.kept.len());
+        let fits = refill_store::fits_one_write(fits.0, fits.1, fits.2);
         if refused || !batch.events.is_empty() || !batch.triggers.is_empty() || !fits {
             return None;
         }
@@ -97,8 +96,7 @@ impl Batch {
                 low_balance_armed: now.low_balance_armed,
             });
         }
-        let kept = self.kept.as_deref().unwrap_or_default();
-        refill_store::commit_if_unchanged(tx, &self.entries, &changes, kept).await?;
+        refill_store::commit_if_unchanged(tx, &self.entries, &changes, &self.kept).await?;
         Ok(())
     }
 }

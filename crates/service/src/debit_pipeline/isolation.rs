@@ -45,10 +45,14 @@ impl Failed {
     }
 }
 
-/// What a request whose write failed alone is told: data the database refused is the
-/// request's own fault (400 `data_refused`); anything else, a debit not recorded.
+/// What a request whose write failed alone is told: its idempotency key taken, a
+/// replay; data the database refused is the request's own fault (400
+/// `data_refused`); anything else, a debit not recorded.
 fn failed_alone(e: ServiceError) -> ServiceError {
     match e {
+        // A key another transaction took since the batch read the keys (PostgreSQL):
+        // a replay, answered as one (the kept response, or 409 for another body).
+        ServiceError::Store(s) if s.is_key_taken() => ServiceError::IdempotentReplay,
         ServiceError::Store(s) if s.is_refused_data() => ServiceError::invalid(
             "data_refused",
             format!("the database refused this debit's data, and nothing was written: {s}"),

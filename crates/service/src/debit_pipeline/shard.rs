@@ -156,8 +156,8 @@ impl Shard {
         }
     }
 
-    /// The locking path: reads the accounts for update, works the debits out, writes
-    /// and commits.
+    /// The locking path: reads the accounts for update and which of the batch's keys
+    /// are taken, works the debits out, writes and commits.
     async fn apply_locking(
         &self,
         conn: &mut Tx,
@@ -168,7 +168,13 @@ impl Shard {
         let ids: Vec<&str> = reqs.iter().map(|r| r.account_id.as_str()).collect();
         let rows = refill_store::open_batch(conn, &ids).await?;
         let mut batch = Batch::new(rows, now, self.config.trigger_on);
-        let results = batch.debit_all(conn, reqs).await;
+        let keys: Vec<(&str, &str)> = (reqs.iter().filter_map(|r| r.idem.as_ref()))
+            .map(|i| (i.scope.as_str(), i.key.as_str()))
+            .collect();
+        if !keys.is_empty() {
+            batch.taken = refill_store::taken_keys(conn, &keys).await?;
+        }
+        let results = batch.debit_all(reqs);
         let triggered = batch.write_and_commit(conn).await?;
         batch.remember_accounts(remembered);
         Ok((results, triggered))

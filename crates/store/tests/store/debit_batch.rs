@@ -24,7 +24,7 @@ async fn r3_a_batch_transaction_lands_whole_in_one_statement_or_several() {
             let mut conn = db.writer_connection().await.unwrap();
             let read = refill_store::open_batch(&mut conn, &refs).await.unwrap();
             assert_eq!(read.len(), accounts_n, "{}: accounts read", store.name);
-            refill_store::commit_batch(&mut conn, &entries, &balances)
+            refill_store::commit_batch(&mut conn, &entries, &balances, &[])
                 .await
                 .unwrap();
             drop(conn);
@@ -62,7 +62,7 @@ async fn r3_a_failed_batch_transaction_lands_nothing_and_the_writer_recovers() {
         let before = refill_store::count_entries(&db.pool).await.unwrap();
         let mut conn = db.writer_connection().await.unwrap();
         refill_store::open_batch(&mut conn, &refs).await.unwrap();
-        let failed = refill_store::commit_batch(&mut conn, &entries, &balances).await;
+        let failed = refill_store::commit_batch(&mut conn, &entries, &balances, &[]).await;
         assert!(
             failed.is_err(),
             "{}: a duplicate entry id must fail",
@@ -145,6 +145,84 @@ async fn r3_a_fast_write_with_a_changed_account_writes_nothing() {
         assert_eq!(after, before, "{}: no entry of the fast write", store.name);
         let mismatched = refill_store::balance_mismatches(&db.pool).await.unwrap();
         assert!(mismatched.is_empty(), "{}: {mismatched:?}", store.name);
+        db.close().await;
+    }
+}
+
+fn kept(key: &str) -> refill_store::KeptResponse {
+    refill_store::KeptResponse {
+        scope: "key_test".into(),
+        key: key.into(),
+        response: refill_store::StoredResponse {
+            request_hash: format!("hash-{key}"),
+            status: 201,
+            body: format!("{{\"key\":\"{key}\"}}"),
+        },
+        created_at: 1,
+    }
+}
+
+/// R25 on the pipeline's locking path: a batch's keys are read in one statement
+/// (`taken_keys`) and kept in one multi-row insert with its commit, in one statement
+/// or several (300 keys); a key taken since fails the whole write, which lands
+/// nothing (the pipeline then answers that request as a replay).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r25_a_batch_keeps_its_keys_in_one_insert_and_a_taken_key_fails_it_whole() {
+    for store in stores().await {
+        let db = &open(&store).await;
+        for (round, n) in [(0, 3usize), (1, 300)] {
+            let ids = accounts(db, round, 1).await;
+            let keys: Vec<String> = (0..n).map(|i| format!("k{round}-{i}")).collect();
+            let pairs: Vec<(&str, &str)> = keys.iter().map(|k| ("key_test", k.as_str())).collect();
+            let mut conn = db.writer_connection().await.unwrap();
+            refill_store::open_batch(&mut conn, &[&ids[0]])
+                .await
+                .unwrap();
+            let taken = refill_store::taken_keys(&mut conn, &pairs).await.unwrap();
+            assert!(taken.is_empty(), "{}: {taken:?}", store.name);
+            let responses: Vec<_> = keys.iter().map(|k| kept(k)).collect();
+            let entries = [entry_row(&ids[0], -5)];
+            let balances = [(ids[0].as_str(), -5, false)];
+            refill_store::commit_batch(&mut conn, &entries, &balances, &responses)
+                .await
+                .unwrap();
+            let first = &pairs[..1];
+            let last = &pairs[n - 1..];
+            refill_store::open_batch(&mut conn, &[&ids[0]])
+                .await
+                .unwrap();
+            let mut asked = vec![
+                ("key_test", "never-used"),
+                ("other_scope", keys[0].as_str()),
+            ];
+            asked.extend_from_slice(first);
+            asked.extend_from_slice(last);
+            let taken = refill_store::taken_keys(&mut conn, &asked).await.unwrap();
+            let want: std::collections::HashSet<(String, String)> = [first[0], last[0]]
+                .iter()
+                .map(|(s, k)| (s.to_string(), k.to_string()))
+                .collect();
+            assert_eq!(taken, want, "{}: {n} keys", store.name);
+            let again = [kept("fresh"), kept(&keys[n - 1])];
+            let entries = [entry_row(&ids[0], -7)];
+            let balances = [(ids[0].as_str(), -12, false)];
+            let failed = refill_store::commit_batch(&mut conn, &entries, &balances, &again).await;
+            let e = failed.expect_err("a taken key fails the write");
+            assert!(e.is_key_taken(), "{}: {e}", store.name);
+            conn.close_on_drop();
+            drop(conn);
+            let stored = refill_store::get_idempotent(&db.pool, "key_test", &keys[n - 1]).await;
+            assert_eq!(stored.unwrap(), Some(kept(&keys[n - 1]).response));
+            let fresh = refill_store::get_idempotent(&db.pool, "key_test", "fresh").await;
+            assert_eq!(
+                fresh.unwrap(),
+                None,
+                "{}: nothing of the failed write",
+                store.name
+            );
+            let a = refill_store::get_account(&db.pool, &ids[0]).await.unwrap();
+            assert_eq!(a.unwrap().balance, -5, "{}", store.name);
+        }
         db.close().await;
     }
 }
