@@ -16,7 +16,7 @@ pub(super) fn routes() -> Router<Api> {
         .route("/readyz", get(readyz))
         .route(
             "/v1/openapi.json",
-            get(|| async { Json(crate::openapi::document()) }),
+            get(|| async { Json(crate::openapi::served()) }),
         )
 }
 
