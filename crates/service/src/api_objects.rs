@@ -307,29 +307,50 @@ impl schemars::JsonSchema for EventView {
     fn schema_name() -> std::borrow::Cow<'static, str> {
         "Event".into()
     }
-    /// The envelope, and one branch per event type: its `type` and its `data`.
+    /// One of an event object per event type (`TopUpSucceededEvent`, ...), told apart
+    /// by `type`: each with the payload of its type as `data`.
     fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
-        let string = g.subschema_for::<String>();
-        let branches: Vec<Value> = refill_domain::events::Event::payload_schemas(g)
-            .into_iter()
-            .map(|(t, data)| {
-                serde_json::json!({"title": t.as_str(), "properties": {
-                    "type": {"const": t.as_str()}, "data": data}})
-            })
-            .collect();
+        let path = g.settings().definitions_path.to_string();
+        let mut branches = Vec::new();
+        let mut mapping = serde_json::Map::new();
+        for (t, data) in refill_domain::events::Event::payload_schemas(g) {
+            let name = event_schema_name(t.as_str());
+            let reference = format!("{path}{name}");
+            let branch = serde_json::json!({
+                "type": "object",
+                "description": format!("An event of type {t}"),
+                "required": ["id", "object", "type", "account_id", "data", "created"],
+                "properties": {
+                    "id": {"type": "string"}, "object": {"const": "event"},
+                    "type": {"const": t.as_str()}, "account_id": {"type": "string"},
+                    "data": data, "created": {"type": "string"},
+                },
+            });
+            g.definitions_mut().insert(name, branch);
+            branches.push(serde_json::json!({"$ref": reference}));
+            mapping.insert(t.as_str().into(), reference.into());
+        }
         schemars::json_schema!({
-            "type": "object",
             "description": "R26: something that happened to an account; its `data` is the payload of its `type`.",
-            "required": ["id", "object", "type", "account_id", "data", "created"],
-            "properties": {
-                "id": string, "object": {"const": "event"},
-                "type": g.subschema_for::<refill_domain::events::EventType>(),
-                "account_id": string, "data": {"type": "object"},
-                "created": {"type": "string", "format": "date-time"},
-            },
             "oneOf": branches,
+            "discriminator": {"propertyName": "type", "mapping": mapping},
         })
     }
+}
+
+/// `top_up.succeeded` -> `TopUpSucceededEvent`.
+fn event_schema_name(t: &str) -> String {
+    let mut name: String = t
+        .split(['.', '_'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    name.push_str("Event");
+    name
 }
 
 /// An item of a batch's entry, in posting order (the schema of `EntryView::items`).

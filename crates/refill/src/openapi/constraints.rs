@@ -1,6 +1,7 @@
 //! The checks the edge makes on every request body (api::text), written into the
 //! request schemas from the same tables: each string's longest length by its field's
-//! name and no control character, each amount at most MAX_AMOUNT (R1).
+//! name and no control character, each amount at most MAX_AMOUNT (R1), a currency
+//! one of those refill knows (R1).
 
 use crate::api::{AMOUNT_FIELDS, field_text_max};
 use refill_domain::money::MAX_AMOUNT;
@@ -30,6 +31,21 @@ pub fn bound(schema: &mut Value) {
 /// its items), or an object.
 fn bound_field(name: &str, v: &mut Value) {
     let types = kinds(v);
+    let nullable = types.iter().any(|t| t == "null");
+    if name == "currency" && types.iter().any(|t| t == "string") {
+        *v = or_null(json!({"$ref": "#/components/schemas/Currency"}), nullable);
+        return;
+    }
+    if nullable && let Some(Value::Array(values)) = v.get("enum") {
+        // A nullable enum as "one of these, or null": what client generators read.
+        let values: Vec<&Value> = values.iter().filter(|v| !v.is_null()).collect();
+        let description = v.get("description").cloned();
+        *v = or_null(json!({"type": "string", "enum": values}), true);
+        if let Some(d) = description {
+            v["description"] = d;
+        }
+        return;
+    }
     let Some(map) = v.as_object_mut() else {
         return;
     };
@@ -50,6 +66,19 @@ fn bound_field(name: &str, v: &mut Value) {
         }
     }
     bound(v);
+}
+
+fn or_null(schema: Value, nullable: bool) -> Value {
+    match nullable {
+        true => json!({"anyOf": [schema, {"type": "null"}]}),
+        false => schema,
+    }
+}
+
+/// R1: the currencies refill knows, as ISO 4217 codes.
+pub fn currency() -> Value {
+    let codes: Vec<&str> = refill_domain::currency::codes().collect();
+    json!({"type": "string", "enum": codes, "description": "R1: the ISO 4217 code of a currency refill knows"})
 }
 
 /// The JSON types a schema allows (`"type": "string"` or `["string", "null"]`).

@@ -4,6 +4,7 @@
 //! test fails when they differ and when a route in the table does not answer.
 
 mod constraints;
+pub mod html;
 mod ids;
 mod operation;
 mod problem;
@@ -34,6 +35,12 @@ pub fn served() -> &'static Value {
     DOCUMENT.get_or_init(document)
 }
 
+/// The reference page of the document, rendered once.
+pub fn reference_page() -> &'static str {
+    static PAGE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PAGE.get_or_init(|| html::render(served()))
+}
+
 pub fn document() -> Value {
     let (mut requests, mut responses) = (
         generator(Contract::Deserialize),
@@ -58,6 +65,7 @@ pub fn document() -> Value {
         }
     }
     schemas.insert("Problem".into(), problem::schema());
+    schemas.insert("Currency".into(), constraints::currency());
     schemas.sort_keys();
     for (_, path) in paths.iter_mut() {
         bound_bodies(path);
