@@ -60,3 +60,29 @@ async fn api_every_documented_route_answers() {
         }
     }
 }
+
+/// The query parameters the document declares as enums are refused outside them, as
+/// the document says (R26 event types, R31 refund statuses), not read as "none".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_contract_query_enums_are_refused_outside_their_values() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let doc = app.get("/v1/openapi.json").await.body;
+        let params = doc["paths"]["/v1/events"]["get"]["parameters"].clone();
+        let declared = params
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "type");
+        assert_eq!(
+            declared.unwrap()["schema"]["$ref"],
+            "#/components/schemas/EventType"
+        );
+        let r = app.get("/v1/events?type=top_up.nope").await;
+        crate::checks::assert_problem(&r, 400, "invalid_event_type");
+        let r = app.get("/v1/events?type=top_up.succeeded").await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let r = app.get("/v1/refunds?status=nope").await;
+        crate::checks::assert_problem(&r, 400, "invalid_status");
+    }
+}
