@@ -63,6 +63,6 @@ check_store() {
 
 check_store sqlite "sqlite://$work/contract.db"
 pg=${REFILL_TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-psql "$pg" -qc "DROP DATABASE IF EXISTS refill_contract" -c "CREATE DATABASE refill_contract" > /dev/null
+PGOPTIONS=--client-min-messages=warning psql "$pg" -qc "DROP DATABASE IF EXISTS refill_contract" -c "CREATE DATABASE refill_contract" > /dev/null
 check_store postgres "${pg%/*}/refill_contract"
 psql "$pg" -qc "DROP DATABASE IF EXISTS refill_contract" > /dev/null
