@@ -33,6 +33,7 @@ check_store() {
   port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   key="rk_op_contract$(python3 -c 'import secrets; print(secrets.token_hex(12))')"
   REFILL_LISTEN="127.0.0.1:$port" REFILL_DATABASE_URL="$url" REFILL_BOOTSTRAP_KEY="$key" \
+    REFILL_SANDBOX_RECORD="$work/$name-sandbox.jsonl" \
     "$target/debug/refill" serve > "$work/$name-serve.log" 2>&1 &
   server=$!
   for _ in $(seq 1 60); do
