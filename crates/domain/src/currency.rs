@@ -73,6 +73,11 @@ pub(crate) const TABLE: &[Row] = &[
     row("ZAR", 2, 1_000), // est.
 ];
 
+/// The codes of every currency refill knows.
+pub fn codes() -> impl Iterator<Item = &'static str> {
+    TABLE.iter().map(|r| r.code)
+}
+
 pub(crate) fn find(code: &str) -> Option<&'static Row> {
     TABLE.iter().find(|r| r.code == code)
 }

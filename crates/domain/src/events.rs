@@ -137,7 +137,7 @@ pub trait Payload: Serialize {
 
 /// `top_up.succeeded` (R10, R26): the receipt. `status` is `succeeded`, or `pending`
 /// for a payment credited before it settles (R11).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TopUpSucceeded {
     pub amount: i64,
     pub balance_after: i64,
@@ -146,6 +146,7 @@ pub struct TopUpSucceeded {
     pub currency: String,
     pub origin: Origin,
     #[serde(serialize_with = "time")]
+    #[schemars(with = "String")]
     pub paid_at: Millis,
     pub source: SourceKind,
     pub status: TopUpStatus,
@@ -160,7 +161,7 @@ pub struct TopUpSucceeded {
 /// present (null when there is no next attempt or nothing to do); for a scheduled
 /// recharge that could not start, only `next_attempt` (null); for a pending payment
 /// that failed at settlement, none. Build it with the constructor of the case.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TopUpFailed {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub action_required: Option<Option<String>>,
@@ -168,6 +169,7 @@ pub struct TopUpFailed {
     pub currency: String,
     pub message: String,
     #[serde(skip_serializing_if = "Option::is_none", serialize_with = "maybe_time")]
+    #[schemars(with = "Option<String>")]
     pub next_attempt: Option<Option<Millis>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_attempt_ms: Option<Option<Millis>>,
@@ -234,14 +236,14 @@ impl TopUpFailed {
 }
 
 /// `auto_top_up.disabled` (R24, R26): the stored reason and the failures in a row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AutoTopUpDisabled {
     pub failures: i64,
     pub reason: StateReason,
 }
 
 /// `balance.low` (R27); `resource_id` when a resource's renewal caused it (R29).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BalanceLow {
     pub balance: i64,
     pub currency: String,
@@ -251,7 +253,7 @@ pub struct BalanceLow {
 }
 
 /// `balance.approaching_threshold` (R26); `resource_id` as for `balance.low`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct BalanceApproachingThreshold {
     pub balance: i64,
     pub currency: String,
@@ -261,11 +263,12 @@ pub struct BalanceApproachingThreshold {
 }
 
 /// `cap.reached` (R21): until when the top-up waits, as a time and in milliseconds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CapReached {
     pub cap: Cap,
     pub top_up_id: String,
     #[serde(serialize_with = "time")]
+    #[schemars(with = "String")]
     pub until: Millis,
     pub until_ms: Millis,
 }
@@ -282,7 +285,7 @@ impl CapReached {
 }
 
 /// `payment.reversed` (R11).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct PaymentReversed {
     pub amount: i64,
     pub balance_after: i64,
@@ -307,7 +310,7 @@ impl PaymentReversed {
 
 /// `top_up.refunded` (R31): this refund (`refunded`) and all so far, and what of
 /// the credit and the tax they reversed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TopUpRefunded {
     pub balance_after: i64,
     pub credit_reversed: i64,
@@ -331,17 +334,19 @@ pub struct UnpaidResource<'a> {
 }
 
 /// `resource.renewal_failed` (R29): told once per period, with the suspension date.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ResourceRenewalFailed {
     pub balance: i64,
     pub currency: String,
     #[serde(serialize_with = "time")]
+    #[schemars(with = "String")]
     pub due: Millis,
     pub fee: i64,
     pub message: &'static str,
     pub name: String,
     pub resource_id: String,
     #[serde(serialize_with = "time")]
+    #[schemars(with = "String")]
     pub suspend_at: Millis,
 }
 
@@ -363,11 +368,12 @@ impl ResourceRenewalFailed {
 }
 
 /// `resource.suspended` (R29): the grace period ended unpaid.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct ResourceSuspended {
     pub balance: i64,
     pub currency: String,
     #[serde(serialize_with = "time")]
+    #[schemars(with = "String")]
     pub due: Millis,
     pub fee: i64,
     pub name: String,
@@ -390,7 +396,7 @@ impl ResourceSuspended {
 }
 
 /// `refund.requested` (R31): what the customer asked back, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefundRequested {
     pub amount: i64,
     pub currency: String,
@@ -401,7 +407,7 @@ pub struct RefundRequested {
 
 /// `refund.approved` (R31): the amount approved (at most what was asked) and the
 /// credit and tax its approval reversed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefundApproved {
     pub amount: i64,
     pub balance_after: i64,
@@ -414,7 +420,7 @@ pub struct RefundApproved {
 }
 
 /// `refund.rejected` (R31): the operator's reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefundRejected {
     pub amount: i64,
     pub currency: String,
@@ -425,7 +431,7 @@ pub struct RefundRejected {
 
 /// `refund.succeeded` (R31): the bank returned the money; `transaction_id` is the
 /// gateway's refund.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefundSucceeded {
     pub amount: i64,
     pub currency: String,
@@ -436,7 +442,7 @@ pub struct RefundSucceeded {
 
 /// `refund.failed` (R31): the gateway failed the refund; what its approval reversed
 /// was restored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RefundFailed {
     pub amount: i64,
     pub balance_after: i64,
@@ -467,6 +473,13 @@ macro_rules! payloads {
                 match self {
                     $(Event::$name(_) => EventType::$name,)*
                 }
+            }
+
+            /// Each event type with the schema of its payload (the webhook contract).
+            pub fn payload_schemas(
+                g: &mut schemars::SchemaGenerator,
+            ) -> Vec<(EventType, schemars::Schema)> {
+                vec![$((EventType::$name, g.subschema_for::<$name>()),)*]
             }
         }
 

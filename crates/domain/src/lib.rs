@@ -17,6 +17,7 @@ pub mod recurring;
 pub mod refund_lifecycle;
 pub mod refunds;
 pub mod resources;
+pub mod schema;
 pub mod time;
 pub mod top_up;
 

@@ -26,6 +26,7 @@ commands:
             --accounts N (scale check: 1000000; 200000 with --quick))
   config-docs
             print docs/configuration.md: every setting, from the table in the code
+  openapi   print openapi.json: the OpenAPI 3.1 document, from the route table and the API's types
   help      this text
 
 configuration: refill.toml in the working directory (or REFILL_CONFIG), then REFILL_* variables.
@@ -64,6 +65,10 @@ async fn run() {
         Some("config-docs") => {
             print!("{}", refill::settings::markdown());
             Ok(())
+        }
+        Some("openapi") => {
+            let doc = serde_json::to_string_pretty(&refill::openapi::document());
+            doc.map(|d| println!("{d}")).map_err(Into::into)
         }
         None | Some("help" | "--help" | "-h") => {
             println!("{USAGE}");

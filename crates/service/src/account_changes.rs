@@ -12,7 +12,7 @@ use serde::{Deserialize, Deserializer};
 
 /// A change of an account, as a JSON merge patch (RFC 7396): a field left out is
 /// kept, a field set to `null` is removed; `"payer": null` removes the payer.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AccountChanges {
     #[serde(default, deserialize_with = "sent")]
@@ -22,7 +22,7 @@ pub struct AccountChanges {
 }
 
 /// The payer's fields a change sets (`Some(Some(_))`) or removes (`Some(None)`).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PayerChanges {
     #[serde(default, deserialize_with = "sent")]

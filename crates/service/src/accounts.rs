@@ -297,7 +297,7 @@ fn check_new_account(
     Ok(rules::check_new_account(&new, parent)?)
 }
 
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPayer {
     pub name: Option<String>,
@@ -317,7 +317,7 @@ impl NewPayer {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     pub name: String,
@@ -328,11 +328,12 @@ pub struct NewAccount {
     pub payer: Option<NewPayer>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTransfer {
     pub from_account: String,
     pub to_account: String,
+    #[schemars(range(min = 1))]
     pub amount: i64,
     pub currency: Option<String>,
     pub reference: Option<String>,

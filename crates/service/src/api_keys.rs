@@ -21,24 +21,26 @@ pub const MAX_GRACE_S: i64 = 7 * 86_400;
 const MAX_EXPIRES_IN_S: i64 = 10 * 365 * 86_400;
 
 /// `POST /v1/accounts/{id}/keys`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewApiKey {
     pub name: Option<String>,
     /// Seconds from now until the key stops working (none: it never expires).
+    #[schemars(range(min = 1))]
     pub expires_in: Option<i64>,
 }
 
 /// `POST /v1/keys/{id}/rotate`.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rotation {
     /// Seconds the replaced secret keeps working (default DEFAULT_GRACE_S).
+    #[schemars(range(min = 0, max = 604_800))]
     pub grace: Option<i64>,
 }
 
 /// An API key as the API shows it. `secret` only in the answer that made it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ApiKeyView {
     pub id: String,
     pub object: &'static str,

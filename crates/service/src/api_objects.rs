@@ -14,7 +14,7 @@ fn opt_time(ms: Option<i64>) -> Option<String> {
     ms.map(rfc3339)
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Payer {
     pub name: Option<String>,
     pub email: Option<String>,
@@ -22,7 +22,7 @@ pub struct Payer {
     pub country: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct AccountView {
     pub id: String,
     pub object: &'static str,
@@ -35,6 +35,7 @@ pub struct AccountView {
     pub low_balance_threshold: i64,
     pub payer: Payer,
     /// R4: `open`, or `closed` for good.
+    #[schemars(with = "refill_domain::accounts::AccountStatus")]
     pub status: &'static str,
     pub created: String,
     pub closed: Option<String>,
@@ -65,12 +66,13 @@ impl From<&AccountRow> for AccountView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct EntryView {
     pub id: String,
     pub object: &'static str,
     pub journal_id: String,
     pub account_id: String,
+    #[schemars(with = "refill_domain::ledger::EntryKind")]
     pub kind: String,
     pub amount: i64,
     pub currency: String,
@@ -78,6 +80,7 @@ pub struct EntryView {
     pub reference: Option<String>,
     /// The items an entry of a batch sums (`amount`, `reference`), in posting order;
     /// null for an entry of one item.
+    #[schemars(with = "Option<Vec<BatchItem>>")]
     pub items: Option<serde_json::Value>,
     pub created: String,
 }
@@ -103,7 +106,7 @@ impl From<&EntryRow> for EntryView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct PaymentMethodView {
     pub id: String,
     pub object: &'static str,
@@ -117,6 +120,7 @@ pub struct PaymentMethodView {
     pub verified: bool,
     pub removed: bool,
     /// ready | requires_action (R14: 3-D Secure when the card is saved at Stripe)
+    #[schemars(extend("enum" = ["ready", "requires_action"]))]
     pub status: String,
     /// The gateway's setup (a Stripe SetupIntent), while it waits for 3-D Secure.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -162,15 +166,18 @@ impl From<&PaymentMethodRow> for PaymentMethodView {
 }
 
 /// R10: the receipt of a top-up.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TopUpView {
     pub id: String,
     pub object: &'static str,
     pub account_id: String,
     /// manual | auto | scheduled (R30)
+    #[schemars(with = "refill_domain::top_up::Origin")]
     pub origin: String,
     /// card | transfer
+    #[schemars(with = "refill_domain::auto_top_up::SourceKind")]
     pub source: String,
+    #[schemars(with = "refill_domain::top_up::TopUpStatus")]
     pub status: String,
     pub amount: i64,
     pub tax: i64,
@@ -185,6 +192,7 @@ pub struct TopUpView {
     pub attempt: i64,
     pub failure_code: Option<String>,
     pub failure_message: Option<String>,
+    #[schemars(with = "Option<refill_domain::auto_top_up::WhyNot>")]
     pub waiting_for: Option<String>,
     pub next_attempt: Option<String>,
     pub refunded: i64,
@@ -201,7 +209,7 @@ fn charge_rounding(t: &TopUpRow) -> i64 {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CardSummary {
     pub id: String,
     pub brand: String,
@@ -244,7 +252,7 @@ impl TopUpView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct TransferView {
     pub id: String,
     pub object: &'static str,
@@ -295,8 +303,68 @@ impl From<&EventRow> for EventView {
     }
 }
 
+impl schemars::JsonSchema for EventView {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Event".into()
+    }
+    /// One of an event object per event type (`TopUpSucceededEvent`, ...), told apart
+    /// by `type`: each with the payload of its type as `data`.
+    fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let path = g.settings().definitions_path.to_string();
+        let mut branches = Vec::new();
+        let mut mapping = serde_json::Map::new();
+        for (t, data) in refill_domain::events::Event::payload_schemas(g) {
+            let name = event_schema_name(t.as_str());
+            let reference = format!("{path}{name}");
+            let branch = serde_json::json!({
+                "type": "object",
+                "description": format!("An event of type {t}"),
+                "required": ["id", "object", "type", "account_id", "data", "created"],
+                "properties": {
+                    "id": {"type": "string"}, "object": {"const": "event"},
+                    "type": {"const": t.as_str()}, "account_id": {"type": "string"},
+                    "data": data, "created": {"type": "string"},
+                },
+            });
+            g.definitions_mut().insert(name, branch);
+            branches.push(serde_json::json!({"$ref": reference}));
+            mapping.insert(t.as_str().into(), reference.into());
+        }
+        schemars::json_schema!({
+            "description": "R26: something that happened to an account; its `data` is the payload of its `type`.",
+            "oneOf": branches,
+            "discriminator": {"propertyName": "type", "mapping": mapping},
+        })
+    }
+}
+
+/// `top_up.succeeded` -> `TopUpSucceededEvent`.
+fn event_schema_name(t: &str) -> String {
+    let mut name: String = t
+        .split(['.', '_'])
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect();
+    name.push_str("Event");
+    name
+}
+
+/// An item of a batch's entry, in posting order (the schema of `EntryView::items`).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+struct BatchItem {
+    amount: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference: Option<String>,
+}
+
 /// A list page: `{"data": [...], "has_more": bool}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+#[schemars(rename = "{T}List")]
 pub struct Page<T> {
     pub object: &'static str,
     pub data: Vec<T>,
@@ -304,6 +372,15 @@ pub struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// A list that is always whole: one page.
+    pub fn whole(data: Vec<T>) -> Page<T> {
+        Page {
+            object: "list",
+            data,
+            has_more: false,
+        }
+    }
+
     /// Builds a page from `limit + 1` fetched rows.
     pub fn from_rows<R>(mut rows: Vec<R>, limit: i64, view: impl Fn(&R) -> T) -> Page<T> {
         let has_more = rows.len() as i64 > limit;

@@ -33,14 +33,16 @@ pub struct DeliveryCounters {
     pub dead: AtomicU64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DeliveryView {
     pub id: String,
     pub object: &'static str,
     pub event_id: String,
+    #[schemars(with = "refill_domain::notifications::Channel")]
     pub channel: String,
     pub recipient: String,
     /// pending | delivered | dead
+    #[schemars(extend("enum" = ["pending", "delivered", "dead"]))]
     pub status: String,
     pub attempts: i64,
     pub next_attempt: Option<String>,

@@ -30,7 +30,7 @@ impl Default for Channels {
     }
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NotificationSettingsUpdate {
     /// Event types sent by email to the payer, or ["*"] for all.
@@ -39,7 +39,7 @@ pub struct NotificationSettingsUpdate {
     pub sms: Option<Vec<String>>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ChannelView {
     /// Where it goes: the payer's address or phone (of the main account when the
     /// sub-account has none).
@@ -49,7 +49,7 @@ pub struct ChannelView {
     pub configured: bool,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct NotificationSettingsView {
     pub object: &'static str,
     pub account_id: String,
@@ -59,7 +59,7 @@ pub struct NotificationSettingsView {
     pub low_balance_threshold: i64,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewWebhookEndpoint {
     pub url: String,
@@ -72,7 +72,7 @@ pub struct NewWebhookEndpoint {
     pub account_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct WebhookEndpointView {
     pub id: String,
     pub object: &'static str,

@@ -25,7 +25,7 @@ use refill_domain::resources::{
 use refill_store::{AccountRow, AutoTopUpRow, PaymentMethodRow, ResourceFeeRow, ResourceRow, Tx};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewResource {
     /// What the customer holds, in the provider's words: "+44 7700 900123".
@@ -35,14 +35,16 @@ pub struct NewResource {
     /// When given, must be the account's currency.
     pub currency: Option<String>,
     /// weekly | monthly (default) | yearly
+    #[schemars(with = "Option<refill_domain::recurring::Period>")]
     pub period: Option<String>,
     /// R14, R17: the auto top-up terms, needed when this purchase turns auto top-up on.
     pub terms_version: Option<String>,
     /// R14: the customer completed 3-D Secure for the card's verification charge.
+    #[schemars(extend("enum" = ["completed", null]))]
     pub three_d_secure: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ResourceView {
     pub id: String,
     pub object: &'static str,
@@ -50,8 +52,10 @@ pub struct ResourceView {
     pub name: String,
     pub fee: i64,
     pub currency: String,
+    #[schemars(with = "refill_domain::recurring::Period")]
     pub period: String,
     /// active | suspended | removed
+    #[schemars(with = "refill_domain::resources::ResourceStatus")]
     pub status: String,
     /// Periods paid so far, the purchase's included.
     pub periods_paid: i64,

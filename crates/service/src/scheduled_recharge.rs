@@ -26,18 +26,20 @@ use refill_domain::{Currency, checkout};
 use refill_store::{PaymentMethodRow, ScheduleRow, TopUpRow, Tx};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ScheduledRechargeRequest {
     /// Credited each month (tax on top, as for any top-up), at least the manual minimum (R8).
+    #[schemars(range(min = 1))]
     pub amount: i64,
     /// 1 to 31; 29-31 mean the month's last day where it has fewer.
+    #[schemars(range(min = 1, max = 31))]
     pub day_of_month: i64,
     /// A saved card; default: the account's primary card at the time of each run.
     pub payment_method: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ScheduledRechargeView {
     pub object: &'static str,
     pub account_id: String,
@@ -73,7 +75,7 @@ impl ScheduledRechargeView {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DeletedScheduledRecharge {
     pub object: &'static str,
     pub account_id: String,

@@ -23,12 +23,13 @@ use refill_store::{AccountRow, TopUpRow, Tx};
 use serde::Serialize;
 
 /// What became of a delivered event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct WebhookReceipt {
     pub object: &'static str,
     pub event_id: String,
     pub event_type: String,
     /// processed (something changed) | ignored (nothing to do) | duplicate (seen before)
+    #[schemars(extend("enum" = ["processed", "ignored", "duplicate"]))]
     pub outcome: &'static str,
 }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 /// R23: the failure code of a charge the gateway refused as malformed.
 pub const GATEWAY_REJECTED: &str = "gateway_rejected";
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPaymentMethod {
     /// The gateway's token for the card (the sandbox takes Stripe's test tokens).
@@ -26,9 +26,10 @@ pub struct NewPaymentMethod {
     pub primary: Option<bool>,
 }
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewTopUp {
+    #[schemars(range(min = 1))]
     pub amount: i64,
     pub currency: Option<String>,
     /// A saved payment method id; default: the primary one.

@@ -257,6 +257,30 @@ pub fn means_gone(
     }
 }
 
+impl schemars::JsonSchema for StateReason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "StateReason".into()
+    }
+    /// The stored forms `Display` writes: fixed strings, or a pattern where the form
+    /// holds a resource id, a count or a decline code.
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let escaped = |s: &str| s.replace('(', "\\(").replace(')', "\\)");
+        let (r17, purchase, last) = (escaped(R17), escaped(PURCHASE), escaped(LAST_RESOURCE));
+        schemars::json_schema!({
+            "type": "string",
+            "description": "R24: why auto top-up changed state, in its stored form",
+            "anyOf": [
+                {"enum": ["turned on by the customer", "turned off by the customer",
+                    "payment_method_removed", "payer_removed", "account_closed"]},
+                {"pattern": format!("^{purchase}.+{r17}$")},
+                {"pattern": format!("^{last}.+{r17}$")},
+                {"pattern": format!("^[0-9]+{}.*\\)$", escaped(FAILURES))},
+                {"pattern": format!("^{DECLINED}.+$")},
+            ],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -71,9 +71,9 @@ async fn update_account(
 }
 
 /// Closing takes no options: an empty body, or `{}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct Close {}
+pub(crate) struct Close {}
 
 /// A POST, not a DELETE: the account is not deleted; it stays readable, closed.
 async fn close_account(

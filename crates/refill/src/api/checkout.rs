@@ -8,8 +8,7 @@ use axum::extract::{Path, Request, State};
 use axum::routing::post;
 use refill_service::ServiceError;
 use refill_service::accounts::Caller;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 
 pub(super) fn routes() -> Router<Api> {
     Router::new()
@@ -17,19 +16,54 @@ pub(super) fn routes() -> Router<Api> {
         .route("/v1/accounts/{id}/checkout", post(checkout))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EstimateBody {
+pub(crate) struct EstimateBody {
     items: Vec<EstimateItem>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct EstimateItem {
+pub(crate) struct EstimateItem {
     quantity: i64,
     /// Price per unit in minor units (the rate card).
     unit_price: i64,
     description: Option<String>,
+}
+
+/// A line of an estimate, as it was asked for.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct EstimateLine {
+    quantity: i64,
+    unit_price: i64,
+    description: Option<String>,
+}
+
+/// R7: the price of planned usage and what it leaves.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct EstimateView {
+    object: &'static str,
+    account_id: String,
+    currency: String,
+    items: Vec<EstimateLine>,
+    cost: i64,
+    balance: i64,
+    balance_after: i64,
+    sufficient: bool,
+    top_up_needed: i64,
+}
+
+/// R9: what a top-up of `amount` costs, with its tax.
+#[derive(Serialize, schemars::JsonSchema)]
+pub(crate) struct CheckoutView {
+    object: &'static str,
+    account_id: String,
+    currency: String,
+    amount: i64,
+    tax_rate_bps: u32,
+    tax: i64,
+    charge_rounding: i64,
+    total: i64,
 }
 
 /// R7: the price of planned usage, the balance it would leave, the top-up it needs.
@@ -49,17 +83,31 @@ async fn estimate(
     let est =
         refill_domain::checkout::estimate(&lines, account.balance, account.credit_limit, minimum)
             .map_err(ServiceError::Domain)?;
-    let described: Vec<_> = b.items.iter().map(|i| json!({"quantity": i.quantity, "unit_price": i.unit_price, "description": i.description})).collect();
-    ok(
-        json!({"object": "estimate", "account_id": id, "currency": account.currency, "items": described,
-        "cost": est.cost, "balance": account.balance, "balance_after": est.balance_after,
-        "sufficient": est.top_up_needed == 0, "top_up_needed": est.top_up_needed}),
-    )
+    ok(EstimateView {
+        object: "estimate",
+        account_id: id,
+        currency: account.currency,
+        items: b
+            .items
+            .into_iter()
+            .map(|i| EstimateLine {
+                quantity: i.quantity,
+                unit_price: i.unit_price,
+                description: i.description,
+            })
+            .collect(),
+        cost: est.cost,
+        balance: account.balance,
+        balance_after: est.balance_after,
+        sufficient: est.top_up_needed == 0,
+        top_up_needed: est.top_up_needed,
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct CheckoutBody {
+pub(crate) struct CheckoutBody {
+    #[schemars(range(min = 1))]
     amount: i64,
     currency: Option<String>,
 }
@@ -77,9 +125,14 @@ async fn checkout(
     refill_domain::accounts::check_currency(&account.currency, given.map(|c| c.code()))
         .map_err(ServiceError::Domain)?;
     let s = api.app.checkout(&caller, &id, b.amount).await?;
-    ok(
-        json!({"object": "checkout", "account_id": id, "currency": account.currency, "amount": s.amount,
-        "tax_rate_bps": s.tax_rate_bps, "tax": s.tax, "charge_rounding": s.charge_rounding,
-        "total": s.total}),
-    )
+    ok(CheckoutView {
+        object: "checkout",
+        account_id: id,
+        currency: account.currency,
+        amount: s.amount,
+        tax_rate_bps: s.tax_rate_bps,
+        tax: s.tax,
+        charge_rounding: s.charge_rounding,
+        total: s.total,
+    })
 }

@@ -25,19 +25,23 @@ pub(super) fn routes() -> Router<Api> {
         .route("/v1/accounts/{id}/debits/batch", post(post_batch))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct DebitBody {
+pub(crate) struct DebitBody {
+    #[schemars(range(min = 1))]
     amount: i64,
     currency: Option<String>,
+    /// What the debit pays for (default usage).
+    #[schemars(extend("enum" = ["usage", "fee", null]))]
     kind: Option<String>,
     reference: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct BatchBody {
+pub(crate) struct BatchBody {
     currency: Option<String>,
+    #[schemars(length(min = 1, max = 1000))]
     items: Vec<DebitBody>,
 }
 

@@ -1,14 +1,16 @@
 //! The events of the caller's accounts, newest first, by account and type (R26):
 //! `account_id` alone is that account's own events; `include=sub_accounts` adds its
 //! sub-accounts'. Without `account_id`: everything the key sees (an account key, its
-//! account and its sub-accounts).
+//! account and its sub-accounts). An unknown `type` is refused, not read as "none".
 
 use super::pagination::{Include, Listing, Q, check_cursor, list_params};
 use super::problem::ApiError;
 use super::{Api, ApiResult, ok};
 use axum::Router;
 use axum::extract::State;
+use axum::http::StatusCode;
 use axum::routing::get;
+use refill_domain::events::EventType;
 use refill_service::ServiceError;
 use refill_service::accounts::Caller;
 use refill_store::EventsOf;
@@ -19,6 +21,15 @@ pub(super) fn routes() -> Router<Api> {
 
 async fn list_events(State(api): State<Api>, caller: Caller, q: Q) -> ApiResult {
     let (q, limit) = list_params(&q)?;
+    if let Some(t) = &q.event_type
+        && t.parse::<EventType>().is_err()
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_event_type",
+            format!("type {t:?} is not an event type (see EventType in /v1/openapi.json)"),
+        ));
+    }
     let account = match &q.account_id {
         Some(a) => Some(api.app.account(&caller, a).await?.id),
         None => None,

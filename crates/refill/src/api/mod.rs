@@ -32,6 +32,17 @@ mod transfers;
 mod versioning;
 
 pub use body::BODY_LIMIT;
+pub(crate) use text::{AMOUNT_FIELDS, URL_PART_MAX, field_text_max};
+
+/// The types of the bodies the routes read and answer that are the edge's own, for
+/// the OpenAPI document.
+pub(crate) mod types {
+    pub(crate) use super::accounts::Close;
+    pub(crate) use super::checkout::{CheckoutBody, CheckoutView, EstimateBody, EstimateView};
+    pub(crate) use super::debits::{BatchBody, DebitBody};
+    pub(crate) use super::notifications::{LowBalance, RedeliverBody};
+    pub(crate) use super::stripe_webhook::StripeEvent;
+}
 pub use edge::Connection;
 pub use metrics::Metrics;
 pub use problem::ApiError;

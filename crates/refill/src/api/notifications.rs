@@ -10,9 +10,9 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post, put};
 use refill_service::accounts::Caller;
+use refill_service::api_objects::Page;
 use refill_service::notifications::{NewWebhookEndpoint, NotificationSettingsUpdate};
 use serde::Deserialize;
-use serde_json::json;
 
 pub(super) fn routes() -> Router<Api> {
     Router::new()
@@ -48,9 +48,10 @@ async fn put_settings(
         .await?)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct LowBalance {
+pub(crate) struct LowBalance {
+    #[schemars(range(min = 0))]
     threshold: i64,
 }
 
@@ -86,7 +87,7 @@ async fn create_endpoint(State(api): State<Api>, caller: Caller, req: Request) -
 
 async fn list_endpoints(State(api): State<Api>, caller: Caller) -> ApiResult {
     let data = api.app.list_webhook_endpoints(&caller).await?;
-    ok(json!({"object": "list", "data": data, "has_more": false}))
+    ok(Page::whole(data))
 }
 
 async fn remove_endpoint(
@@ -106,9 +107,9 @@ async fn list_deliveries(
     ok(api.app.deliveries(&caller, &id).await?)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
-struct RedeliverBody {
+pub(crate) struct RedeliverBody {
     /// Only the dead-lettered deliveries (default: every delivery of the event).
     only_dead: Option<bool>,
 }

@@ -7,8 +7,8 @@ use axum::Router;
 use axum::extract::{Path, Request, State};
 use axum::routing::{delete, post};
 use refill_service::accounts::Caller;
+use refill_service::api_objects::Page;
 use refill_service::top_ups::NewPaymentMethod;
-use serde_json::json;
 
 pub(super) fn routes() -> Router<Api> {
     Router::new()
@@ -45,7 +45,7 @@ async fn list_payment_methods(
     Path(id): Path<String>,
 ) -> ApiResult {
     let data = api.app.payment_methods(&caller, &id).await?;
-    ok(json!({"object": "list", "data": data, "has_more": false}))
+    ok(Page::whole(data))
 }
 
 async fn remove_payment_method(

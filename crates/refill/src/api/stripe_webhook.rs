@@ -11,6 +11,18 @@ use axum::http::StatusCode;
 use axum::routing::post;
 use std::sync::atomic::Ordering;
 
+/// A Stripe event as Stripe signs and sends it: the handler verifies the signature of
+/// the raw body before it reads it (this type is its schema).
+#[derive(schemars::JsonSchema)]
+#[allow(dead_code)]
+pub(crate) struct StripeEvent {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: String,
+    created: i64,
+    data: serde_json::Map<String, serde_json::Value>,
+}
+
 pub(super) fn routes() -> Router<Api> {
     Router::new().route("/v1/webhooks/stripe", post(stripe_webhook))
 }

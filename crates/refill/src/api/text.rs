@@ -20,10 +20,10 @@ use serde_json::{Value, json};
 const BODY_TEXT_MAX: usize = 1024;
 const KEY_MAX: usize = 64;
 /// A path segment, a query parameter's name or value.
-pub(super) const URL_PART_MAX: usize = 255;
+pub(crate) const URL_PART_MAX: usize = 255;
 
 /// The fields that hold an amount of money or a balance threshold, in minor units.
-const AMOUNT_FIELDS: &[&str] = &[
+pub(crate) const AMOUNT_FIELDS: &[&str] = &[
     "amount",
     "threshold",
     "target_balance",
@@ -40,6 +40,11 @@ fn field_bound(field: &str) -> (usize, &'static str) {
         "reference" => (255, "invalid_reference"),
         _ => (BODY_TEXT_MAX, "invalid_text"),
     }
+}
+
+/// The longest text a body's field of this name takes.
+pub(crate) fn field_text_max(field: &str) -> usize {
+    field_bound(field).0
 }
 
 /// Refuses text with a control character, or longer than `max` characters.

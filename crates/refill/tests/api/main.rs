@@ -31,6 +31,7 @@ mod pipeline_isolation;
 mod processes;
 mod property_model;
 mod recurring;
+mod reference;
 mod refunds;
 mod settings;
 mod stripe;

@@ -21,7 +21,7 @@ use refill_store::{AutoTopUpRow, PaymentMethodRow};
 use serde::Deserialize;
 use view::view;
 
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoTopUpRequest {
     pub enabled: bool,
@@ -31,12 +31,14 @@ pub struct AutoTopUpRequest {
     /// ...or up to a target balance (R12); not both.
     pub target_balance: Option<i64>,
     /// "card" (default) or "transfer" (sub-accounts, from the main account).
+    #[schemars(with = "Option<refill_domain::auto_top_up::SourceKind>")]
     pub source: Option<String>,
     /// A saved card; default: the primary one.
     pub payment_method: Option<String>,
     /// R14: the version of the terms the customer accepts.
     pub terms_version: Option<String>,
     /// R14: the customer completed 3-D Secure for the verification charge.
+    #[schemars(extend("enum" = ["completed", null]))]
     pub three_d_secure: Option<String>,
 }
 

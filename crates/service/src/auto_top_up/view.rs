@@ -6,32 +6,37 @@ use refill_domain::auto_top_up::{AmountRule, State};
 use refill_store::{AutoTopUpRow, TopUpRow};
 use serde::Serialize;
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct LastAttempt {
     pub top_up_id: Option<String>,
     pub at: String,
     pub outcome: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct InFlight {
     pub top_up_id: String,
+    #[schemars(with = "refill_domain::top_up::TopUpStatus")]
     pub status: String,
     pub not_before: Option<String>,
+    #[schemars(with = "Option<refill_domain::auto_top_up::WhyNot>")]
     pub waiting_for: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct AutoTopUpView {
     pub object: &'static str,
     pub account_id: String,
     /// active | off | disabled (R24)
+    #[schemars(with = "refill_domain::auto_top_up::State")]
     pub state: String,
+    #[schemars(with = "Option<refill_domain::auto_top_up::StateReason>")]
     pub state_reason: Option<String>,
     pub state_changed: Option<String>,
     pub threshold: Option<i64>,
     pub amount: Option<i64>,
     pub target_balance: Option<i64>,
+    #[schemars(with = "Option<refill_domain::auto_top_up::SourceKind>")]
     pub source: Option<String>,
     pub payment_method: Option<String>,
     pub terms_version: Option<String>,
@@ -40,15 +45,18 @@ pub struct AutoTopUpView {
     pub last_attempt: Option<LastAttempt>,
     pub next_attempt: Option<String>,
     /// Why a top-up did not run (R24): minimum_interval, daily_cap_reached, ...
+    #[schemars(with = "Option<refill_domain::auto_top_up::WhyNot>")]
     pub why_not: Option<String>,
     pub in_flight: Option<InFlight>,
     pub history: Vec<StateChange>,
     pub version: i64,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct StateChange {
+    #[schemars(with = "refill_domain::auto_top_up::State")]
     pub state: String,
+    #[schemars(with = "refill_domain::auto_top_up::StateReason")]
     pub reason: String,
     pub at: String,
 }

@@ -45,17 +45,18 @@ pub struct DebitRequest {
     pub idem: Option<Idem>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DebitLine {
     pub entry_id: String,
     pub amount: i64,
+    #[schemars(with = "refill_domain::debit::DebitKind")]
     pub kind: &'static str,
     pub reference: Option<String>,
     pub balance_after: i64,
 }
 
 /// What an accepted debit (or batch) did.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DebitResult {
     pub object: &'static str,
     pub account_id: String,

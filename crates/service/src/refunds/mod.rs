@@ -18,11 +18,12 @@ use refill_store::{RefundRow, Tx};
 use serde::{Deserialize, Serialize};
 
 /// A refund as the API shows it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RefundView {
     pub id: String,
     pub object: &'static str,
     /// requested | approved | rejected | pending | succeeded | failed
+    #[schemars(with = "refill_domain::refund_lifecycle::RefundStatus")]
     pub status: String,
     /// Approved (at most what was asked); until the decision, what was asked.
     pub amount: i64,
@@ -73,24 +74,26 @@ impl From<&RefundRow> for RefundView {
 
 /// `POST /v1/top-ups/{id}/refunds`: `amount` (default: all that is left of the
 /// charge), in the top-up's currency, and the customer's reason.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRefund {
+    #[schemars(range(min = 1))]
     pub amount: Option<i64>,
     pub currency: Option<String>,
     pub reason: Option<String>,
 }
 
 /// `POST /v1/refunds/{id}/approve`: an amount no larger than asked (default: all).
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApproveRefund {
+    #[schemars(range(min = 1))]
     pub amount: Option<i64>,
     pub reason: Option<String>,
 }
 
 /// `POST /v1/refunds/{id}/reject`: the operator's reason.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RejectRefund {
     pub reason: Option<String>,
