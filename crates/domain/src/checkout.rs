@@ -21,6 +21,31 @@ impl TaxRates {
     }
 }
 
+/// A payer's details as R9 reads them: whether there is one, and its country.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PayerOf<'a> {
+    pub email: Option<&'a str>,
+    pub country: Option<&'a str>,
+}
+
+impl PayerOf<'_> {
+    /// The account has a payer of its own: a billing contact (R5) or a country.
+    fn exists(self) -> bool {
+        crate::accounts::has_payer(self.email) || self.country.is_some_and(|c| !c.is_empty())
+    }
+}
+
+/// R9: the country whose rate taxes an account's top-ups: its own payer's; a
+/// sub-account without a payer of its own is taxed by its main account's payer
+/// (`main`), as every notice goes to that payer.
+pub fn tax_country<'a>(own: PayerOf<'a>, main: Option<PayerOf<'a>>) -> Option<&'a str> {
+    if own.exists() {
+        own.country
+    } else {
+        main.and_then(|m| m.country)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CheckoutSummary {
     /// What the balance is credited with.
@@ -117,6 +142,32 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r9_a_sub_account_without_a_payer_is_taxed_by_its_main_accounts() {
+        let gb = PayerOf {
+            email: Some("ops@main.test"),
+            country: Some("GB"),
+        };
+        let none = PayerOf::default();
+        assert_eq!(tax_country(none, Some(gb)), Some("GB"));
+        assert_eq!(tax_country(gb, None), Some("GB"));
+        let us = PayerOf {
+            email: Some("sub@x.test"),
+            country: Some("US"),
+        };
+        assert_eq!(tax_country(us, Some(gb)), Some("US"), "its own payer");
+        let own_without_country = PayerOf {
+            email: Some("sub@x.test"),
+            country: None,
+        };
+        assert_eq!(tax_country(own_without_country, Some(gb)), None);
+        assert_eq!(
+            tax_country(none, None),
+            None,
+            "a main account without a payer"
+        );
+    }
 
     #[test]
     fn r7_estimate_prices_usage_and_the_top_up_it_needs() {

@@ -120,6 +120,8 @@ pub struct Limits {
     pub max_consecutive_failures: u32,
     /// R23: delay before retrying after a gateway outage (not the customer's failure).
     pub outage_retry_delay: Millis,
+    /// R23: how long a top-up waits for the customer's 3-D Secure before it expires.
+    pub authentication_expiry: Millis,
     /// R21: caps on automatic top-ups; 0 means no cap of that kind.
     pub daily_count_cap: u32,
     pub daily_amount_cap: i64,
@@ -135,6 +137,7 @@ impl Default for Limits {
             retry_delay: 24 * HOUR,
             max_consecutive_failures: 3,
             outage_retry_delay: MINUTE,
+            authentication_expiry: 24 * HOUR,
             daily_count_cap: 10,
             daily_amount_cap: 1_000_000,
             monthly_count_cap: 100,
@@ -156,11 +159,27 @@ pub struct SettingsContext {
     pub has_payer: bool,
     /// The request accepts the terms (R14).
     pub terms_accepted: bool,
-    /// The settings are being turned on from off or disabled (R14: the whole procedure).
+    /// R14: the settings are being turned on (from off or disabled), or their card or
+    /// source changed, which is turning on with it (`turns_on`): the whole procedure.
     pub turning_on: bool,
 }
 
-/// R12, R13, R14, R15: may these settings be saved as active?
+/// The means of payment of settings: their source and, for a card, which one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Means<'a> {
+    pub source: SourceKind,
+    pub card: Option<&'a str>,
+}
+
+/// R14: whether saving settings with `next` means is turning them on: from off or
+/// disabled (`active_before`: None), or changing the card or the source of active
+/// settings, which is turning on with that card or source (terms and verification
+/// again). Changing only the threshold or the amount is not.
+pub fn turns_on(active_before: Option<Means>, next: Means) -> bool {
+    active_before.is_none_or(|before| before != next)
+}
+
+/// R12, R13, R14, R15, R21: may these settings be saved as active?
 pub fn validate_settings(
     threshold: i64,
     amount: AmountRule,
@@ -179,6 +198,7 @@ pub fn validate_settings(
     }
     let minimum = Money::new(limits.minimum_top_up, ctx.currency);
     check_amount_rule(threshold, amount, minimum)?;
+    check_within_caps(amount, limits, ctx.currency)?;
     match source {
         SourceKind::Transfer if !ctx.is_sub_account => {
             Err(DomainError::TransferSourceNeedsSubAccount)
@@ -245,9 +265,9 @@ pub fn check_amount_rule(
 }
 
 /// R21: settings whose top-up would pass a cap on its own are refused when set (a
-/// fixed amount; up to a target, the most it charges: from a zero balance). Not
-/// called by the service yet: today such settings are accepted and their top-ups
-/// wait at the cap.
+/// fixed amount; up to a target, the most it charges: from a zero balance), since
+/// such a top-up could never run. Part of `validate_settings`; the operator's R17
+/// defaults pass it too.
 pub fn check_within_caps(
     amount: AmountRule,
     limits: &Limits,
@@ -540,6 +560,43 @@ mod tests {
             ..limits()
         };
         assert_eq!(check_within_caps(Fixed(i64::MAX), &no_caps, gbp()), Ok(()));
+    }
+
+    #[test]
+    fn r21_validation_refuses_settings_above_a_cap() {
+        let caps = Limits {
+            daily_amount_cap: 1_500,
+            ..limits()
+        };
+        let e = validate_settings(500, Fixed(2_000), Card, ctx(), &caps).unwrap_err();
+        assert_eq!((e.code(), e.rule()), ("amount_above_cap", Some("R21")));
+        let e = validate_settings(500, UpToTarget(1_600), Card, ctx(), &caps).unwrap_err();
+        assert_eq!(e.code(), "amount_above_cap");
+        assert!(validate_settings(500, Fixed(1_500), Card, ctx(), &caps).is_ok());
+    }
+
+    #[test]
+    fn r14_changing_the_card_or_the_source_is_turning_on() {
+        let card = |id| Means {
+            source: Card,
+            card: Some(id),
+        };
+        let transfer = Means {
+            source: Transfer,
+            card: None,
+        };
+        assert!(turns_on(None, card("pm_1")), "from off or disabled");
+        assert!(
+            !turns_on(Some(card("pm_1")), card("pm_1")),
+            "threshold or amount"
+        );
+        assert!(turns_on(Some(card("pm_1")), card("pm_2")), "another card");
+        assert!(
+            turns_on(Some(transfer), card("pm_1")),
+            "away from a transfer"
+        );
+        assert!(turns_on(Some(card("pm_1")), transfer));
+        assert!(!turns_on(Some(transfer), transfer));
     }
 
     #[test]
