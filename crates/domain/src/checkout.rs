@@ -21,29 +21,11 @@ impl TaxRates {
     }
 }
 
-/// A payer's details as R9 reads them: whether there is one, and its country.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PayerOf<'a> {
-    pub email: Option<&'a str>,
-    pub country: Option<&'a str>,
-}
-
-impl PayerOf<'_> {
-    /// The account has a payer of its own: a billing contact (R5) or a country.
-    fn exists(self) -> bool {
-        crate::accounts::has_payer(self.email) || self.country.is_some_and(|c| !c.is_empty())
-    }
-}
-
 /// R9: the country whose rate taxes an account's top-ups: its own payer's; a
-/// sub-account without a payer of its own is taxed by its main account's payer
-/// (`main`), as every notice goes to that payer.
-pub fn tax_country<'a>(own: PayerOf<'a>, main: Option<PayerOf<'a>>) -> Option<&'a str> {
-    if own.exists() {
-        own.country
-    } else {
-        main.and_then(|m| m.country)
-    }
+/// sub-account without a payer (or a payer's country) of its own is taxed by its main
+/// account's payer (`main`), as every notice goes to that payer.
+pub fn tax_country<'a>(own: Option<&'a str>, main: Option<&'a str>) -> Option<&'a str> {
+    own.filter(|c| !c.is_empty()).or(main)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -145,28 +127,11 @@ mod tests {
 
     #[test]
     fn r9_a_sub_account_without_a_payer_is_taxed_by_its_main_accounts() {
-        let gb = PayerOf {
-            email: Some("ops@main.test"),
-            country: Some("GB"),
-        };
-        let none = PayerOf::default();
-        assert_eq!(tax_country(none, Some(gb)), Some("GB"));
-        assert_eq!(tax_country(gb, None), Some("GB"));
-        let us = PayerOf {
-            email: Some("sub@x.test"),
-            country: Some("US"),
-        };
-        assert_eq!(tax_country(us, Some(gb)), Some("US"), "its own payer");
-        let own_without_country = PayerOf {
-            email: Some("sub@x.test"),
-            country: None,
-        };
-        assert_eq!(tax_country(own_without_country, Some(gb)), None);
-        assert_eq!(
-            tax_country(none, None),
-            None,
-            "a main account without a payer"
-        );
+        assert_eq!(tax_country(None, Some("GB")), Some("GB"));
+        assert_eq!(tax_country(Some(""), Some("GB")), Some("GB"));
+        assert_eq!(tax_country(Some("US"), Some("GB")), Some("US"), "its own");
+        assert_eq!(tax_country(Some("GB"), None), Some("GB"), "a main account");
+        assert_eq!(tax_country(None, None), None);
     }
 
     #[test]

@@ -193,11 +193,8 @@ impl Refill {
             Some(id) => refill_store::get_account(&mut *conn, id).await?,
             None => None,
         };
-        let payer = |a: &refill_store::AccountRow| checkout::PayerOf {
-            email: a.payer_email.as_deref(),
-            country: a.payer_country.as_deref(),
-        };
-        let country = checkout::tax_country(payer(account), main.as_ref().map(payer));
+        let main_country = main.as_ref().and_then(|m| m.payer_country.as_deref());
+        let country = checkout::tax_country(account.payer_country.as_deref(), main_country);
         Ok(self.config.tax.rate_bps(country))
     }
 

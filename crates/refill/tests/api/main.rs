@@ -33,6 +33,7 @@ mod recurring;
 mod refunds;
 mod settings;
 mod stripe;
+mod tax;
 mod top_ups;
 mod transfers;
 mod webhook_destinations;
