@@ -77,6 +77,8 @@ async fn r23_r24_turning_off_cancels_what_is_planned_or_waiting_and_tells_it() {
         app.turn_off_auto_top_up(&id).await;
         let s = app.auto_top_up(&id).await;
         assert!(s["in_flight"].is_null(), "{s}");
+        assert_eq!(s["why_not"], "not_active", "no retry planned any more");
+        assert!(s["why_not_until"].is_null());
         let t = app.get(&format!("/v1/top-ups/{planned}")).await;
         assert_eq!(t.body["status"], "canceled", "{}", t.body);
         let failed = app.events(&id, "top_up.failed").await;
