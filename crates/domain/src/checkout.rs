@@ -21,6 +21,13 @@ impl TaxRates {
     }
 }
 
+/// R9: the country whose rate taxes an account's top-ups: its own payer's; a
+/// sub-account without a payer (or a payer's country) of its own is taxed by its main
+/// account's payer (`main`), as every notice goes to that payer.
+pub fn tax_country<'a>(own: Option<&'a str>, main: Option<&'a str>) -> Option<&'a str> {
+    own.filter(|c| !c.is_empty()).or(main)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CheckoutSummary {
     /// What the balance is credited with.
@@ -117,6 +124,15 @@ pub fn estimate(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn r9_a_sub_account_without_a_payer_is_taxed_by_its_main_accounts() {
+        assert_eq!(tax_country(None, Some("GB")), Some("GB"));
+        assert_eq!(tax_country(Some(""), Some("GB")), Some("GB"));
+        assert_eq!(tax_country(Some("US"), Some("GB")), Some("US"), "its own");
+        assert_eq!(tax_country(Some("GB"), None), Some("GB"), "a main account");
+        assert_eq!(tax_country(None, None), None);
+    }
 
     #[test]
     fn r7_estimate_prices_usage_and_the_top_up_it_needs() {

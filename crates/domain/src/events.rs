@@ -229,6 +229,16 @@ impl TopUpFailed {
         }
     }
 
+    /// R23, R24: ended without a charge when auto top-up was turned off while it was
+    /// queued, planned or waiting for the customer: never tried again.
+    pub fn canceled(t: &FailedTopUp) -> TopUpFailed {
+        TopUpFailed {
+            next_attempt: Some(None),
+            next_attempt_ms: Some(None),
+            ..TopUpFailed::of(t)
+        }
+    }
+
     /// R11: a pending payment, credit withheld, that failed at the bank.
     pub fn at_settlement(t: &FailedTopUp) -> TopUpFailed {
         TopUpFailed::of(t)

@@ -313,6 +313,35 @@ impl Progress {
         })
     }
 
+    /// R23: until when it waits for the customer's 3-D Secure (then it expires).
+    pub fn waits_for_customer_until(self) -> Option<Millis> {
+        match self.status {
+            TopUpStatus::RequiresAction => self.not_before,
+            _ => None,
+        }
+    }
+
+    /// R23: its wait for the customer is over: it expires, as a failed attempt.
+    pub fn authentication_expired(self, now: Millis) -> bool {
+        self.waits_for_customer_until()
+            .is_some_and(|until| until <= now)
+    }
+
+    /// R23, R24: its settings changed: queued, it is decided again now, under them.
+    /// What it waited for is kept, so a cap already told is not told again (R21).
+    pub fn replan(self, now: Millis) -> Result<Progress, DomainError> {
+        if self.status != TopUpStatus::Queued {
+            return Err(DomainError::TopUpTransition {
+                from: self.status.as_str(),
+                to: TopUpStatus::Queued.as_str(),
+            });
+        }
+        Ok(Progress {
+            not_before: Some(now),
+            ..self
+        })
+    }
+
     /// R23: the customer completed 3-D Secure: queued again, due now.
     pub fn confirm(self, now: Millis) -> Result<Progress, DomainError> {
         Ok(Progress {
@@ -506,6 +535,38 @@ mod tests {
             (Queued, Some(10), None, None)
         );
         assert!(q.confirm(11).is_err());
+    }
+
+    #[test]
+    fn r23_a_wait_for_the_customer_has_an_end_and_a_plan_can_move_to_now() {
+        let waiting = Progress {
+            status: RequiresAction,
+            in_flight: true,
+            not_before: Some(100),
+            waiting: Some(WhyNot::WaitingForCustomer),
+            completed_at: None,
+        };
+        assert_eq!(waiting.waits_for_customer_until(), Some(100));
+        assert!(!waiting.authentication_expired(99));
+        assert!(waiting.authentication_expired(100));
+        assert!(
+            waiting.replan(5).is_err(),
+            "only what is queued is re-planned"
+        );
+        let retry = Progress {
+            status: Queued,
+            waiting: Some(WhyNot::RetryScheduled),
+            ..waiting
+        };
+        assert!(
+            !retry.authentication_expired(1_000),
+            "not waiting for the customer"
+        );
+        let now = retry.replan(7).unwrap();
+        assert_eq!(
+            (now.not_before, now.waiting),
+            (Some(7), Some(WhyNot::RetryScheduled))
+        );
     }
 
     #[test]

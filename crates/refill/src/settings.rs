@@ -13,7 +13,7 @@ pub use keys::{KEYS, Key, Slot};
 
 use anyhow::{Context, bail};
 use refill_domain::Millis;
-use refill_domain::auto_top_up::{AmountRule, check_amount_rule};
+use refill_domain::auto_top_up::{AmountRule, check_amount_rule, check_within_caps};
 use refill_domain::{Currency, Money};
 use refill_service::Config;
 
@@ -181,6 +181,16 @@ fn check_resource_defaults(c: &Config) -> anyhow::Result<()> {
             c.limits.minimum_top_up,
             e.code(),
             e.rule().unwrap_or("R13"),
+        );
+    }
+    // R21: nor above a cap, where its top-ups could never run.
+    if let Err(e) = check_within_caps(amount, &c.limits, two_decimal) {
+        bail!(
+            "resource_auto_top_up_amount ({}) must not be above the daily or monthly amount \
+             cap: {} ({})",
+            r.auto_top_up_amount,
+            e.code(),
+            e.rule().unwrap_or("R21"),
         );
     }
     Ok(())

@@ -245,7 +245,7 @@ impl Refill {
         }
         let run_for = s.next_run_at;
         let card = self.schedule_card(&mut tx, &s).await?;
-        let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
+        let rate = self.tax_rate(&mut tx, &account).await?;
         let summary = checkout::summary(s.amount, rate, Currency::parse(&account.currency)?)?;
         let start = scheduled_start(card.is_some(), now);
         let progress = match start {

@@ -178,8 +178,25 @@ impl Refill {
         let account = self.account(caller, account_id).await?;
         let currency = refill_domain::Currency::parse(&account.currency)?;
         let amount = checkout::check_minimum(amount, self.config.minimum_top_up(currency))?;
-        let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
+        let mut conn = self.db.pool.acquire().await?;
+        let rate = self.tax_rate(&mut conn, &account).await?;
         Ok(checkout::summary(amount, rate, currency)?)
+    }
+
+    /// R9: the tax rate of an account's top-ups, by its payer's country; a
+    /// sub-account without a payer of its own is taxed by its main account's payer.
+    pub(crate) async fn tax_rate(
+        &self,
+        conn: &mut refill_store::Tx,
+        account: &refill_store::AccountRow,
+    ) -> Result<u32> {
+        let main = match &account.parent_id {
+            Some(id) => refill_store::get_account(&mut *conn, id).await?,
+            None => None,
+        };
+        let main_country = main.as_ref().and_then(|m| m.payer_country.as_deref());
+        let country = checkout::tax_country(account.payer_country.as_deref(), main_country);
+        Ok(self.config.tax.rate_bps(country))
     }
 
     /// R8, R10: a manual top-up, charged at once. A replay with the same

@@ -192,9 +192,10 @@ pub async fn list_top_ups<'e, E: Executor<'e, Database = Any>>(
     .await
 }
 
-/// Claims up to `limit` top-ups that need work now: queued ones that are due, and
-/// charging ones whose worker's lease ran out (a crashed node). The claim is a lease
-/// in the row, so a dead node's work passes to another when the lease ends.
+/// Claims up to `limit` top-ups that need work now: queued ones that are due,
+/// charging ones whose worker's lease ran out (a crashed node), and ones whose wait
+/// for the customer's 3-D Secure is over (`not_before`, R23). The claim is a lease in
+/// the row, so a dead node's work passes to another when the lease ends.
 pub async fn claim_top_ups(
     tx: &mut Tx,
     dialect: Dialect,
@@ -206,6 +207,8 @@ pub async fn claim_top_ups(
     let sql = "SELECT id FROM top_ups WHERE status = 'queued' AND not_before <= $1 \
            AND (lease_until IS NULL OR lease_until < $1) \
          UNION SELECT id FROM top_ups WHERE status = 'charging' AND lease_until < $1 \
+         UNION SELECT id FROM top_ups WHERE status = 'requires_action' AND not_before <= $1 \
+           AND (lease_until IS NULL OR lease_until < $1) \
          LIMIT $2";
     let ids: Vec<String> = sqlx::query_scalar(sql)
         .bind(now)

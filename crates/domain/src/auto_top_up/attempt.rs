@@ -4,6 +4,7 @@
 use super::{AmountRule, Limits, SourceKind, State, amount_to_charge};
 use crate::money::add;
 use crate::time::{start_of_day, start_of_next_month};
+use crate::top_up::TopUpStatus;
 use crate::{DAY, DomainError, Millis};
 use std::fmt;
 use std::str::FromStr;
@@ -23,10 +24,14 @@ pub enum WhyNot {
     GatewayUnavailable,
     /// R11: a pending payment whose credit waits until it settles.
     PaymentPending,
+    /// R21: the amount alone is above a cap: it could never run.
+    AmountAboveCap,
+    /// R24: turned off by the customer while it was queued, planned or waiting.
+    TurnedOff,
 }
 
 impl WhyNot {
-    const ALL: [WhyNot; 9] = [
+    const ALL: [WhyNot; 11] = [
         WhyNot::NotActive,
         WhyNot::AboveThreshold,
         WhyNot::InWindow,
@@ -36,6 +41,8 @@ impl WhyNot {
         WhyNot::RetryScheduled,
         WhyNot::GatewayUnavailable,
         WhyNot::PaymentPending,
+        WhyNot::AmountAboveCap,
+        WhyNot::TurnedOff,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +56,8 @@ impl WhyNot {
             WhyNot::RetryScheduled => "retry_scheduled",
             WhyNot::GatewayUnavailable => "gateway_unavailable",
             WhyNot::PaymentPending => "payment_pending",
+            WhyNot::AmountAboveCap => "amount_above_cap",
+            WhyNot::TurnedOff => "turned_off",
         }
     }
 }
@@ -105,6 +114,9 @@ pub enum Decision {
     Wait { until: Millis, why: WhyNot },
     /// Nothing to do: it ends without a charge (not a failure, R18).
     Cancel { why: WhyNot },
+    /// R21: its amount alone passes this cap, so waiting would never end: it ends
+    /// without a charge and the settings are disabled, told, never moved silently.
+    Refuse { cap: Cap },
 }
 
 /// R18-R21: decide a due automatic top-up.
@@ -119,6 +131,16 @@ pub fn decide_attempt(ctx: AttemptContext, limits: &Limits) -> Result<Decision, 
             why: WhyNot::AboveThreshold,
         });
     }
+    let amount = amount_to_charge(ctx.amount, ctx.balance, limits.minimum_top_up)?;
+    // Up to a target, a balance below zero (a credit limit) could ask for more than a
+    // cap allows: the charge stops at the cap, the follow-up does the rest (R21).
+    let amount = match ctx.amount {
+        AmountRule::UpToTarget(_) => amount.min(largest_charge(limits)),
+        AmountRule::Fixed(_) => amount,
+    };
+    if let Some(cap) = cap_passed_alone(amount, limits) {
+        return Ok(Decision::Refuse { cap });
+    }
     if ctx.source == SourceKind::Card
         && let Some(until) = ctx.window_until
         && until > ctx.now
@@ -128,11 +150,31 @@ pub fn decide_attempt(ctx: AttemptContext, limits: &Limits) -> Result<Decision, 
             why: WhyNot::InWindow,
         });
     }
-    let amount = amount_to_charge(ctx.amount, ctx.balance, limits.minimum_top_up)?;
     if let Some(wait) = cap_wait(ctx.now, ctx.usage, amount, limits)? {
         return Ok(wait);
     }
     Ok(Decision::Charge { amount })
+}
+
+/// R21: the most one automatic top-up may charge: the smallest amount cap.
+fn largest_charge(limits: &Limits) -> i64 {
+    [limits.daily_amount_cap, limits.monthly_amount_cap]
+        .into_iter()
+        .filter(|cap| *cap > 0)
+        .min()
+        .unwrap_or(i64::MAX)
+}
+
+/// R21: the cap a top-up of `amount` passes on its own, with nothing charged yet in
+/// the period: it would wait at that cap for ever.
+fn cap_passed_alone(amount: i64, limits: &Limits) -> Option<Cap> {
+    if limits.daily_amount_cap > 0 && amount > limits.daily_amount_cap {
+        Some(Cap::Daily)
+    } else if limits.monthly_amount_cap > 0 && amount > limits.monthly_amount_cap {
+        Some(Cap::Monthly)
+    } else {
+        None
+    }
 }
 
 /// R21: whether one more top-up of `amount` would pass a daily or monthly cap, and
@@ -200,6 +242,29 @@ pub fn cap_reached(waiting_before: Option<WhyNot>, why: WhyNot) -> Option<Cap> {
         _ => return None,
     };
     (waiting_before != Some(why)).then_some(cap)
+}
+
+/// What a change of settings does to the automatic top-up in flight (R23, R24).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterChange {
+    /// Left as it is: being charged or paid already, or a wait the change keeps.
+    Keep,
+    /// Decided again now, under the new settings (its window and caps still hold).
+    DueNow,
+    /// Ended without a charge, told to the customer.
+    Cancel,
+}
+
+/// R23, R24: turning auto top-up off cancels what is queued, planned (a retry) or
+/// waiting for the customer; changing settings re-plans what is queued or planned
+/// (decided again now, under them). A wait for the customer's 3-D Secure outlives a
+/// change: the customer may still confirm it.
+pub fn in_flight_after_change(status: TopUpStatus, turned_off: bool) -> AfterChange {
+    match status {
+        TopUpStatus::Queued | TopUpStatus::RequiresAction if turned_off => AfterChange::Cancel,
+        TopUpStatus::Queued => AfterChange::DueNow,
+        _ => AfterChange::Keep,
+    }
 }
 
 /// R20: the window an attempt opens (a failure keeps it used too, R23). Transfers
@@ -377,6 +442,64 @@ mod tests {
             decide_attempt(c, &no_caps),
             Ok(Decision::Charge { amount: 2_000 })
         );
+    }
+
+    #[test]
+    fn r21_an_amount_above_a_cap_is_refused_never_left_waiting() {
+        let now = days_from_civil(2026, 11, 21) * DAY + 5 * HOUR;
+        let caps = Limits {
+            daily_amount_cap: 1_500,
+            ..limits()
+        };
+        // Whatever the day's usage and the window: waiting would never end.
+        for usage in [
+            CapUsage::default(),
+            CapUsage {
+                day_amount: 900,
+                ..CapUsage::default()
+            },
+        ] {
+            let c = AttemptContext {
+                usage,
+                window_until: Some(now + HOUR),
+                ..attempt(now)
+            };
+            assert_eq!(
+                decide_attempt(c, &caps),
+                Ok(Decision::Refuse { cap: Cap::Daily })
+            );
+        }
+        let monthly = Limits {
+            monthly_amount_cap: 1_999,
+            ..limits()
+        };
+        assert_eq!(
+            decide_attempt(attempt(now), &monthly),
+            Ok(Decision::Refuse { cap: Cap::Monthly })
+        );
+        // Up to a target from below zero: charged up to the cap, the rest follows.
+        let target = AttemptContext {
+            amount: AmountRule::UpToTarget(1_500),
+            balance: -700,
+            ..attempt(now)
+        };
+        assert_eq!(
+            decide_attempt(target, &caps),
+            Ok(Decision::Charge { amount: 1_500 })
+        );
+    }
+
+    #[test]
+    fn r23_r24_turning_off_cancels_and_changing_re_plans_what_is_in_flight() {
+        use AfterChange::*;
+        use TopUpStatus::*;
+        assert_eq!(in_flight_after_change(Queued, true), Cancel);
+        assert_eq!(in_flight_after_change(RequiresAction, true), Cancel);
+        assert_eq!(in_flight_after_change(Charging, true), Keep, "sent already");
+        assert_eq!(in_flight_after_change(Pending, true), Keep);
+        assert_eq!(in_flight_after_change(Queued, false), DueNow);
+        assert_eq!(in_flight_after_change(RequiresAction, false), Keep);
+        assert_eq!(in_flight_after_change(Charging, false), Keep);
     }
 
     #[test]

@@ -24,6 +24,9 @@ pub enum FailureClass {
     Rejected,
     /// A transfer source whose main account cannot cover it.
     SourceInsufficient,
+    /// The customer did not complete 3-D Secure in time: the end of the failure the
+    /// request for authentication was (counted then, not again).
+    AuthenticationExpired,
 }
 
 /// What the engine does after a failed attempt.
@@ -56,7 +59,9 @@ pub fn after_failure(
         },
         FailureClass::Hard => AfterFailure::Disable { failures },
         FailureClass::AuthenticationRequired => AfterFailure::WaitForCustomer { failures },
-        FailureClass::Soft | FailureClass::SourceInsufficient => {
+        FailureClass::Soft
+        | FailureClass::SourceInsufficient
+        | FailureClass::AuthenticationExpired => {
             if failures >= limits.max_consecutive_failures.max(1) {
                 AfterFailure::Disable { failures }
             } else {
@@ -143,7 +148,14 @@ pub fn after_failed_charge(
         Attempts::Auto {
             consecutive_failures,
             ..
-        } => policy(class, consecutive_failures, now, limits),
+        } => {
+            // The request for authentication counted this failure already.
+            let before = match class {
+                FailureClass::AuthenticationExpired => consecutive_failures.saturating_sub(1),
+                _ => consecutive_failures,
+            };
+            policy(class, before, now, limits)
+        }
         Attempts::Scheduled { attempt } => {
             let before = (attempt - 1).clamp(0, u32::MAX as i64) as u32;
             policy(class, before, now, limits)
@@ -159,8 +171,9 @@ pub fn after_failed_charge(
             in_flight: keeps_flight,
             ..progress.to_status(TopUpStatus::Queued)?
         },
+        // Until then the customer may authenticate; then it expires (R23).
         Next::AwaitCustomer => Progress {
-            not_before: None,
+            not_before: Some(now + limits.authentication_expiry),
             waiting: Some(WhyNot::WaitingForCustomer),
             in_flight: keeps_flight,
             ..progress.to_status(TopUpStatus::RequiresAction)?
@@ -434,6 +447,69 @@ mod tests {
         assert_eq!(manual.progress.status, TopUpStatus::RequiresAction);
         assert_eq!(manual.progress.completed_at, Some(10));
         assert_eq!(manual.settings, None);
+    }
+
+    #[test]
+    fn r23_a_wait_for_the_customer_expires_as_a_failure() {
+        let l = limits();
+        let waiting = after_failed_charge(
+            charging(true),
+            auto(0),
+            AuthenticationRequired,
+            "authentication_required",
+            10,
+            &l,
+        )
+        .unwrap();
+        assert_eq!(
+            waiting.progress.not_before,
+            Some(10 + 24 * HOUR),
+            "until then"
+        );
+        let at = 10 + 24 * HOUR;
+        let expire = |failures, l: &Limits| {
+            after_failed_charge(
+                waiting.progress,
+                auto(failures),
+                AuthenticationExpired,
+                "authentication_expired",
+                at,
+                l,
+            )
+            .unwrap()
+        };
+        // Counted once, when authentication was asked for; then retried as any failure.
+        let o = expire(1, &l);
+        assert_eq!(o.progress.status, TopUpStatus::Queued);
+        assert_eq!(o.next_attempt, Some(at + 24 * HOUR));
+        let s = o.settings.unwrap();
+        assert_eq!((s.consecutive_failures, s.disable), (1, None));
+        assert_eq!(
+            s.last_attempt,
+            AttemptOutcome::Failed("authentication_expired".into())
+        );
+        // The last failure allowed: disabled, with its reason.
+        let one = Limits {
+            max_consecutive_failures: 1,
+            ..l
+        };
+        let o = expire(1, &one);
+        assert_eq!(o.progress.status, TopUpStatus::Failed);
+        assert_eq!(
+            o.settings.unwrap().disable.map(|r| r.code()),
+            Some("consecutive_failures")
+        );
+        // A manual top-up waiting for its customer just fails.
+        let manual = after_failed_charge(
+            waiting.progress,
+            Attempts::Once,
+            AuthenticationExpired,
+            "authentication_expired",
+            at,
+            &l,
+        )
+        .unwrap();
+        assert_eq!(manual.progress.status, TopUpStatus::Failed);
     }
 
     #[test]

@@ -9,16 +9,16 @@ mod settings;
 mod state;
 
 pub use attempt::{
-    AttemptContext, Cap, CapUsage, Decision, WhyNot, cap_reached, decide_attempt, due_at_check,
-    follow_up, window_after_attempt,
+    AfterChange, AttemptContext, Cap, CapUsage, Decision, WhyNot, cap_reached, decide_attempt,
+    due_at_check, follow_up, in_flight_after_change, window_after_attempt,
 };
 pub use failure::{
     AfterFailure, Attempts, FailureClass, FailureOutcome, SettingsAfterFailure,
     after_failed_charge, after_failure, disable_reason,
 };
 pub use settings::{
-    AmountRule, Limits, SettingsContext, SourceKind, amount_to_charge, check_amount_rule,
-    check_terms, check_transfer_source_setter, check_within_caps, validate_settings,
+    AmountRule, Limits, Means, SettingsContext, SourceKind, amount_to_charge, check_amount_rule,
+    check_terms, check_transfer_source_setter, check_within_caps, turns_on, validate_settings,
 };
 pub use state::{State, StateReason, means_gone};
 

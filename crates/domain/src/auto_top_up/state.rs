@@ -1,7 +1,7 @@
 //! R24: the states of automatic top-up, the changes between them and their reasons;
 //! R22: the settings whose means of payment are gone.
 
-use super::SourceKind;
+use super::{Cap, SourceKind};
 use crate::DomainError;
 use std::fmt;
 use std::str::FromStr;
@@ -109,6 +109,11 @@ pub enum StateReason {
     PayerRemoved,
     /// R4: the account was closed.
     AccountClosed,
+    /// R21: the settings' amount alone is above a cap (lowered since they were set):
+    /// their top-up could never run.
+    AmountAboveCap {
+        cap: Cap,
+    },
 }
 
 const FAILURES: &str = " consecutive failed attempts (last: ";
@@ -116,6 +121,8 @@ const DECLINED: &str = "card declined: ";
 const PURCHASE: &str = "turned on by the purchase of ";
 const LAST_RESOURCE: &str = "turned off with the removal of the last recurring-fee resource ";
 const R17: &str = " (R17)";
+const ABOVE_CAP: &str = "amount above the ";
+const CAP: &str = " cap";
 
 impl StateReason {
     /// The state this reason leads to.
@@ -127,7 +134,8 @@ impl StateReason {
             ConsecutiveFailures { .. }
             | HardDecline { .. }
             | PaymentMethodRemoved
-            | PayerRemoved => State::Disabled,
+            | PayerRemoved
+            | AmountAboveCap { .. } => State::Disabled,
         }
     }
 
@@ -144,6 +152,7 @@ impl StateReason {
             PaymentMethodRemoved => "payment_method_removed",
             PayerRemoved => "payer_removed",
             AccountClosed => "account_closed",
+            AmountAboveCap { .. } => "amount_above_cap",
         }
     }
 
@@ -168,6 +177,10 @@ impl StateReason {
             PaymentMethodRemoved => "the payment method was removed".into(),
             PayerRemoved => "the payer was removed".into(),
             AccountClosed => "turned off when the account was closed".into(),
+            AmountAboveCap { cap } => format!(
+                "the top-up amount is above the {} cap on automatic top-ups",
+                cap.as_str()
+            ),
         }
     }
 }
@@ -188,6 +201,7 @@ impl fmt::Display for StateReason {
             PaymentMethodRemoved => f.write_str("payment_method_removed"),
             PayerRemoved => f.write_str("payer_removed"),
             AccountClosed => f.write_str("account_closed"),
+            AmountAboveCap { cap } => write!(f, "{ABOVE_CAP}{}{CAP}", cap.as_str()),
         }
     }
 }
@@ -211,7 +225,14 @@ impl FromStr for StateReason {
             "payer_removed" => PayerRemoved,
             "account_closed" => AccountClosed,
             _ => {
-                if let Some(resource_id) = between(PURCHASE, R17) {
+                if let Some(cap) = between(ABOVE_CAP, CAP) {
+                    let cap = match cap.as_str() {
+                        "daily" => Cap::Daily,
+                        "monthly" => Cap::Monthly,
+                        _ => return Err(unknown_reason(s)),
+                    };
+                    AmountAboveCap { cap }
+                } else if let Some(resource_id) = between(PURCHASE, R17) {
                     TurnedOnByPurchase { resource_id }
                 } else if let Some(resource_id) = between(LAST_RESOURCE, R17) {
                     TurnedOffWithLastResource { resource_id }
@@ -225,14 +246,18 @@ impl FromStr for StateReason {
                         last: last.to_string(),
                     }
                 } else {
-                    return Err(DomainError::UnknownValue {
-                        what: "auto top-up state reason",
-                        value: s.chars().take(120).collect(),
-                        rule: "R24",
-                    });
+                    return Err(unknown_reason(s));
                 }
             }
         })
+    }
+}
+
+fn unknown_reason(s: &str) -> DomainError {
+    DomainError::UnknownValue {
+        what: "auto top-up state reason",
+        value: s.chars().take(120).collect(),
+        rule: "R24",
     }
 }
 
@@ -308,6 +333,7 @@ mod tests {
             PaymentMethodRemoved,
             PayerRemoved,
             AccountClosed,
+            AmountAboveCap { cap: Cap::Daily },
         ]
     }
 
@@ -332,12 +358,18 @@ mod tests {
             "payment_method_removed",
             "payer_removed",
             "account_closed",
+            "amount above the daily cap",
         ];
         for (reason, text) in reasons().iter().zip(stored) {
             assert_eq!(reason.to_string(), text);
             assert_eq!(text.parse::<StateReason>().as_ref(), Ok(reason));
         }
         assert!("turned sideways".parse::<StateReason>().is_err());
+        assert!(
+            "amount above the yearly cap"
+                .parse::<StateReason>()
+                .is_err()
+        );
         assert!(
             "x consecutive failed attempts (last: a)"
                 .parse::<StateReason>()

@@ -257,6 +257,13 @@ pub static KEYS: &[Key] = &[
         meaning: "R23: failures in a row that disable auto top-up (1: the first failure)",
     },
     Key {
+        name: "authentication_expiry",
+        slot: Slot::Duration(|s| &mut s.service.limits.authentication_expiry, None),
+        meaning: "R23: how long a top-up waits for the customer's 3-D Secure before it \
+                  expires as a failed attempt (`authentication_expired`), retried or \
+                  disabling auto top-up as any failure",
+    },
+    Key {
         name: "daily_count_cap",
         slot: Slot::Count(|s| &mut s.service.limits.daily_count_cap),
         meaning: "R21: automatic top-ups a day at most (0: no cap)",

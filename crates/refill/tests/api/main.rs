@@ -35,6 +35,7 @@ mod reference;
 mod refunds;
 mod settings;
 mod stripe;
+mod tax;
 mod top_ups;
 mod transfers;
 mod webhook_destinations;

@@ -1,6 +1,7 @@
 //! R12-R17, R24: auto top-up settings, changed only by explicit calls, with a version
 //! so that concurrent edits are detected (If-Match), never silently overwritten.
 
+mod in_flight;
 mod state;
 mod view;
 
@@ -12,8 +13,8 @@ use crate::{Refill, Result, ServiceError};
 use refill_domain::DomainError;
 use refill_domain::accounts::has_payer;
 use refill_domain::auto_top_up::{
-    AmountRule, SettingsContext, SourceKind, State, StateReason, check_terms,
-    check_transfer_source_setter, validate_settings,
+    AmountRule, Means, SettingsContext, SourceKind, State, StateReason, check_terms,
+    check_transfer_source_setter, turns_on, validate_settings,
 };
 use refill_domain::top_up::{verification_key, verification_refund_key};
 use refill_gateway::{ChargeRequest, ChargeStatus, DeclineClass, RefundRequest};
@@ -85,10 +86,20 @@ impl Refill {
         if let Some(pm) = &pm {
             self.ensure_card_ready(pm).await?;
         }
+        // R14: a new card or source is turning on with it: terms and verification again.
+        let before = was_active.then_some(Means {
+            source: next.source,
+            card: next.payment_method_id.as_deref(),
+        });
+        let after = Means {
+            source,
+            card: pm.as_ref().map(|p| p.id.as_str()),
+        };
+        let turning_on = turns_on(before, after);
         let terms = check_terms(req.terms_version.as_deref(), &self.config.terms_version);
         if let Err(e @ DomainError::TermsVersionUnknown { .. }) = &terms
             && source == SourceKind::Card
-            && !was_active
+            && turning_on
         {
             return Err(e.clone().into());
         }
@@ -99,11 +110,11 @@ impl Refill {
             has_payment_method: pm.is_some(),
             has_payer: has_payer(account.payer_email.as_deref()),
             terms_accepted: terms.is_ok(),
-            turning_on: !was_active,
+            turning_on,
         };
         let limits = self.config.limits_in(&account.currency)?;
         validate_settings(threshold, rule, source, ctx, &limits)?;
-        if let (Some(pm), true) = (&pm, !was_active) {
+        if let (Some(pm), true) = (&pm, turning_on) {
             let authenticated = req.three_d_secure.as_deref() == Some("completed");
             self.verify_card(pm, next.version + 1, authenticated)
                 .await?;
@@ -111,7 +122,7 @@ impl Refill {
         (next.threshold, next.source) = (threshold, source);
         next.set_amount_rule(rule);
         next.payment_method_id = pm.map(|p| p.id);
-        if !was_active && source == SourceKind::Card {
+        if turning_on && source == SourceKind::Card {
             (next.terms_version, next.terms_accepted_at) = (req.terms_version.clone(), Some(now));
         }
         self.save_active(next, was_active, if_match, now).await
@@ -213,7 +224,13 @@ impl Refill {
         check_version(fresh.as_ref(), if_match.or(Some(s.version)))?;
         let change = (!was_active).then_some(StateReason::TurnedOnByCustomer);
         save_settings(&mut tx, &mut s, change, now).await?;
+        let due_now = self
+            .after_settings_change(&mut tx, &s.account_id, false, now)
+            .await?;
         tx.commit().await?;
+        if due_now {
+            self.work_ready.notify_waiters();
+        }
         self.auto_top_up_view(&s.account_id).await
     }
 
@@ -233,6 +250,8 @@ impl Refill {
         if s.state.change(&reason).is_ok() {
             save_settings(&mut tx, &mut s, Some(reason), now).await?;
         }
+        self.after_settings_change(&mut tx, account_id, true, now)
+            .await?;
         tx.commit().await?;
         self.auto_top_up_view(account_id).await
     }

@@ -24,8 +24,8 @@ pub(crate) async fn save_settings(
         s.next_attempt_at = None;
         match s.state {
             State::Active => (s.consecutive_failures, s.why_not) = (0, None),
-            State::Disabled => s.why_not = Some(WhyNot::NotActive),
-            State::Off => {}
+            // What it waited for before (a retry, the customer) is over: not active.
+            State::Disabled | State::Off => s.why_not = Some(WhyNot::NotActive),
         }
         refill_store::record_state_change(tx, &s.account_id, s.state, &reason, now).await?;
         if s.state == State::Disabled {

@@ -3,6 +3,7 @@
 
 use crate::api_objects::rfc3339;
 use refill_domain::auto_top_up::{AmountRule, State};
+use refill_domain::top_up::TopUpStatus;
 use refill_store::{AutoTopUpRow, TopUpRow};
 use serde::Serialize;
 
@@ -21,6 +22,8 @@ pub struct InFlight {
     pub not_before: Option<String>,
     #[schemars(with = "Option<refill_domain::auto_top_up::WhyNot>")]
     pub waiting_for: Option<String>,
+    /// R23: until when it waits for the customer's 3-D Secure; then it expires.
+    pub expires_at: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
@@ -47,6 +50,9 @@ pub struct AutoTopUpView {
     /// Why a top-up did not run (R24): minimum_interval, daily_cap_reached, ...
     #[schemars(with = "Option<refill_domain::auto_top_up::WhyNot>")]
     pub why_not: Option<String>,
+    /// Until when `why_not` holds (R24): the end of a wait for the customer, of the
+    /// window or of a cap, or the planned retry.
+    pub why_not_until: Option<String>,
     pub in_flight: Option<InFlight>,
     pub history: Vec<StateChange>,
     pub version: i64,
@@ -68,6 +74,12 @@ pub(super) fn view(
     history: Vec<(String, String, i64)>,
 ) -> AutoTopUpView {
     let rule = s.and_then(|s| s.amount_rule().ok());
+    let customer_until = flight
+        .as_ref()
+        .and_then(|t| t.progress().waits_for_customer_until());
+    let why_not_until = s
+        .filter(|s| s.why_not.is_some())
+        .and_then(|s| customer_until.or(s.next_attempt_at));
     AutoTopUpView {
         object: "auto_top_up",
         account_id: account_id.into(),
@@ -97,10 +109,15 @@ pub(super) fn view(
         }),
         next_attempt: s.and_then(|s| s.next_attempt_at).map(rfc3339),
         why_not: s.and_then(|s| s.why_not).map(|w| w.as_str().into()),
+        why_not_until: why_not_until.map(rfc3339),
         in_flight: flight.map(|t| InFlight {
+            expires_at: t.progress().waits_for_customer_until().map(rfc3339),
+            not_before: (t.status != TopUpStatus::RequiresAction)
+                .then_some(t.not_before)
+                .flatten()
+                .map(rfc3339),
             top_up_id: t.id,
             status: t.status.as_str().into(),
-            not_before: t.not_before.map(rfc3339),
             waiting_for: t.why_waiting.map(|w| w.as_str().into()),
         }),
         history: history

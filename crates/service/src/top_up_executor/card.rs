@@ -35,7 +35,7 @@ impl Refill {
                 .await?;
             return Ok(Next::Done);
         };
-        let rate = self.config.tax.rate_bps(account.payer_country.as_deref());
+        let rate = self.tax_rate(tx, account).await?;
         let summary = checkout::summary(amount, rate, Currency::parse(&account.currency)?)?;
         t.set_progress(t.progress().begin_charge()?);
         t.source = Source::Card;

@@ -3,10 +3,11 @@
 
 use super::Next;
 use crate::accounts::lock;
+use crate::auto_top_up::save_settings;
 use crate::{Refill, Result, events};
 use refill_domain::auto_top_up::{
-    AttemptContext, CapUsage, Decision, SourceKind, State, WhyNot, cap_reached, decide_attempt,
-    start_of_day, start_of_month,
+    AttemptContext, CapUsage, Decision, SourceKind, State, StateReason, WhyNot, cap_reached,
+    decide_attempt, start_of_day, start_of_month,
 };
 use refill_domain::events::CapReached;
 use refill_domain::top_up::{Origin, TopUpStatus};
@@ -62,6 +63,15 @@ impl Refill {
                     .await?;
                 settings.why_not = Some(why);
                 settings.next_attempt_at = None;
+                Next::Done
+            }
+            Decision::Refuse { cap } => {
+                // R21: it could never run: ended, and the settings disabled (told).
+                let why = WhyNot::AmountAboveCap;
+                self.finish_without_charge(&mut tx, &mut t, why, now)
+                    .await?;
+                let reason = StateReason::AmountAboveCap { cap };
+                save_settings(&mut tx, &mut settings, Some(reason), now).await?;
                 Next::Done
             }
             Decision::Wait { until, why } => {

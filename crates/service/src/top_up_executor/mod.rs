@@ -7,11 +7,13 @@
 //! Here: queuing and claiming due top-ups, and the run loop. `decision`: what a
 //! claimed top-up does now; `card` and `transfer`: the two ways of paying it;
 //! `outcome`, `success`, `failure`: recording what the payment did; `unknown_outcome`:
-//! a charge whose outcome is unknown, resolved by asking the gateway;
+//! a charge whose outcome is unknown, resolved by asking the gateway; `expiry`: a wait
+//! for the customer's 3-D Secure that is over;
 //! `pending_settlement`: payments the gateway reported pending (R11).
 
 mod card;
 mod decision;
+mod expiry;
 mod failure;
 mod outcome;
 mod pending_settlement;
@@ -108,8 +110,10 @@ impl Refill {
     }
 
     async fn work_on(&self, t: TopUpRow) -> Result<()> {
-        if t.status == TopUpStatus::Charging {
-            return self.resolve_unknown(t).await;
+        match t.status {
+            TopUpStatus::Charging => return self.resolve_unknown(t).await,
+            TopUpStatus::RequiresAction => return self.expire_wait(&t).await,
+            _ => {}
         }
         match self.decide(&t).await? {
             Next::Done => Ok(()),

@@ -140,7 +140,8 @@ async fn r23_authentication_required_waits_for_the_customer() {
         let top = s["in_flight"]["top_up_id"].as_str().unwrap().to_string();
         let failed = app.events(&id, "top_up.failed").await;
         assert_eq!(failed[0]["data"]["reason"], "authentication_required");
-        app.clock.advance(3 * DAY);
+        // Within `authentication_expiry` (24 hours): no retries while waiting.
+        app.clock.advance(23 * HOUR);
         app.engine().await;
         assert_eq!(
             app.events(&id, "top_up.failed").await.len(),

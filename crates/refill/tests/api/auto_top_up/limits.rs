@@ -129,3 +129,66 @@ async fn r20_r21_a_month_of_simulated_usage() {
     assert_eq!(auto_charges(&app), tops - 1);
     app.assert_ledger_ok().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r21_settings_above_a_cap_are_refused_when_set() {
+    for store in stores().await {
+        let app = spawn_with(&store, |s| s.service.limits.daily_amount_cap = 1_500).await;
+        let (id, _) = app.funded("acme", "pm_card_visa", 5_000).await;
+        let r = enable_auto_top_up(&app, &id, 1_000, 2_000).await;
+        assert_eq!(
+            (r.status, r.code(), r.body["rule"].as_str()),
+            (422, "amount_above_cap", Some("R21")),
+            "{}",
+            r.body
+        );
+        let r = app
+            .put(
+                &format!("/v1/accounts/{id}/auto-top-up"),
+                json!({"enabled": true, "threshold": 100, "target_balance": 1_600,
+                    "terms_version": TERMS}),
+            )
+            .await;
+        assert_eq!(
+            r.code(),
+            "amount_above_cap",
+            "up to a target: the most it charges"
+        );
+        assert_eq!(app.auto_top_up(&id).await["state"], "off", "nothing saved");
+        assert_eq!(
+            enable_auto_top_up(&app, &id, 1_000, 1_500).await.status,
+            200
+        );
+    }
+}
+
+/// Settings saved under higher caps, then the operator lowers a cap below their
+/// amount: their top-up could never run, so it never waits for a midnight that would
+/// only move; the customer is told and the settings are disabled with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r21_a_top_up_above_a_cap_is_refused_and_told_never_left_waiting() {
+    for store in stores().await {
+        let before = spawn(&store).await;
+        let (id, _) = before.funded("acme", "pm_card_visa", 5_000).await;
+        before.turn_on_auto_top_up(&id, 1_000, 2_000).await;
+        let app = spawn_with(&store, |s| s.service.limits.daily_amount_cap = 1_500).await;
+        app.spend(&id, 4_500).await;
+        app.engine().await;
+        let s = app.auto_top_up(&id).await;
+        assert_eq!(s["state"], "disabled", "{s}");
+        assert_eq!(s["state_reason"], "amount above the daily cap");
+        assert!(s["in_flight"].is_null());
+        assert!(
+            app.events(&id, "cap.reached").await.is_empty(),
+            "no until to promise"
+        );
+        let disabled = app.events(&id, "auto_top_up.disabled").await;
+        assert_eq!(disabled.len(), 1);
+        assert_eq!(disabled[0]["data"]["reason"], "amount above the daily cap");
+        app.clock.advance(3 * DAY);
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 0);
+        assert_eq!(app.events(&id, "auto_top_up.disabled").await.len(), 1);
+        assert_eq!(app.balance(&id).await, 500);
+    }
+}

@@ -1,9 +1,11 @@
 //! The auto top-up engine (R11-R27) with the simulated clock.
 
+mod changes;
 mod failures;
 mod limits;
 mod settings;
 mod triggers;
+mod waits;
 
 use crate::support::TestApp;
 
