@@ -42,7 +42,8 @@ string_enums! {
     SourceKind [Card, Transfer] "Where an automatic top-up takes its money: a saved card, or the main account (sub-accounts only).";
     State [Active, Off, Disabled] "R24: the state of auto top-up: active, off (by the customer), disabled (by refill).";
     WhyNot [NotActive, AboveThreshold, InWindow, DailyCapReached, MonthlyCapReached,
-        WaitingForCustomer, RetryScheduled, GatewayUnavailable, PaymentPending]
+        WaitingForCustomer, RetryScheduled, GatewayUnavailable, PaymentPending, AmountAboveCap,
+        TurnedOff]
         "R24: why an automatic top-up did not run, or what it waits for.";
     Cap [Daily, Monthly] "R21: the cap an automatic top-up reached.";
     DebitKind [Usage, Fee, RecurringFee] "What a debit pays for (recurring_fee is charged by refill itself).";
