@@ -313,6 +313,17 @@ impl Progress {
         })
     }
 
+    /// R5: ends failed before any charge is sent: its card was removed. Queued (a
+    /// retry, a confirmation) or charging (re-sent after an outage) alike.
+    pub fn fail_unsent(self, now: Millis) -> Result<Progress, DomainError> {
+        Ok(Progress {
+            in_flight: false,
+            waiting: None,
+            completed_at: Some(now),
+            ..self.to_status(TopUpStatus::Failed)?
+        })
+    }
+
     /// R23: the customer completed 3-D Secure: queued again, due now.
     pub fn confirm(self, now: Millis) -> Result<Progress, DomainError> {
         Ok(Progress {
@@ -362,6 +373,12 @@ impl FromStr for AttemptOutcome {
     }
 }
 
+/// R5: the failure code and message of a top-up whose card was removed before it
+/// was charged: a removed card is never charged again, by any path.
+pub const CARD_REMOVED: &str = "payment_method_removed";
+pub const CARD_REMOVED_MESSAGE: &str =
+    "the card was removed before this top-up was charged; a removed card is never charged";
+
 /// R25: the gateway's idempotency key for one attempt of a top-up: its id and
 /// attempt, so a retry after a timeout or a crash can never charge twice. A
 /// scheduled recharge's key names its account and month instead (its request key,
@@ -397,6 +414,23 @@ pub fn verification_key(payment_method_id: &str, round: i64, authenticated: bool
 /// R14, R25: the key of the refund of a verification charge.
 pub fn verification_refund_key(verification_key: &str) -> String {
     format!("{verification_key}_refund")
+}
+
+/// R14, R25: the key of a verification charge's refund in `round`: a new round (a new
+/// request) only after the gateway said the last refund failed; a refund whose
+/// outcome is unknown is asked again under the same key.
+pub fn verification_refund_round_key(verification_key: &str, round: i64) -> String {
+    match round {
+        0 => verification_refund_key(verification_key),
+        n => format!("{}_{n}", verification_refund_key(verification_key)),
+    }
+}
+
+/// R14: when a verification refund that failed `attempts` times is tried again:
+/// after `base`, doubling, at most an hour apart.
+pub fn verification_refund_retry_at(now: Millis, attempts: i64, base: Millis) -> Millis {
+    let doubled = base.saturating_mul(1 << attempts.clamp(0, 20));
+    now.saturating_add(doubled.min(crate::HOUR))
 }
 
 #[cfg(test)]
@@ -489,6 +523,27 @@ mod tests {
         assert!(c.settle(true).is_err());
         let canceled = q.cancel(WhyNot::AboveThreshold, 3).unwrap();
         assert_eq!((canceled.status, canceled.in_flight), (Canceled, false));
+    }
+
+    #[test]
+    fn r14_a_verification_refund_is_retried_under_its_key_then_a_new_round() {
+        let key = verification_key("pm_1", 2, false);
+        assert_eq!(
+            verification_refund_round_key(&key, 0),
+            "verify_pm_1_2_refund"
+        );
+        assert_eq!(
+            verification_refund_round_key(&key, 1),
+            "verify_pm_1_2_refund_1"
+        );
+        let m = crate::MINUTE;
+        assert_eq!(verification_refund_retry_at(0, 0, m), m);
+        assert_eq!(verification_refund_retry_at(0, 3, m), 8 * m);
+        assert_eq!(
+            verification_refund_retry_at(0, 60, m),
+            crate::HOUR,
+            "bounded"
+        );
     }
 
     #[test]

@@ -164,6 +164,8 @@ struct Inner {
     /// append to it too, so it is read again up to its end before each call.
     read_to: u64,
     faults: VecDeque<Fault>,
+    /// Refunds still to answer with an outage (`fail_refunds`).
+    refund_outages: u32,
     next_id: u64,
 }
 
@@ -228,6 +230,7 @@ impl Sandbox {
             path: path.clone(),
             read_to: 0,
             faults: VecDeque::new(),
+            refund_outages: 0,
             next_id: 0,
         };
         if let Some(path) = path {
@@ -270,6 +273,12 @@ impl Sandbox {
         self.lock().faults.push_back(fault);
     }
 
+    /// The next `n` refunds fail with an outage, nothing refunded (tests); charges
+    /// are not affected.
+    pub fn fail_refunds(&self, n: u32) {
+        self.lock().refund_outages = n;
+    }
+
     /// Every successful or pending charge made, as (idempotency key, amount): what a
     /// test counts to prove nothing was charged twice.
     pub fn charges(&self) -> Vec<(String, i64)> {
@@ -279,6 +288,18 @@ impl Sandbox {
             .values()
             .filter(|r| matches!(r.outcome.as_str(), "succeeded" | "pending" | "failed"))
             .map(|r| (r.key.clone(), r.amount))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Every charge request the sandbox answered, declined ones included, by
+    /// idempotency key (refunds aside): what a test counts to prove nothing was sent.
+    pub fn charge_requests(&self) -> Vec<String> {
+        let inner = self.lock();
+        let mut v: Vec<String> = (inner.by_key.values())
+            .filter(|r| !r.outcome.starts_with("refund:"))
+            .map(|r| r.key.clone())
             .collect();
         v.sort();
         v

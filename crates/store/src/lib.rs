@@ -37,6 +37,7 @@ mod scheduled_recharges;
 mod stripe_events;
 mod top_ups;
 mod transfers;
+mod verification_refunds;
 mod webhook_endpoints;
 
 // The debit pipeline's batch SQL, over accounts, entries and idempotency keys.
@@ -63,6 +64,7 @@ pub use scheduled_recharges::*;
 pub use stripe_events::*;
 pub use top_ups::*;
 pub use transfers::*;
+pub use verification_refunds::*;
 pub use webhook_endpoints::*;
 
 pub use sqlx;

@@ -31,6 +31,7 @@ mod processes;
 mod property_model;
 mod recurring;
 mod refunds;
+mod removed_cards;
 mod settings;
 mod stripe;
 mod top_ups;

@@ -10,6 +10,7 @@
 //! a charge whose outcome is unknown, resolved by asking the gateway;
 //! `pending_settlement`: payments the gateway reported pending (R11).
 
+mod authentication;
 mod card;
 mod decision;
 mod failure;

@@ -4,6 +4,8 @@ mod failures;
 mod limits;
 mod settings;
 mod triggers;
+mod verification;
+mod window;
 
 use crate::support::TestApp;
 
