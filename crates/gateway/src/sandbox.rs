@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod inspect;
 mod refunds;
 
 /// How the sandbox treats a token.
@@ -277,37 +278,6 @@ impl Sandbox {
     /// are not affected.
     pub fn fail_refunds(&self, n: u32) {
         self.lock().refund_outages = n;
-    }
-
-    /// Every successful or pending charge made, as (idempotency key, amount): what a
-    /// test counts to prove nothing was charged twice.
-    pub fn charges(&self) -> Vec<(String, i64)> {
-        let inner = self.lock();
-        let mut v: Vec<_> = inner
-            .by_key
-            .values()
-            .filter(|r| matches!(r.outcome.as_str(), "succeeded" | "pending" | "failed"))
-            .map(|r| (r.key.clone(), r.amount))
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Every charge request the sandbox answered, declined ones included, by
-    /// idempotency key (refunds aside): what a test counts to prove nothing was sent.
-    pub fn charge_requests(&self) -> Vec<String> {
-        let inner = self.lock();
-        let mut v: Vec<String> = (inner.by_key.values())
-            .filter(|r| !r.outcome.starts_with("refund:"))
-            .map(|r| r.key.clone())
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Reads the charges in a sandbox record file (for tests of another process).
-    pub fn charges_in_file(path: &Path) -> std::io::Result<Vec<(String, i64)>> {
-        Ok(Sandbox::open(path, Arc::new(|| 0))?.charges())
     }
 
     fn lock(&self) -> Guard<'_> {

@@ -40,6 +40,9 @@ mod transfers;
 mod verification_refunds;
 mod webhook_endpoints;
 
+// What `refill verify` reconciles, across tables.
+mod reconcile;
+
 // The debit pipeline's batch SQL, over accounts, entries and idempotency keys.
 mod debit_batch;
 
@@ -58,6 +61,7 @@ pub use leases::*;
 pub use migrations::wall_clock_ms;
 pub use notification_preferences::*;
 pub use payment_methods::*;
+pub use reconcile::*;
 pub use refunds::*;
 pub use resources::*;
 pub use scheduled_recharges::*;

@@ -29,6 +29,7 @@ mod pipeline;
 mod pipeline_isolation;
 mod processes;
 mod property_model;
+mod reconciliation;
 mod recurring;
 mod refunds;
 mod removed_cards;
