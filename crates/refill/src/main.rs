@@ -120,7 +120,7 @@ async fn verify() -> anyhow::Result<()> {
     let record = refill::server::sandbox_record(&settings);
     let sandbox = settings.gateway == "sandbox" && std::path::Path::new(&record).exists();
     if sandbox {
-        let now = Arc::new(|| refill_store::wall_clock_ms());
+        let now = Arc::new(refill_store::wall_clock_ms);
         let gateway = refill_gateway::sandbox::Sandbox::open(std::path::Path::new(&record), now)
             .with_context(|| format!("cannot read the sandbox record {record}"))?
             .with_settle_after(settings.sandbox_settle_after);
