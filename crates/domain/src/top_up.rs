@@ -547,6 +547,30 @@ mod tests {
     }
 
     #[test]
+    fn r5_a_top_up_whose_card_was_removed_fails_unsent() {
+        for from in [Queued, Charging] {
+            let p = Progress {
+                status: from,
+                in_flight: true,
+                not_before: Some(3),
+                waiting: Some(WhyNot::GatewayUnavailable),
+                completed_at: None,
+            };
+            let failed = p.fail_unsent(9).unwrap();
+            assert_eq!(
+                (
+                    failed.status,
+                    failed.in_flight,
+                    failed.waiting,
+                    failed.completed_at
+                ),
+                (Failed, false, None, Some(9))
+            );
+            assert!(failed.fail_unsent(10).is_err(), "final");
+        }
+    }
+
+    #[test]
     fn r23_a_confirmed_top_up_is_due_at_once() {
         let waiting = Progress {
             status: RequiresAction,
