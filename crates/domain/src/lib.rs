@@ -19,6 +19,7 @@ pub mod refunds;
 pub mod resources;
 pub mod time;
 pub mod top_up;
+pub mod verification;
 
 pub use error::{DomainError, ErrorKind};
 pub use money::{Currency, Money};

@@ -6,7 +6,7 @@
 //! failure).
 
 use crate::{Refill, Result};
-use refill_domain::top_up::{verification_refund_retry_at, verification_refund_round_key};
+use refill_domain::verification::{verification_refund_retry_at, verification_refund_round_key};
 use refill_gateway::{Charge, GatewayError, Refund, RefundRequest, RefundStatus};
 use refill_store::{PaymentMethodRow, VerificationRefundRow};
 
