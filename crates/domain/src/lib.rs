@@ -20,6 +20,7 @@ pub mod resources;
 pub mod schema;
 pub mod time;
 pub mod top_up;
+pub mod verification;
 
 pub use error::{DomainError, ErrorKind};
 pub use money::{Currency, Money};

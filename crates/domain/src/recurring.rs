@@ -2,7 +2,9 @@
 //! starts, what an unpaid renewal leads to, and when a monthly recharge runs. All
 //! dates are UTC; time is passed in.
 
-use crate::time::{civil_from_days, days_from_civil, start_of_day, start_of_next_month};
+use crate::time::{
+    civil_from_days, days_from_civil, start_of_day, start_of_month, start_of_next_month,
+};
 use crate::top_up::{Origin, Progress, TopUpStatus};
 use crate::{DAY, DomainError, Millis};
 
@@ -174,6 +176,22 @@ pub fn next_recharge(now: Millis, day: u32, last_for: Option<Millis>) -> Millis 
     }
 }
 
+/// R30: the date a due schedule runs for: the latest recharge date it missed (on or
+/// before `now`, never before `next_run_at`). After downtime the months missed are not
+/// made up, and the one charge is the current month's, so a schedule edited or set
+/// again later finds this month recharged.
+pub fn latest_missed_recharge(next_run_at: Millis, day: u32, now: Millis) -> Millis {
+    let (y, m, _) = civil_from_days(now.div_euclid(DAY));
+    let this_month = recharge_date(y, m, day);
+    let latest = if this_month <= now {
+        this_month
+    } else {
+        let (py, pm, _) = civil_from_days(start_of_month(now).div_euclid(DAY) - 1);
+        recharge_date(py, pm, day)
+    };
+    latest.max(next_run_at)
+}
+
 /// The calendar month `t` falls in, as "2026-11": names a scheduled recharge's month
 /// in its idempotency key.
 pub fn month_key(t: Millis) -> String {
@@ -189,6 +207,25 @@ mod tests {
 
     fn date(y: i64, m: u32, d: u32) -> Millis {
         days_from_civil(y, m, d) * DAY
+    }
+
+    #[test]
+    fn r30_a_recharge_caught_up_after_downtime_is_for_the_latest_missed_month() {
+        let missed = date(2026, 11, 22);
+        let now = date(2027, 1, 25) + 3 * HOUR;
+        assert_eq!(latest_missed_recharge(missed, 22, now), date(2027, 1, 22));
+        // This month's date not yet come: last month's.
+        assert_eq!(latest_missed_recharge(missed, 28, now), date(2026, 12, 28));
+        // Day 31 in February: its last day.
+        let march = date(2027, 3, 10);
+        assert_eq!(latest_missed_recharge(missed, 31, march), date(2027, 2, 28));
+        // Nothing missed: the date itself.
+        assert_eq!(latest_missed_recharge(missed, 22, missed), missed);
+        assert_eq!(
+            latest_missed_recharge(missed, 22, missed + HOUR),
+            missed,
+            "never before the date due"
+        );
     }
 
     #[test]

@@ -470,6 +470,20 @@ impl FakeStripe {
         Some(pm)
     }
 
+    /// What Stripe.js does when the customer completes 3-D Secure on a PaymentIntent
+    /// that requires action (`handleNextAction` with its client secret): it succeeds
+    /// and takes the money. Returns the PaymentIntent.
+    pub fn authenticate_payment_intent(&self, payment_intent: &str) -> Option<Value> {
+        let mut fake = self.shared.lock();
+        let pi = fake
+            .intents
+            .get_mut(payment_intent)
+            .filter(|pi| pi.status == "requires_action")?;
+        pi.status = "succeeded";
+        pi.charged = true;
+        Some(pi.json())
+    }
+
     /// What the browser does when the customer completes 3-D Secure on a SetupIntent
     /// that requires action: it succeeds and its card is attached to the customer.
     /// Returns the SetupIntent.

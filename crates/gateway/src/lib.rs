@@ -193,6 +193,24 @@ pub trait Gateway: Send + Sync {
     /// The charge's current state (R11: a pending one settles later).
     async fn retrieve_charge(&self, charge_id: &str) -> Result<Charge, GatewayError>;
 
+    /// R23, R25: whether a payment waiting for 3-D Secure is completed by the customer
+    /// on that same payment (Stripe: the PaymentIntent, in the browser, with its
+    /// `client_secret`), so that confirming it is reading it back, never a new charge.
+    /// False where the gateway takes a second, authenticated charge (the sandbox).
+    fn authenticates_in_place(&self) -> bool {
+        false
+    }
+
+    /// R23: the secret the customer's browser completes 3-D Secure with, for a payment
+    /// waiting for it (Stripe: the PaymentIntent's `client_secret`); None where the
+    /// gateway has none.
+    async fn authentication_secret(
+        &self,
+        _charge_id: &str,
+    ) -> Result<Option<String>, GatewayError> {
+        Ok(None)
+    }
+
     /// R31: refund all or part of a charge. Replaying the same idempotency key returns
     /// the first refund and never refunds again. A refund may stay pending until the
     /// bank returns the money, and may then fail.

@@ -12,6 +12,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+mod inspect;
 mod refunds;
 
 /// How the sandbox treats a token.
@@ -164,6 +165,8 @@ struct Inner {
     /// append to it too, so it is read again up to its end before each call.
     read_to: u64,
     faults: VecDeque<Fault>,
+    /// Refunds still to answer with an outage (`fail_refunds`).
+    refund_outages: u32,
     next_id: u64,
 }
 
@@ -228,6 +231,7 @@ impl Sandbox {
             path: path.clone(),
             read_to: 0,
             faults: VecDeque::new(),
+            refund_outages: 0,
             next_id: 0,
         };
         if let Some(path) = path {
@@ -270,23 +274,10 @@ impl Sandbox {
         self.lock().faults.push_back(fault);
     }
 
-    /// Every successful or pending charge made, as (idempotency key, amount): what a
-    /// test counts to prove nothing was charged twice.
-    pub fn charges(&self) -> Vec<(String, i64)> {
-        let inner = self.lock();
-        let mut v: Vec<_> = inner
-            .by_key
-            .values()
-            .filter(|r| matches!(r.outcome.as_str(), "succeeded" | "pending" | "failed"))
-            .map(|r| (r.key.clone(), r.amount))
-            .collect();
-        v.sort();
-        v
-    }
-
-    /// Reads the charges in a sandbox record file (for tests of another process).
-    pub fn charges_in_file(path: &Path) -> std::io::Result<Vec<(String, i64)>> {
-        Ok(Sandbox::open(path, Arc::new(|| 0))?.charges())
+    /// The next `n` refunds fail with an outage, nothing refunded (tests); charges
+    /// are not affected.
+    pub fn fail_refunds(&self, n: u32) {
+        self.lock().refund_outages = n;
     }
 
     fn lock(&self) -> Guard<'_> {

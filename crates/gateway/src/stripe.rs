@@ -439,6 +439,16 @@ impl Gateway for Stripe {
         charge_from_payment_intent(&self.get(&path, &[]).await?)
     }
 
+    fn authenticates_in_place(&self) -> bool {
+        true
+    }
+
+    async fn authentication_secret(&self, charge_id: &str) -> Result<Option<String>, GatewayError> {
+        let path = format!("/v1/payment_intents/{}", path_id(charge_id)?);
+        let pi = self.get(&path, &[]).await?;
+        Ok(pi["client_secret"].as_str().map(str::to_string))
+    }
+
     async fn refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
         self.create_refund(req).await
     }

@@ -18,7 +18,9 @@ usage: refill <command>
 commands:
   serve     run the HTTP API and the auto top-up engine (REFILL_LISTEN, default 127.0.0.1:8080)
   migrate   apply the database schema and exit
-  verify    check the ledger: every balance equals its entries, every journal sums to zero
+  verify    check the ledger (every balance equals its entries, every journal sums to zero) and
+            reconcile it: every succeeded top-up credited, fee period debited, refund reversed,
+            and every sandbox charge a top-up's
   events    events redeliver <event id> | --dead: send notifications again
   demo      walk through refill on a temporary database, in the terminal
   bench     measure debits/s against the naive baseline (--quick, --json, --database-url URL,
@@ -118,16 +120,33 @@ async fn migrate() -> anyhow::Result<()> {
 async fn verify() -> anyhow::Result<()> {
     let settings = Settings::load()?;
     let db = refill_store::Db::connect(&settings.database_url).await?;
-    let report = refill::verify::verify(&db).await?;
+    let mut report = refill::verify::verify(&db).await?;
+    // The sandbox's record, where it has one: its charges against the top-ups.
+    let record = refill::server::sandbox_record(&settings);
+    let sandbox = settings.gateway == "sandbox" && std::path::Path::new(&record).exists();
+    if sandbox {
+        let now = Arc::new(refill_store::wall_clock_ms);
+        let gateway = refill_gateway::sandbox::Sandbox::open(std::path::Path::new(&record), now)
+            .with_context(|| format!("cannot read the sandbox record {record}"))?
+            .with_settle_after(settings.sandbox_settle_after);
+        report
+            .problems
+            .extend(refill::verify::reconcile_sandbox(&db, &gateway).await?);
+    }
     if report.problems.is_empty() {
         println!(
-            "refill verify: OK ({} entries checked; every balance equals its entries, every journal sums to zero)",
-            report.entries
+            "refill verify: OK ({} entries checked; every balance equals its entries, every journal sums to zero; every succeeded top-up is credited, every fee period debited, every refund reversed{})",
+            report.entries,
+            if sandbox {
+                "; every sandbox charge belongs to a top-up"
+            } else {
+                ""
+            }
         );
         return Ok(());
     }
     for p in &report.problems {
         eprintln!("refill verify: {p}");
     }
-    anyhow::bail!("{} problems found in the ledger", report.problems.len())
+    anyhow::bail!("{} problems found", report.problems.len())
 }

@@ -34,7 +34,7 @@ impl Running {
 }
 
 /// The sandbox record path: beside the SQLite file, or as configured.
-fn sandbox_record(s: &Settings) -> String {
+pub fn sandbox_record(s: &Settings) -> String {
     if let Some(p) = &s.sandbox_record {
         return p.clone();
     }

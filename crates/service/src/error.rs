@@ -29,6 +29,9 @@ pub enum ServiceError {
     AuthenticationRequired {
         top_up_id: String,
         confirm_path: String,
+        /// Where the customer completes 3-D Secure on the payment itself (Stripe: the
+        /// PaymentIntent's client secret, for Stripe.js).
+        client_secret: Option<String>,
     },
     #[error("{0}")]
     Gateway(#[from] GatewayError),

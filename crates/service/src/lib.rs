@@ -28,6 +28,7 @@ pub mod scheduled_recharge;
 pub mod stripe_webhooks;
 pub mod top_up_executor;
 pub mod top_ups;
+pub mod verification_refunds;
 pub mod workers;
 
 pub use clock::{Clock, SimClock, SystemClock};

@@ -60,6 +60,7 @@ impl Refill {
             self.periodic_check().await?;
             self.settle_pending().await?;
             self.settle_refunds().await?;
+            self.refund_verifications().await?;
             self.recurring_jobs().await?;
         }
         Ok(())

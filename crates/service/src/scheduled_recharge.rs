@@ -19,7 +19,8 @@ use crate::{Refill, Result, ServiceError, events};
 use refill_domain::accounts::{check_saved, require_card, require_payer};
 use refill_domain::events::{FailedTopUp, TopUpFailed};
 use refill_domain::recurring::{
-    ScheduledStart, check_day_of_month, next_recharge, schedule_due, scheduled_start,
+    ScheduledStart, check_day_of_month, latest_missed_recharge, next_recharge, schedule_due,
+    scheduled_start,
 };
 use refill_domain::top_up::{Origin, scheduled_request_key};
 use refill_domain::{Currency, checkout};
@@ -243,7 +244,8 @@ impl Refill {
         if !schedule_due(s.next_run_at, now) {
             return Ok(false);
         }
-        let run_for = s.next_run_at;
+        // R30: after downtime, keyed by the latest month missed, not the earliest.
+        let run_for = latest_missed_recharge(s.next_run_at, s.day_of_month as u32, now);
         let card = self.schedule_card(&mut tx, &s).await?;
         let rate = self.tax_rate(&mut tx, &account).await?;
         let summary = checkout::summary(s.amount, rate, Currency::parse(&account.currency)?)?;

@@ -310,10 +310,7 @@ impl Refill {
                 message: t.failure_message.clone().unwrap_or_default(),
                 top_up_id: t.id.clone(),
             }),
-            TopUpStatus::RequiresAction => Err(ServiceError::AuthenticationRequired {
-                confirm_path: format!("/v1/top-ups/{}/confirm", t.id),
-                top_up_id: t.id,
-            }),
+            TopUpStatus::RequiresAction => Err(self.authentication_required(&t).await),
             TopUpStatus::Charging => Err(ServiceError::Gateway(GatewayError::Outage(format!(
                 "the payment gateway did not answer; top-up {} will be resolved automatically, retry with the same Idempotency-Key to see its outcome",
                 t.id
@@ -376,6 +373,11 @@ impl Refill {
         self.account(caller, &seen.account_id)
             .await
             .map_err(|_| ServiceError::not_found("top-up", id))?;
+        if self.gateway.authenticates_in_place()
+            && let Some(payment) = seen.gateway_charge_id.clone()
+        {
+            return self.confirm_in_place(&seen, &payment).await;
+        }
         seen.status.confirm()?;
         let now = self.now();
         let mut tx = self.db.begin().await?;

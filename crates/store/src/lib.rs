@@ -37,7 +37,11 @@ mod scheduled_recharges;
 mod stripe_events;
 mod top_ups;
 mod transfers;
+mod verification_refunds;
 mod webhook_endpoints;
+
+// What `refill verify` reconciles, across tables.
+mod reconcile;
 
 // The debit pipeline's batch SQL, over accounts, entries and idempotency keys.
 mod debit_batch;
@@ -57,12 +61,14 @@ pub use leases::*;
 pub use migrations::wall_clock_ms;
 pub use notification_preferences::*;
 pub use payment_methods::*;
+pub use reconcile::*;
 pub use refunds::*;
 pub use resources::*;
 pub use scheduled_recharges::*;
 pub use stripe_events::*;
 pub use top_ups::*;
 pub use transfers::*;
+pub use verification_refunds::*;
 pub use webhook_endpoints::*;
 
 pub use sqlx;

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("migrations/007_accounts.sql")),
     (8, include_str!("migrations/008_refunds.sql")),
     (12, include_str!("migrations/012_money_a.sql")),
+    (13, include_str!("migrations/013_money_b.sql")),
 ];
 
 impl Db {

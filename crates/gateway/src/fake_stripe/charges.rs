@@ -33,6 +33,7 @@ impl Intent {
             "metadata": self.metadata, "last_payment_error": self.last_error,
             "next_action": next_action, "latest_charge": self.charge_id(),
             "capture_method": "automatic", "created": self.created, "livemode": false,
+            "client_secret": format!("{}_secret_fake", self.id),
         })
     }
 

@@ -76,6 +76,12 @@ impl Sandbox {
 
     pub(super) fn make_refund(&self, req: &RefundRequest) -> Result<Refund, GatewayError> {
         let mut inner = self.lock();
+        if inner.refund_outages > 0 {
+            inner.refund_outages -= 1;
+            return Err(GatewayError::Outage(
+                "sandbox: injected refund outage (nothing was refunded)".into(),
+            ));
+        }
         let fault = inner.faults.pop_front();
         if fault == Some(Fault::Outage) {
             return Err(GatewayError::Outage(

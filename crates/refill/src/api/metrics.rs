@@ -47,6 +47,12 @@ async fn metrics(State(api): State<Api>, caller: Caller) -> Response {
         refill_gateway::rejected_requests(),
     );
     text.push_str(&delivery_metrics(&api.app).await);
+    // R14: verification charges whose refund the gateway failed, still owed.
+    if let Ok(n) = refill_store::count_failing_verification_refunds(&api.app.db.pool).await {
+        text.push_str(&format!(
+            "# TYPE refill_verification_refunds_failing gauge\nrefill_verification_refunds_failing {n}\n"
+        ));
+    }
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response()
 }
 

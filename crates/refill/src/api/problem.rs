@@ -84,8 +84,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::AuthenticationRequired {
                 top_up_id,
                 confirm_path,
+                client_secret,
             } => ApiError {
-                extra: Some(json!({"top_up_id": top_up_id, "confirm": confirm_path})),
+                extra: Some(match client_secret {
+                    Some(secret) => json!({"top_up_id": top_up_id, "confirm": confirm_path,
+                        "client_secret": secret}),
+                    None => json!({"top_up_id": top_up_id, "confirm": confirm_path}),
+                }),
                 rule: Some("R23"),
                 ..ApiError::new(
                     StatusCode::PAYMENT_REQUIRED,

@@ -234,11 +234,16 @@ impl TestApp {
         r.body["data"].as_array().cloned().unwrap_or_default()
     }
 
-    /// R3: the ledger checks of `refill verify` pass.
+    /// R3: the checks of `refill verify` pass: the ledger, its reconciliation with the
+    /// money records, and the sandbox's charges with the top-ups.
     pub async fn assert_ledger_ok(&self) {
-        let report = refill::verify::verify(&self.running.app.db)
+        let mut report = refill::verify::verify(&self.running.app.db)
             .await
             .expect("verify ran");
+        let charges = refill::verify::reconcile_sandbox(&self.running.app.db, &self.sandbox)
+            .await
+            .expect("reconciled the sandbox's charges");
+        report.problems.extend(charges);
         assert!(
             report.problems.is_empty(),
             "ledger problems on {}: {:?}",

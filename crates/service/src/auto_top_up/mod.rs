@@ -16,8 +16,8 @@ use refill_domain::auto_top_up::{
     AmountRule, Means, SettingsContext, SourceKind, State, StateReason, check_terms,
     check_transfer_source_setter, turns_on, validate_settings,
 };
-use refill_domain::top_up::{verification_key, verification_refund_key};
-use refill_gateway::{ChargeRequest, ChargeStatus, DeclineClass, RefundRequest};
+use refill_domain::top_up::verification_key;
+use refill_gateway::{ChargeRequest, ChargeStatus, DeclineClass};
 use refill_store::{AutoTopUpRow, PaymentMethodRow};
 use serde::Deserialize;
 use view::view;
@@ -183,14 +183,9 @@ impl Refill {
         };
         let charge = self.gateway.charge(&req).await?;
         match charge.status {
+            // Its refund is owed from now on: recorded with the verification.
             ChargeStatus::Succeeded | ChargeStatus::Pending => {
-                let refund = RefundRequest {
-                    idempotency_key: verification_refund_key(&key),
-                    charge_id: charge.id,
-                    amount: charge.amount,
-                };
-                self.gateway.refund(&refund).await?;
-                self.mark_verified(&pm.id).await
+                self.verified_with_refund_owed(pm, &key, &charge).await
             }
             ChargeStatus::Declined {
                 class: DeclineClass::AuthenticationRequired,

@@ -107,10 +107,10 @@ impl Refill {
         mut t: TopUpRow,
         now: i64,
     ) -> Result<Next> {
+        // R5: a retry or a confirmation never charges a card removed since.
         let pm = self.card_of(&mut tx, &t).await?;
-        let Some(pm) = pm else {
-            self.finish_without_charge(&mut tx, &mut t, WhyNot::NotActive, now)
-                .await?;
+        let Some(pm) = pm.filter(|p| p.card().usable()) else {
+            self.fail_card_removed(&mut tx, &mut t, now).await?;
             tx.commit().await?;
             return Ok(Next::Done);
         };

@@ -7,7 +7,7 @@ use crate::auto_top_up::save_settings;
 use crate::{Refill, Result, events};
 use refill_domain::auto_top_up::{Attempts, FailureClass, after_failed_charge};
 use refill_domain::events::{FailedTopUp, TopUpFailed};
-use refill_domain::top_up::{Origin, TopUpStatus};
+use refill_domain::top_up::{CARD_REMOVED, CARD_REMOVED_MESSAGE, Origin, TopUpStatus};
 use refill_store::{AutoTopUpRow, TopUpRow, Tx};
 
 impl Refill {
@@ -61,5 +61,31 @@ impl Refill {
         let waits = t.status == TopUpStatus::RequiresAction;
         let told = TopUpFailed::after_attempt(&failed, outcome.next_attempt, waits);
         events::emit(tx, &t.account_id, told, now).await
+    }
+
+    /// R5: the top-up's card was removed before it was charged: it ends failed, with
+    /// its reason and the `top_up.failed` event, and nothing is sent to the gateway.
+    pub(super) async fn fail_card_removed(
+        &self,
+        tx: &mut Tx,
+        t: &mut TopUpRow,
+        now: i64,
+    ) -> Result<()> {
+        t.set_progress(t.progress().fail_unsent(now)?);
+        t.failure_code = Some(CARD_REMOVED.into());
+        t.failure_message = Some(CARD_REMOVED_MESSAGE.into());
+        t.lease_owner = None;
+        t.lease_until = None;
+        t.updated_at = now;
+        refill_store::update_top_up(tx, t).await?;
+        let failed = FailedTopUp {
+            top_up_id: &t.id,
+            origin: t.origin,
+            amount: t.amount,
+            currency: &t.currency,
+            reason: CARD_REMOVED,
+            message: CARD_REMOVED_MESSAGE,
+        };
+        events::emit(tx, &t.account_id, TopUpFailed::not_started(&failed), now).await
     }
 }

@@ -11,6 +11,7 @@
 //! for the customer's 3-D Secure that is over;
 //! `pending_settlement`: payments the gateway reported pending (R11).
 
+mod authentication;
 mod card;
 mod decision;
 mod expiry;

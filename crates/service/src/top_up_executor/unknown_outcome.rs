@@ -1,10 +1,11 @@
 //! A charge whose outcome is unknown (the gateway out of reach, or a crash while
 //! `charging`): found by its idempotency key, never guessed (R25).
 
-use crate::{Refill, Result, ServiceError};
+use crate::{Refill, Result};
+use refill_domain::auto_top_up::{SourceKind, window_after_attempt};
 use refill_domain::top_up::{Origin, TopUpStatus};
 use refill_gateway::GatewayError;
-use refill_store::TopUpRow;
+use refill_store::{PaymentMethodRow, TopUpRow};
 
 impl Refill {
     /// R25: a charge whose outcome is unknown is found by its key, never guessed; if
@@ -18,12 +19,10 @@ impl Refill {
                     t.payment_method_id.as_deref(),
                 )
                 .await?;
-                match pm {
-                    Some(pm) => self.charge_and_record(t, pm).await,
-                    None => Err(ServiceError::not_found(
-                        "payment method",
-                        t.payment_method_id.as_deref().unwrap_or("?"),
-                    )),
+                match pm.filter(|p| p.card().usable()) {
+                    Some(pm) => self.resend(t, pm).await,
+                    // R5: never sent again to a card removed since.
+                    None => self.unsent_card_removed(&t.id, t.attempt).await,
                 }
             }
             Err(GatewayError::Outage(msg)) => self.record_outage(&t.id, t.attempt, &msg).await,
@@ -55,6 +54,47 @@ impl Refill {
             s.next_attempt_at = t.lease_until;
             refill_store::put_auto_top_up(&mut tx, &s).await?;
         }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// R20, R25: the gateway never saw the attempt: it is sent again with its key, and
+    /// the charge actually sent starts the interval window again (committed first), so
+    /// R21's follow-up waits a whole window after it, not after the first try.
+    async fn resend(&self, t: TopUpRow, pm: PaymentMethodRow) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let Some((_, fresh)) = self.lock_top_up_and_account(&mut tx, &t.id).await? else {
+            return Ok(());
+        };
+        if fresh.status != TopUpStatus::Charging || fresh.attempt != t.attempt {
+            return Ok(());
+        }
+        if let Some(mut s) = refill_store::get_auto_top_up(&mut *tx, &t.account_id).await?
+            && t.origin == Origin::Auto
+            && s.last_attempt_top_up_id.as_deref() == Some(t.id.as_str())
+        {
+            s.window_until = window_after_attempt(SourceKind::Card, now, &self.config.limits);
+            s.last_attempt_at = Some(now);
+            s.updated_at = now;
+            refill_store::put_auto_top_up(&mut tx, &s).await?;
+        }
+        tx.commit().await?;
+        self.charge_and_record(fresh, pm).await
+    }
+
+    /// R5: an attempt whose outcome was unknown, never seen by the gateway, whose card
+    /// was removed since: it ends failed, and is not sent again.
+    async fn unsent_card_removed(&self, id: &str, attempt: i64) -> Result<()> {
+        let now = self.now();
+        let mut tx = self.db.begin().await?;
+        let Some((_, mut t)) = self.lock_top_up_and_account(&mut tx, id).await? else {
+            return Ok(());
+        };
+        if t.status != TopUpStatus::Charging || t.attempt != attempt {
+            return Ok(());
+        }
+        self.fail_card_removed(&mut tx, &mut t, now).await?;
         tx.commit().await?;
         Ok(())
     }

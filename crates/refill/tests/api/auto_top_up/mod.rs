@@ -5,7 +5,9 @@ mod failures;
 mod limits;
 mod settings;
 mod triggers;
+mod verification;
 mod waits;
+mod window;
 
 use crate::support::TestApp;
 

@@ -136,6 +136,44 @@ async fn r30_a_month_is_recharged_once_even_after_the_schedule_changes() {
     }
 }
 
+/// R30: a schedule caught up after downtime charges once, for the latest month it
+/// missed; editing or setting it again afterwards never charges that month twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r30_a_recharge_caught_up_after_downtime_is_keyed_by_the_latest_missed_month() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (id, _) = app.funded("acme", "pm_card_visa", 5_000).await;
+        set_schedule(&app, &id, json!({"amount": 2_000, "day_of_month": 22})).await;
+        // Down from before 22 November until 25 January: three dates missed.
+        app.clock.set(utc(2027, 1, 25, 3));
+        tick(&app).await;
+        let charges = scheduled_charges(&app);
+        assert_eq!(
+            charges,
+            [(format!("scheduled:{id}:2027-01:1"), 2_400)],
+            "one charge, for January"
+        );
+        let s = app
+            .get(&format!("/v1/accounts/{id}/scheduled-recharge"))
+            .await;
+        assert_eq!(s.body["next_run"], "2027-02-22T00:00:00.000Z");
+        // A later day this month: next month, as this one was recharged.
+        let r = set_schedule(&app, &id, json!({"amount": 2_000, "day_of_month": 28})).await;
+        assert_eq!(r.body["next_run"], "2027-02-28T00:00:00.000Z");
+        // Deleted and set again: the same.
+        let d = app
+            .delete(&format!("/v1/accounts/{id}/scheduled-recharge"))
+            .await;
+        assert_eq!(d.status, 200, "{:?}", d.body);
+        let r = set_schedule(&app, &id, json!({"amount": 2_000, "day_of_month": 27})).await;
+        assert_eq!(r.body["next_run"], "2027-02-27T00:00:00.000Z");
+        run_for(&app, 6 * DAY, 12 * HOUR).await;
+        assert_eq!(scheduled_charges(&app).len(), 1, "January charged once");
+        assert_eq!(app.balance(&id).await, 7_000);
+        app.assert_ledger_ok().await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r30_r23_a_declined_recharge_is_told_and_retried_then_given_up_for_the_month() {
     for store in stores().await {

@@ -8,6 +8,7 @@ mod charges;
 mod pending;
 mod refund_requests;
 mod refunds;
+mod three_d_secure;
 mod webhooks;
 
 use crate::support::*;
