@@ -13,8 +13,9 @@ use crate::journal::balance_state;
 use crate::top_up_executor::queue_auto_top_up;
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
 use refill_domain::accounts::{check_currency, check_name, has_payer};
+use refill_domain::auto_top_up::crossing_after;
 use refill_domain::auto_top_up::{AmountRule, SourceKind, StateReason, check_terms};
-use refill_domain::debit::authorize;
+use refill_domain::debit::{DebitKind, authorize};
 use refill_domain::events::{ResourceRenewalFailed, ResourceSuspended, UnpaidResource};
 use refill_domain::ledger;
 use refill_domain::recurring::{Period, period_start};
@@ -286,10 +287,16 @@ impl Refill {
         };
         save_settings(tx, &mut s, Some(reason), now).await?;
         refill_store::put_auto_top_up_by_resource(tx, &account.id, &r.id, s.version, now).await?;
-        // Turned on at or below its threshold: the first top-up is due now, as the
-        // periodic check (R22) would find.
-        let queued = balance <= s.threshold
-            && queue_auto_top_up(tx, &account.id, &account.currency, now, now).await?;
+        // R18: the purchase's fee took the balance to or below the threshold just
+        // turned on. A crossing by spending only where fees count as spending
+        // (`trigger_on`; not by default): then its top-up is due now.
+        let counts = self.config.trigger_on.counts(DebitKind::RecurringFee);
+        let crossed = crossing_after(false, counts, Some(s.threshold), balance);
+        if crossed {
+            refill_store::set_crossed_by_spending(tx, &account.id, true).await?;
+        }
+        let queued =
+            crossed && queue_auto_top_up(tx, &account.id, &account.currency, now, now).await?;
         Ok((true, queued))
     }
 

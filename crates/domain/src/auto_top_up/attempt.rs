@@ -232,11 +232,30 @@ pub fn follow_up(
 }
 
 /// R22: the periodic check's selection: an account with auto top-up active (its
-/// threshold copied on the account row, `auto_threshold`) whose balance is at or
-/// below that threshold, with no top-up in flight (a crossing whose top-up did not
-/// start). The store's query (`accounts_due_with_currency`) selects the same.
-pub fn due_at_check(auto_threshold: Option<i64>, balance: i64, in_flight: bool) -> bool {
-    auto_threshold.is_some_and(|t| balance <= t) && !in_flight
+/// threshold copied on the account row, `auto_threshold`) whose balance spending
+/// brought to or below that threshold (`crossed_by_spending`), with no top-up in
+/// flight (a crossing whose top-up did not start). A drop by a transfer, an
+/// adjustment, a reversal or a refund is no such crossing (R18). The store's query
+/// (`accounts_due_with_currency`) selects the same.
+pub fn due_at_check(
+    auto_threshold: Option<i64>,
+    balance: i64,
+    crossed_by_spending: bool,
+    in_flight: bool,
+) -> bool {
+    auto_threshold.is_some_and(|t| balance <= t) && crossed_by_spending && !in_flight
+}
+
+/// R18, R22: whether spending has brought the balance to or below the threshold and
+/// no credit has lifted it above since, after a change that left it at `after`:
+/// spending that triggers a top-up (`triggered`) marks it; ending above the threshold,
+/// or with auto top-up not active, clears it; any other change (a transfer out, an
+/// adjustment, a reversal, a refund) leaves it as it was.
+pub fn crossing_after(was: bool, triggered: bool, auto_threshold: Option<i64>, after: i64) -> bool {
+    match auto_threshold {
+        Some(t) if after <= t => was || triggered,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -411,12 +430,45 @@ mod tests {
     }
 
     #[test]
+    fn r18_r22_only_spending_marks_a_crossing_and_a_lift_above_clears_it() {
+        let t = Some(1_000);
+        assert!(
+            crossing_after(false, true, t, 1_000),
+            "spending that triggers"
+        );
+        assert!(
+            !crossing_after(false, false, t, 500),
+            "a transfer out, a reversal"
+        );
+        assert!(
+            crossing_after(true, false, t, 500),
+            "a drop keeps a crossing owed"
+        );
+        assert!(
+            crossing_after(true, false, t, 900),
+            "a credit still at or below"
+        );
+        assert!(
+            !crossing_after(true, false, t, 1_001),
+            "a credit above clears"
+        );
+        assert!(!crossing_after(true, true, None, 0), "not active");
+    }
+
+    #[test]
     fn r22_the_check_selects_active_accounts_at_or_below_with_nothing_in_flight() {
-        assert!(due_at_check(Some(500), 500, false));
-        assert!(due_at_check(Some(500), -5, false));
-        assert!(!due_at_check(Some(500), 501, false));
-        assert!(!due_at_check(Some(500), 0, true), "R19: one in flight");
-        assert!(!due_at_check(None, 0, false), "not active");
+        assert!(due_at_check(Some(500), 500, true, false));
+        assert!(due_at_check(Some(500), -5, true, false));
+        assert!(!due_at_check(Some(500), 501, true, false));
+        assert!(
+            !due_at_check(Some(500), 0, true, true),
+            "R19: one in flight"
+        );
+        assert!(!due_at_check(None, 0, true, false), "not active");
+        assert!(
+            !due_at_check(Some(500), 0, false, false),
+            "R18: not brought there by spending"
+        );
     }
 
     proptest! {

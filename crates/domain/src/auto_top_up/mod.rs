@@ -9,8 +9,8 @@ mod settings;
 mod state;
 
 pub use attempt::{
-    AttemptContext, Cap, CapUsage, Decision, WhyNot, cap_reached, decide_attempt, due_at_check,
-    follow_up, window_after_attempt,
+    AttemptContext, Cap, CapUsage, Decision, WhyNot, cap_reached, crossing_after, decide_attempt,
+    due_at_check, follow_up, window_after_attempt,
 };
 pub use failure::{
     AfterFailure, Attempts, FailureClass, FailureOutcome, SettingsAfterFailure,

@@ -2,7 +2,8 @@
 //! the last and next attempt, why not, and the top-up in flight.
 
 use crate::api_objects::rfc3339;
-use refill_domain::auto_top_up::{AmountRule, State};
+use refill_domain::auto_top_up::{AmountRule, State, StateReason};
+use refill_domain::events::Reason;
 use refill_store::{AutoTopUpRow, TopUpRow};
 use serde::Serialize;
 
@@ -27,7 +28,8 @@ pub struct AutoTopUpView {
     pub account_id: String,
     /// active | off | disabled (R24)
     pub state: String,
-    pub state_reason: Option<String>,
+    /// Why it is in its state (R24): a stable code and a message for people.
+    pub state_reason: Option<Reason>,
     pub state_changed: Option<String>,
     pub threshold: Option<i64>,
     pub amount: Option<i64>,
@@ -49,8 +51,19 @@ pub struct AutoTopUpView {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct StateChange {
     pub state: String,
-    pub reason: String,
+    pub reason: Reason,
     pub at: String,
+}
+
+/// A reason of the history, read back from its stored form (R24).
+fn stored_reason(stored: String) -> Reason {
+    match stored.parse::<StateReason>() {
+        Ok(r) => Reason::from(&r),
+        Err(_) => Reason {
+            code: "other",
+            message: stored,
+        },
+    }
 }
 
 pub(super) fn view(
@@ -64,7 +77,7 @@ pub(super) fn view(
         object: "auto_top_up",
         account_id: account_id.into(),
         state: s.map_or(State::Off, |s| s.state).as_str().into(),
-        state_reason: s.and_then(|s| s.state_reason.as_ref().map(ToString::to_string)),
+        state_reason: s.and_then(|s| s.state_reason.as_ref().map(Reason::from)),
         state_changed: s.map(|s| rfc3339(s.state_changed_at)),
         threshold: s.map(|s| s.threshold),
         amount: match rule {
@@ -99,7 +112,7 @@ pub(super) fn view(
             .into_iter()
             .map(|(state, reason, at)| StateChange {
                 state,
-                reason,
+                reason: stored_reason(reason),
                 at: rfc3339(at),
             })
             .collect(),

@@ -3,7 +3,7 @@
 use super::queue_auto_top_up;
 use crate::{Refill, Result, events};
 use refill_domain::auto_top_up::follow_up;
-use refill_domain::events::TopUpSucceeded;
+use refill_domain::events::{TopUpPending, TopUpSucceeded};
 use refill_domain::ledger;
 use refill_domain::top_up::{AttemptOutcome, TopUpStatus};
 use refill_store::{AutoTopUpRow, PaymentMethodRow, TopUpRow, Tx};
@@ -27,7 +27,8 @@ impl Refill {
     }
 
     /// A top-up paid (`pending`: by a payment not settled yet, R11): closed with its
-    /// receipt, and, for an automatic one, its settings told (`s`).
+    /// receipt (`top_up.pending` while pending), and, for an automatic one, its
+    /// settings told (`s`).
     pub(crate) async fn succeeded(
         &self,
         tx: &mut Tx,
@@ -46,7 +47,7 @@ impl Refill {
         }
     }
 
-    pub(super) async fn card_of(
+    pub(crate) async fn card_of(
         &self,
         tx: &mut Tx,
         t: &TopUpRow,
@@ -93,21 +94,48 @@ impl Refill {
         t.failure_code = None;
         t.failure_message = None;
         refill_store::update_top_up(tx, t).await?;
-        let receipt = TopUpSucceeded {
-            amount: t.amount,
-            balance_after: after,
-            card_brand: pm.map(|p| p.brand.clone()),
-            card_last4: pm.map(|p| p.last4.clone()),
-            currency: t.currency.clone(),
-            origin: t.origin,
-            paid_at: now,
-            source: t.source,
-            status: t.status,
-            tax: t.tax,
-            top_up_id: t.id.clone(),
-            total: t.total,
-            transaction_id: t.gateway_charge_id.clone(),
-        };
-        events::emit(tx, &t.account_id, receipt, now).await
+        let receipt = receipt(t, pm, after, now);
+        // R11: a pending payment is never told as a success.
+        match pending {
+            true => events::emit(tx, &t.account_id, TopUpPending::of(receipt, true), now).await,
+            false => events::emit(tx, &t.account_id, receipt, now).await,
+        }
+    }
+
+    /// R11: a pending payment credited earlier settled: its receipt, told now.
+    pub(crate) async fn tell_settled(
+        &self,
+        tx: &mut Tx,
+        t: &TopUpRow,
+        balance: i64,
+        now: i64,
+    ) -> Result<()> {
+        let pm = self.card_of(tx, t).await?;
+        let told = receipt(t, pm.as_ref(), balance, now);
+        events::emit(tx, &t.account_id, told, now).await
+    }
+}
+
+/// The receipt of top-up `t` (R10), paid by `pm`, the balance `after` it.
+pub(crate) fn receipt(
+    t: &TopUpRow,
+    pm: Option<&PaymentMethodRow>,
+    after: i64,
+    now: i64,
+) -> TopUpSucceeded {
+    TopUpSucceeded {
+        amount: t.amount,
+        balance_after: after,
+        card_brand: pm.map(|p| p.brand.clone()),
+        card_last4: pm.map(|p| p.last4.clone()),
+        currency: t.currency.clone(),
+        origin: t.origin,
+        paid_at: now,
+        source: t.source,
+        status: t.status,
+        tax: t.tax,
+        top_up_id: t.id.clone(),
+        total: t.total,
+        transaction_id: t.gateway_charge_id.clone(),
     }
 }

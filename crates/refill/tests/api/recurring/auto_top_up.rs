@@ -2,7 +2,7 @@
 //! off again with the last resource, never over the customer's own settings.
 
 use super::*;
-use refill_domain::DAY;
+use refill_domain::{DAY, MINUTE};
 use reqwest::Method;
 use serde_json::json;
 
@@ -54,11 +54,9 @@ async fn r17_buying_turns_auto_top_up_on_and_removing_the_last_turns_it_off() {
         let history = s["history"].as_array().unwrap();
         let last = history.last().unwrap();
         assert_eq!(last["state"], "active");
-        let reason = last["reason"].as_str().unwrap();
-        assert!(
-            reason.contains("R17") && reason.contains(&a.id()),
-            "{reason}"
-        );
+        assert_eq!(last["reason"]["code"], "resource_purchased");
+        let reason = last["reason"]["message"].as_str().unwrap();
+        assert!(reason.contains(&a.id()), "{reason}");
         let version = s["version"].clone();
 
         // Already on: a second purchase needs no terms and changes nothing.
@@ -83,12 +81,9 @@ async fn r17_buying_turns_auto_top_up_on_and_removing_the_last_turns_it_off() {
         assert_eq!(r.status, 200);
         let s = app.auto_top_up(&id).await;
         assert_eq!(s["state"], "off");
-        assert!(
-            s["state_reason"]
-                .as_str()
-                .unwrap()
-                .contains("last recurring-fee resource")
-        );
+        assert_eq!(s["state_reason"]["code"], "last_resource_removed");
+        let message = s["state_reason"]["message"].as_str().unwrap();
+        assert!(message.contains("last recurring-fee resource"), "{message}");
         assert_eq!(
             s["history"].as_array().unwrap().last().unwrap()["state"],
             "off"
@@ -206,28 +201,44 @@ async fn r17_r16_settings_the_customer_made_are_left_alone() {
         remove_resource(&app, &off, &res.id()).await;
         let s = app.auto_top_up(&off).await;
         assert_eq!(s["state"], "off");
-        assert_eq!(s["state_reason"], "turned off by the customer");
+        assert_eq!(s["state_reason"]["code"], "turned_off_by_customer");
+        assert_eq!(s["state_reason"]["message"], "turned off by the customer");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r17_at_or_below_the_default_threshold_the_first_top_up_follows_at_once() {
+async fn r17_r18_a_purchase_below_the_default_threshold_is_topped_up_only_where_fees_count() {
     for store in stores().await {
-        let app = spawn(&store).await;
-        let (id, _) = app.funded("acme", "pm_card_visa", 1_500).await;
-        let r = buy(
-            &app,
-            &id,
-            json!({"name": "A", "fee": 800, "terms_version": TERMS}),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        assert_eq!(app.auto_top_up(&id).await["in_flight"]["status"], "queued");
-        app.engine().await;
-        assert_eq!(app.balance(&id).await, 700 + 2_000);
-        let ok = app.events(&id, "top_up.succeeded").await;
-        assert_eq!(ok[0]["data"]["origin"], "auto");
-        app.assert_ledger_ok().await;
+        for (trigger_on, topped_up) in [
+            (refill_domain::debit::TriggerOn::Usage, false),
+            (refill_domain::debit::TriggerOn::UsageAndFees, true),
+        ] {
+            let app = spawn_with(&store, |s| s.service.trigger_on = trigger_on).await;
+            let (id, _) = app.funded("acme", "pm_card_visa", 1_500).await;
+            let r = buy(
+                &app,
+                &id,
+                json!({"name": "A", "fee": 800, "terms_version": TERMS}),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            assert_eq!(app.auto_top_up(&id).await["state"], "active");
+            app.engine().await;
+            app.clock.advance(10 * MINUTE);
+            app.running.app.periodic_check().await.unwrap();
+            app.engine().await;
+            let auto = app.events(&id, "top_up.succeeded").await;
+            let auto = auto
+                .iter()
+                .filter(|e| e["data"]["origin"] == "auto")
+                .count();
+            match topped_up {
+                // R18: the fee is not spending by default, at once or later (R22).
+                false => assert_eq!((auto, app.balance(&id).await), (0, 700)),
+                true => assert_eq!((auto, app.balance(&id).await), (1, 700 + 2_000)),
+            }
+            app.assert_ledger_ok().await;
+        }
     }
 }
 
