@@ -338,10 +338,16 @@ pub struct BalanceApproachingThreshold {
     pub threshold: Option<i64>,
 }
 
-/// `cap.reached` (R21): until when the top-up waits, as a time and in milliseconds.
+/// `cap.reached` (R21): until when the top-up waits, as a time and in milliseconds;
+/// when an unpaid renewal waits for it (R29), the resource and when it is suspended
+/// unless paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CapReached {
     pub cap: Cap,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "maybe_time")]
+    pub suspend_at: Option<Option<Millis>>,
     pub top_up_id: String,
     #[serde(serialize_with = "time")]
     pub until: Millis,
@@ -352,9 +358,20 @@ impl CapReached {
     pub fn new(cap: Cap, until: Millis, top_up_id: &str) -> CapReached {
         CapReached {
             cap,
+            resource_id: None,
+            suspend_at: None,
             top_up_id: top_up_id.into(),
             until,
             until_ms: until,
+        }
+    }
+
+    /// R29: the renewal of `resource_id` waits for this top-up.
+    pub fn for_renewal(self, resource_id: &str, suspend_at: Millis) -> CapReached {
+        CapReached {
+            resource_id: Some(resource_id.into()),
+            suspend_at: Some(Some(suspend_at)),
+            ..self
         }
     }
 }

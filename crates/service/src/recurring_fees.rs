@@ -60,6 +60,9 @@ pub struct ResourceView {
     pub next_fee: Option<String>,
     /// The renewal due could not be paid since then (R29: retried, then suspended).
     pub renewal_failing_since: Option<String>,
+    /// R29: when the unpaid renewal last asked for an automatic top-up (none while
+    /// paid, or with auto top-up not active).
+    pub renewal_top_up_requested: Option<String>,
     /// R17: buying it turned auto top-up on.
     pub turned_on_auto_top_up: bool,
     pub created: String,
@@ -81,6 +84,7 @@ impl From<&ResourceRow> for ResourceView {
             periods_paid: r.periods_paid,
             next_fee: r.next_fee_at.map(rfc3339),
             renewal_failing_since: r.shortfall_since.map(rfc3339),
+            renewal_top_up_requested: r.renewal_top_up_at.map(rfc3339),
             turned_on_auto_top_up: r.turned_on_auto_top_up,
             created: rfc3339(r.created_at),
             suspended: r.suspended_at.map(rfc3339),
@@ -166,6 +170,7 @@ impl Refill {
             updated_at: now,
             suspended_at: None,
             removed_at: None,
+            renewal_top_up_at: None,
         };
         refill_store::insert_resource(&mut tx, &r).await?;
         let (balance, mut queued) = self.charge_period(&mut tx, &account, &mut r, now).await?;
@@ -217,7 +222,7 @@ impl Refill {
     /// next period, in the caller's transaction. Returns the balance after it and
     /// whether it queued a top-up (R18). Refused with nothing written when the
     /// balance cannot cover it (R6).
-    async fn charge_period(
+    pub(crate) async fn charge_period(
         &self,
         tx: &mut Tx,
         account: &AccountRow,
@@ -254,6 +259,7 @@ impl Refill {
         r.next_fee_at = Some(next);
         r.shortfall_since = None;
         r.shortfall_checked_at = None;
+        r.renewal_top_up_at = None;
         r.updated_at = now;
         Ok(outcome)
     }
@@ -436,12 +442,16 @@ impl Refill {
         };
         refill_store::update_resource(&mut tx, &r).await?;
         tx.commit().await?;
+        if r.renewal_top_up_at == Some(now) {
+            self.work_ready.notify_waiters();
+        }
         Ok(outcome)
     }
 
     /// R29: a renewal the balance cannot cover: the customer is told once per period
-    /// and it is tried again at each check until the grace period ends; then the
-    /// resource is suspended and its fees stop.
+    /// and it is tried again at each check until the grace period ends, asking for
+    /// an automatic top-up each time where auto top-up is active; then the resource
+    /// is suspended and its fees stop.
     async fn unpaid(
         &self,
         tx: &mut Tx,
@@ -467,6 +477,7 @@ impl Refill {
                     r.shortfall_since = Some(now);
                 }
                 r.shortfall_checked_at = Some(now);
+                self.ask_for_renewal_top_up(tx, account, r, now).await?;
                 Renewal::Unpaid
             }
             UnpaidRenewal::Suspend => {
@@ -475,6 +486,7 @@ impl Refill {
                 r.status = r.status.suspend()?;
                 r.suspended_at = Some(now);
                 r.next_fee_at = None;
+                r.renewal_top_up_at = None;
                 Renewal::Suspended
             }
         };

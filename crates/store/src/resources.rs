@@ -27,6 +27,8 @@ table_row! {
         pub updated_at: i64,
         pub suspended_at: Option<i64>,
         pub removed_at: Option<i64>,
+        /// R29: when its unpaid renewal last asked for an automatic top-up.
+        pub renewal_top_up_at: Option<i64>,
     }
 }
 
@@ -67,6 +69,41 @@ pub async fn list_resources<'e, E: Executor<'e, Database = Any>>(
         .bind(account_id)
         .bind(starting_after.unwrap_or(""))
         .bind(limit)
+        .fetch_all(e)
+        .await?;
+    row::all(&rows)
+}
+
+/// R29: the account's active resources whose renewal is unpaid, oldest due first,
+/// read for update (its account locked first).
+pub async fn lock_unpaid_renewals(
+    tx: &mut Tx,
+    dialect: Dialect,
+    account_id: &str,
+) -> Result<Vec<ResourceRow>> {
+    let filter = format!(
+        "WHERE account_id = $1 AND status = 'active' AND shortfall_since IS NOT NULL \
+         ORDER BY next_fee_at, id{}",
+        dialect.for_update()
+    );
+    let rows = sqlx::query(AssertSqlSafe(row::select::<ResourceRow>(&filter)))
+        .bind(account_id)
+        .fetch_all(&mut *tx)
+        .await?;
+    row::all(&rows)
+}
+
+/// R29: the account's active resources whose renewal is unpaid, oldest due first.
+pub async fn unpaid_renewals<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    account_id: &str,
+) -> Result<Vec<ResourceRow>> {
+    let sql = row::select::<ResourceRow>(
+        "WHERE account_id = $1 AND status = 'active' AND shortfall_since IS NOT NULL \
+         ORDER BY next_fee_at, id",
+    );
+    let rows = sqlx::query(AssertSqlSafe(sql))
+        .bind(account_id)
         .fetch_all(e)
         .await?;
     row::all(&rows)

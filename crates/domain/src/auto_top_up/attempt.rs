@@ -94,6 +94,9 @@ pub struct AttemptContext {
     /// R20: the end of the window opened by the last attempt (card source only).
     pub window_until: Option<Millis>,
     pub usage: CapUsage,
+    /// R29: a renewal the balance cannot cover waits for a top-up
+    /// (`resources::renewal_uncovered`), whatever the threshold.
+    pub renewal_unpaid: bool,
 }
 
 /// What to do with a queued automatic top-up now.
@@ -114,7 +117,7 @@ pub fn decide_attempt(ctx: AttemptContext, limits: &Limits) -> Result<Decision, 
             why: WhyNot::NotActive,
         });
     }
-    if ctx.balance > ctx.threshold {
+    if ctx.balance > ctx.threshold && !ctx.renewal_unpaid {
         return Ok(Decision::Cancel {
             why: WhyNot::AboveThreshold,
         });
@@ -211,18 +214,20 @@ pub fn window_after_attempt(source: SourceKind, now: Millis, limits: &Limits) ->
     }
 }
 
-/// R21: after a successful top-up, the follow-up one when the balance is still at or
-/// below the threshold (large fees): when it may run (a card's after the R20
-/// window). None: no follow-up.
+/// R21, R29: after a successful top-up, the follow-up one when the balance is still
+/// at or below the threshold (large fees), or still cannot cover a renewal
+/// (`renewal_unpaid`: consecutive top-ups while it is unpaid): when it may run (a
+/// card's after the R20 window). None: no follow-up.
 pub fn follow_up(
     state: State,
     balance_after: i64,
     threshold: i64,
+    renewal_unpaid: bool,
     source: SourceKind,
     window_until: Option<Millis>,
     now: Millis,
 ) -> Option<Millis> {
-    if state != State::Active || balance_after > threshold {
+    if state != State::Active || (balance_after > threshold && !renewal_unpaid) {
         return None;
     }
     Some(match source {
@@ -279,6 +284,7 @@ mod tests {
             source: SourceKind::Card,
             window_until: None,
             usage: CapUsage::default(),
+            renewal_unpaid: false,
         }
     }
 
@@ -419,14 +425,66 @@ mod tests {
     fn r21_a_follow_up_when_still_at_or_below_the_threshold() {
         use SourceKind::*;
         let w = Some(50);
-        assert_eq!(follow_up(State::Active, 500, 500, Card, w, 10), Some(50));
-        assert_eq!(follow_up(State::Active, 400, 500, Card, None, 10), Some(10));
         assert_eq!(
-            follow_up(State::Active, 400, 500, Transfer, w, 10),
+            follow_up(State::Active, 500, 500, false, Card, w, 10),
+            Some(50)
+        );
+        assert_eq!(
+            follow_up(State::Active, 400, 500, false, Card, None, 10),
             Some(10)
         );
-        assert_eq!(follow_up(State::Active, 501, 500, Card, w, 10), None);
-        assert_eq!(follow_up(State::Off, 0, 500, Card, w, 10), None);
+        assert_eq!(
+            follow_up(State::Active, 400, 500, false, Transfer, w, 10),
+            Some(10)
+        );
+        assert_eq!(follow_up(State::Active, 501, 500, false, Card, w, 10), None);
+        assert_eq!(follow_up(State::Off, 0, 500, true, Card, w, 10), None);
+    }
+
+    #[test]
+    fn r29_r21_an_unpaid_renewal_asks_for_top_ups_above_the_threshold_too() {
+        let w = Some(50);
+        let c = AttemptContext {
+            balance: 3_000,
+            renewal_unpaid: true,
+            ..attempt(0)
+        };
+        assert_eq!(
+            decide_attempt(c, &limits()),
+            Ok(Decision::Charge { amount: 2_000 })
+        );
+        let covered = AttemptContext {
+            renewal_unpaid: false,
+            ..c
+        };
+        assert_eq!(
+            decide_attempt(covered, &limits()),
+            Ok(Decision::Cancel {
+                why: WhyNot::AboveThreshold
+            })
+        );
+        let in_window = AttemptContext {
+            window_until: Some(50),
+            ..c
+        };
+        assert_eq!(
+            decide_attempt(in_window, &limits()),
+            Ok(Decision::Wait {
+                until: 50,
+                why: WhyNot::InWindow
+            }),
+            "R20 holds"
+        );
+        use SourceKind::*;
+        assert_eq!(
+            follow_up(State::Active, 3_000, 500, true, Card, w, 10),
+            Some(50),
+            "consecutive, after the window"
+        );
+        assert_eq!(
+            follow_up(State::Active, 3_000, 500, false, Card, w, 10),
+            None
+        );
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use crate::api_objects::rfc3339;
 use refill_domain::auto_top_up::{AmountRule, State, StateReason};
 use refill_domain::events::Reason;
-use refill_store::{AutoTopUpRow, TopUpRow};
+use refill_store::{AutoTopUpRow, ResourceRow, TopUpRow};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -44,8 +44,19 @@ pub struct AutoTopUpView {
     /// Why a top-up did not run (R24): minimum_interval, daily_cap_reached, ...
     pub why_not: Option<String>,
     pub in_flight: Option<InFlight>,
+    /// R29: renewals the balance cannot pay, which ask for automatic top-ups.
+    pub unpaid_renewals: Vec<UnpaidRenewal>,
     pub history: Vec<StateChange>,
     pub version: i64,
+}
+
+/// R29: a renewal waiting unpaid: the resource, its fee, when it was due.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnpaidRenewal {
+    pub resource_id: String,
+    pub fee: i64,
+    pub due: Option<String>,
+    pub failing_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -70,6 +81,7 @@ pub(super) fn view(
     account_id: &str,
     s: Option<&AutoTopUpRow>,
     flight: Option<TopUpRow>,
+    unpaid: Vec<ResourceRow>,
     history: Vec<(String, String, i64)>,
 ) -> AutoTopUpView {
     let rule = s.and_then(|s| s.amount_rule().ok());
@@ -108,6 +120,15 @@ pub(super) fn view(
             not_before: t.not_before.map(rfc3339),
             waiting_for: t.why_waiting.map(|w| w.as_str().into()),
         }),
+        unpaid_renewals: unpaid
+            .into_iter()
+            .map(|r| UnpaidRenewal {
+                resource_id: r.id,
+                fee: r.fee,
+                due: r.next_fee_at.map(rfc3339),
+                failing_since: r.shortfall_since.map(rfc3339),
+            })
+            .collect(),
         history: history
             .into_iter()
             .map(|(state, reason, at)| StateChange {

@@ -41,8 +41,15 @@ impl Refill {
         let pm = self.card_of(tx, t).await?;
         self.close_success(tx, t, pending, after, pm.as_ref(), now)
             .await?;
+        // R29: a renewal waiting for this credit is paid at once.
+        let (after, renewal_unpaid) = self
+            .pay_unpaid_renewals(tx, &t.account_id, after, now)
+            .await?;
         match s {
-            Some(s) => self.after_auto_success(tx, t, s, after, now).await,
+            Some(s) => {
+                self.after_auto_success(tx, t, s, after, renewal_unpaid, now)
+                    .await
+            }
             None => Ok(()),
         }
     }
@@ -56,13 +63,15 @@ impl Refill {
     }
 
     /// An automatic top-up succeeded: its settings start counting failures again, and
-    /// R21's follow-up is queued when the balance is still at or below the threshold.
+    /// R21's follow-up is queued when the balance is still at or below the threshold,
+    /// or still cannot cover an unpaid renewal (R29).
     async fn after_auto_success(
         &self,
         tx: &mut Tx,
         t: &TopUpRow,
         s: &mut AutoTopUpRow,
         after: i64,
+        renewal_unpaid: bool,
         now: i64,
     ) -> Result<()> {
         s.consecutive_failures = 0;
@@ -71,7 +80,15 @@ impl Refill {
             _ => AttemptOutcome::Succeeded,
         });
         s.why_not = None;
-        s.next_attempt_at = follow_up(s.state, after, s.threshold, t.source, s.window_until, now);
+        s.next_attempt_at = follow_up(
+            s.state,
+            after,
+            s.threshold,
+            renewal_unpaid,
+            t.source,
+            s.window_until,
+            now,
+        );
         if let Some(not_before) = s.next_attempt_at {
             queue_auto_top_up(tx, &t.account_id, &t.currency, not_before, now).await?;
         }
