@@ -17,6 +17,8 @@ use std::str::FromStr;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum EventType {
     TopUpSucceeded,
+    /// R11: a card payment not settled yet; `top_up.succeeded` follows when it does.
+    TopUpPending,
     TopUpFailed,
     AutoTopUpDisabled,
     BalanceLow,
@@ -40,8 +42,9 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 15] = [
+    pub const ALL: [EventType; 16] = [
         EventType::TopUpSucceeded,
+        EventType::TopUpPending,
         EventType::TopUpFailed,
         EventType::AutoTopUpDisabled,
         EventType::BalanceLow,
@@ -62,6 +65,7 @@ impl EventType {
         use crate::notifications::event_types::*;
         match self {
             EventType::TopUpSucceeded => TOP_UP_SUCCEEDED,
+            EventType::TopUpPending => TOP_UP_PENDING,
             EventType::TopUpFailed => TOP_UP_FAILED,
             EventType::AutoTopUpDisabled => AUTO_TOP_UP_DISABLED,
             EventType::BalanceLow => BALANCE_LOW,
@@ -111,10 +115,20 @@ macro_rules! serialize_as_str {
 }
 serialize_as_str!(EventType, Origin, TopUpStatus, SourceKind, Cap);
 
-impl Serialize for StateReason {
-    /// The stored form, as the `auto_top_up.disabled` event has always said it.
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+/// R24: a reason as the API and the events say it: a stable code, and a message for
+/// people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Reason {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl From<&StateReason> for Reason {
+    fn from(r: &StateReason) -> Reason {
+        Reason {
+            code: r.code(),
+            message: r.message(),
+        }
     }
 }
 
@@ -135,8 +149,9 @@ pub trait Payload: Serialize {
     const TYPE: EventType;
 }
 
-/// `top_up.succeeded` (R10, R26): the receipt. `status` is `succeeded`, or `pending`
-/// for a payment credited before it settles (R11).
+/// `top_up.succeeded` (R10, R26): the receipt of a payment that succeeded, and
+/// settled: a pending one (R11) is `top_up.pending` until then. `status` is
+/// `succeeded`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TopUpSucceeded {
     pub amount: i64,
@@ -154,6 +169,57 @@ pub struct TopUpSucceeded {
     pub top_up_id: String,
     pub total: i64,
     pub transaction_id: Option<String>,
+}
+
+/// `top_up.pending` (R11): a card payment the gateway has not settled yet, never told
+/// as a success. `credited`: its credit is usable now (or, with `credit_pending`
+/// off, waits until it settles). Then `top_up.succeeded` when it settles; if it
+/// fails, `payment.reversed` (credited) or `top_up.failed` (nothing credited).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct TopUpPending {
+    pub amount: i64,
+    pub balance_after: i64,
+    pub card_brand: Option<String>,
+    pub card_last4: Option<String>,
+    pub credited: bool,
+    pub currency: String,
+    pub message: &'static str,
+    pub origin: Origin,
+    pub source: SourceKind,
+    pub tax: i64,
+    pub top_up_id: String,
+    pub total: i64,
+    pub transaction_id: Option<String>,
+}
+
+impl TopUpPending {
+    pub const CREDITED: &'static str = "The card payment is pending at the bank. Its credit can be used now; it is taken back if the payment fails.";
+    pub const WITHHELD: &'static str =
+        "The card payment is pending at the bank. Its credit is added when the payment settles.";
+
+    /// What the receipt of the payment would say, told as pending: `credited` or
+    /// not (then `balance_after` is the balance without it).
+    pub fn of(receipt: TopUpSucceeded, credited: bool) -> TopUpPending {
+        TopUpPending {
+            amount: receipt.amount,
+            balance_after: receipt.balance_after,
+            card_brand: receipt.card_brand,
+            card_last4: receipt.card_last4,
+            credited,
+            currency: receipt.currency,
+            message: if credited {
+                Self::CREDITED
+            } else {
+                Self::WITHHELD
+            },
+            origin: receipt.origin,
+            source: receipt.source,
+            tax: receipt.tax,
+            top_up_id: receipt.top_up_id,
+            total: receipt.total,
+            transaction_id: receipt.transaction_id,
+        }
+    }
 }
 
 /// `top_up.failed` (R23, R26). One payload for its three builders, which differ in
@@ -245,11 +311,23 @@ impl TopUpFailed {
     }
 }
 
-/// `auto_top_up.disabled` (R24, R26): the stored reason and the failures in a row.
+/// `auto_top_up.disabled` (R24, R26): the reason's code (`reason`) and message, and
+/// the failures in a row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct AutoTopUpDisabled {
     pub failures: i64,
-    pub reason: StateReason,
+    pub message: String,
+    pub reason: &'static str,
+}
+
+impl AutoTopUpDisabled {
+    pub fn new(failures: i64, reason: &StateReason) -> AutoTopUpDisabled {
+        AutoTopUpDisabled {
+            failures,
+            message: reason.message(),
+            reason: reason.code(),
+        }
+    }
 }
 
 /// `balance.low` (R27); `resource_id` when a resource's renewal caused it (R29).
@@ -272,10 +350,16 @@ pub struct BalanceApproachingThreshold {
     pub threshold: Option<i64>,
 }
 
-/// `cap.reached` (R21): until when the top-up waits, as a time and in milliseconds.
+/// `cap.reached` (R21): until when the top-up waits, as a time and in milliseconds;
+/// when an unpaid renewal waits for it (R29), the resource and when it is suspended
+/// unless paid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CapReached {
     pub cap: Cap,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", serialize_with = "maybe_time")]
+    pub suspend_at: Option<Option<Millis>>,
     pub top_up_id: String,
     #[serde(serialize_with = "time")]
     #[schemars(with = "String")]
@@ -287,9 +371,20 @@ impl CapReached {
     pub fn new(cap: Cap, until: Millis, top_up_id: &str) -> CapReached {
         CapReached {
             cap,
+            resource_id: None,
+            suspend_at: None,
             top_up_id: top_up_id.into(),
             until,
             until_ms: until,
+        }
+    }
+
+    /// R29: the renewal of `resource_id` waits for this top-up.
+    pub fn for_renewal(self, resource_id: &str, suspend_at: Millis) -> CapReached {
+        CapReached {
+            resource_id: Some(resource_id.into()),
+            suspend_at: Some(Some(suspend_at)),
+            ..self
         }
     }
 }
@@ -503,6 +598,7 @@ macro_rules! payloads {
 
 payloads!(
     TopUpSucceeded,
+    TopUpPending,
     TopUpFailed,
     AutoTopUpDisabled,
     BalanceLow,

@@ -55,6 +55,42 @@ fn r10_top_up_succeeded_is_todays_receipt() {
     );
 }
 
+#[test]
+fn r11_a_pending_payment_is_told_as_pending_never_as_a_success() {
+    let receipt = TopUpSucceeded {
+        amount: 1_000,
+        balance_after: 1_400,
+        card_brand: Some("visa".into()),
+        card_last4: Some("4242".into()),
+        currency: "GBP".into(),
+        origin: Origin::Manual,
+        paid_at: NOW,
+        source: SourceKind::Card,
+        status: TopUpStatus::Pending,
+        tax: 200,
+        top_up_id: "top_1".into(),
+        total: 1_200,
+        transaction_id: Some("ch_1".into()),
+    };
+    let p = TopUpPending::of(receipt.clone(), true);
+    same(
+        &p,
+        json!({
+            "top_up_id": "top_1", "origin": "manual", "source": "card",
+            "amount": 1_000, "tax": 200, "total": 1_200, "currency": "GBP",
+            "transaction_id": "ch_1", "balance_after": 1_400, "credited": true,
+            "card_brand": "visa", "card_last4": "4242",
+            "message": TopUpPending::CREDITED,
+        }),
+    );
+    assert_eq!(<TopUpPending as Payload>::TYPE.as_str(), "top_up.pending");
+    let withheld = TopUpPending::of(receipt, false);
+    assert_eq!(
+        (withheld.credited, withheld.message),
+        (false, TopUpPending::WITHHELD)
+    );
+}
+
 fn failed() -> FailedTopUp<'static> {
     FailedTopUp {
         top_up_id: "top_1",
@@ -114,16 +150,22 @@ fn r30_r11_the_other_two_builders_of_top_up_failed() {
 }
 
 #[test]
-fn r24_auto_top_up_disabled_says_the_stored_reason() {
-    let p = AutoTopUpDisabled {
+fn r24_auto_top_up_disabled_says_the_reasons_code_and_message() {
+    let reason = StateReason::ConsecutiveFailures {
         failures: 3,
-        reason: StateReason::ConsecutiveFailures {
-            failures: 3,
-            last: "card_declined".into(),
-        },
+        last: "card_declined".into(),
     };
-    let reason = "3 consecutive failed attempts (last: card_declined)";
-    same(&p, json!({"reason": reason, "failures": 3}));
+    let p = AutoTopUpDisabled::new(3, &reason);
+    let message = "3 failed attempts in a row (last: card_declined)";
+    same(
+        &p,
+        json!({"reason": "consecutive_failures", "message": message, "failures": 3}),
+    );
+    let r = Reason::from(&reason);
+    assert_eq!(
+        (r.code, r.message.as_str()),
+        ("consecutive_failures", message)
+    );
 }
 
 #[test]

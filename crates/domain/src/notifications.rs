@@ -6,6 +6,8 @@
 /// envelope's `type`. The one list: the service emits these, the channels render them.
 pub mod event_types {
     pub const TOP_UP_SUCCEEDED: &str = "top_up.succeeded";
+    /// R11: a card payment the gateway has not settled yet (never a success).
+    pub const TOP_UP_PENDING: &str = "top_up.pending";
     pub const TOP_UP_FAILED: &str = "top_up.failed";
     pub const AUTO_TOP_UP_DISABLED: &str = "auto_top_up.disabled";
     pub const BALANCE_LOW: &str = "balance.low";
@@ -32,6 +34,7 @@ pub const EVENT_TYPES: &[&str] = {
     use event_types::*;
     &[
         TOP_UP_SUCCEEDED,
+        TOP_UP_PENDING,
         TOP_UP_FAILED,
         AUTO_TOP_UP_DISABLED,
         BALANCE_LOW,

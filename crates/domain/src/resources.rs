@@ -100,6 +100,12 @@ pub fn renewal_due(status: ResourceStatus, next_fee_at: Option<Millis>, now: Mil
     status == ResourceStatus::Active && next_fee_at.is_some_and(|t| t <= now)
 }
 
+/// R29: renewals of `unpaid_fees` in all wait, and the balance cannot cover them
+/// within the account's credit limit: automatic top-ups are asked for.
+pub fn renewal_uncovered(balance: i64, credit_limit: i64, unpaid_fees: i64) -> bool {
+    unpaid_fees > 0 && (balance as i128) - (unpaid_fees as i128) < credit_limit as i128
+}
+
 /// R29: what follows a renewal the balance cannot cover.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UnpaidRenewal {
@@ -132,6 +138,15 @@ mod tests {
     use super::*;
     use crate::HOUR;
     use ResourceStatus::*;
+
+    #[test]
+    fn r29_a_renewal_is_uncovered_until_the_balance_pays_it_within_the_limit() {
+        assert!(renewal_uncovered(1_000, 0, 5_000));
+        assert!(!renewal_uncovered(5_000, 0, 5_000));
+        assert!(!renewal_uncovered(1_000, -4_000, 5_000), "credit covers it");
+        assert!(!renewal_uncovered(0, 0, 0), "nothing unpaid");
+        assert!(renewal_uncovered(i64::MIN, 0, i64::MAX), "no overflow");
+    }
 
     #[test]
     fn r29_statuses_round_trip_and_move_forward_only() {

@@ -47,7 +47,7 @@ string_enums! {
         "R24: why an automatic top-up did not run, or what it waits for.";
     Cap [Daily, Monthly] "R21: the cap an automatic top-up reached.";
     DebitKind [Usage, Fee, RecurringFee] "What a debit pays for (recurring_fee is charged by refill itself).";
-    EventType [TopUpSucceeded, TopUpFailed, AutoTopUpDisabled, BalanceLow,
+    EventType [TopUpSucceeded, TopUpPending, TopUpFailed, AutoTopUpDisabled, BalanceLow,
         BalanceApproachingThreshold, CapReached, PaymentReversed, TopUpRefunded,
         ResourceRenewalFailed, ResourceSuspended, RefundRequested, RefundApproved,
         RefundRejected, RefundSucceeded, RefundFailed]

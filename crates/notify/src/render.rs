@@ -11,6 +11,7 @@ use refill_domain::events::EventType;
 use refill_domain::money::{Currency, format_minor};
 use serde_json::Value;
 
+mod pending;
 mod refunds;
 
 /// Signs every message. The operator's brand would go here once it is configurable.
@@ -131,6 +132,7 @@ fn draft(n: &Notification) -> Draft {
     let f = Fields(&n.data);
     match event_type(n) {
         Some(EventType::TopUpSucceeded) => top_up_succeeded(n, &f),
+        Some(EventType::TopUpPending) => pending::draft(n, &f),
         Some(EventType::TopUpFailed) => top_up_failed(n, &f),
         Some(EventType::AutoTopUpDisabled) => auto_top_up_disabled(n, &f),
         Some(EventType::BalanceLow) => balance_low(n, &f),
@@ -448,6 +450,7 @@ fn sms_parts(n: &Notification, f: &Fields) -> (String, Vec<Option<String>>) {
                     .map(|b| format!("Balance now {b}.")),
             ],
         ),
+        Some(EventType::TopUpPending) => pending::sms_parts(f),
         _ if refunds::is_refund(&n.event_type) => refunds::sms_parts(n, f),
         _ => (format!("account update ({}).", n.event_type), vec![]),
     }

@@ -1,6 +1,10 @@
 //! `refill demo`: starts refill in-process on a temporary database and walks through
 //! a story a newcomer can follow, over the real HTTP API.
 
+mod seeds;
+
+pub use seeds::Told;
+
 use crate::Settings;
 use refill_service::SimClock;
 use reqwest::Client;
@@ -49,6 +53,11 @@ fn step(n: u32, text: &str) {
 }
 
 pub async fn run() -> anyhow::Result<()> {
+    tell().await.map(|_| ())
+}
+
+/// The demo, and what its seed stories showed.
+pub async fn tell() -> anyhow::Result<Told> {
     let dir = std::env::temp_dir().join(format!("refill-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let mut settings = Settings {
@@ -71,10 +80,12 @@ pub async fn run() -> anyhow::Result<()> {
         dir.display()
     );
     story(&d, &running.app, &clock).await?;
+    let told = seeds::stories(&d, &running.app, &clock, 10).await?;
+    events_step(&d, 13).await?;
     running.stop();
     std::fs::remove_dir_all(&dir).ok();
     println!("\nThat was refill. Run it for real with: cargo run --release -- serve");
-    Ok(())
+    Ok(told)
 }
 
 async fn story(d: &Demo, app: &refill_service::Refill, clock: &SimClock) -> anyhow::Result<()> {
@@ -253,8 +264,12 @@ async fn story(d: &Demo, app: &refill_service::Refill, clock: &SimClock) -> anyh
         money(&s["balance"])
     );
 
+    Ok(())
+}
+
+async fn events_step(d: &Demo, n: u32) -> anyhow::Result<()> {
     step(
-        10,
+        n,
         "Every change is in the ledger; the events list tells what happened.",
     );
     let ev = d.get("/v1/events?limit=20").await?;

@@ -109,6 +109,7 @@ impl Refill {
             low_balance_armed: true,
             created_at: self.now(),
             closed_at: None,
+            crossed_by_spending: false,
         };
         let view = AccountView::from(&row);
         let mut tx = self.db.begin().await?;

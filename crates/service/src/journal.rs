@@ -9,6 +9,7 @@
 use crate::accounts::watch_of;
 use crate::top_up_executor::queue_auto_top_up;
 use crate::{Refill, Result, events};
+use refill_domain::auto_top_up::crossing_after;
 use refill_domain::balance::{BalanceUpdate, apply_journal};
 use refill_domain::debit::BalanceState;
 use refill_domain::ledger::{self, Journal};
@@ -59,8 +60,9 @@ impl Refill {
     /// Writes a worked-out journal in the caller's transaction: its entries (each
     /// customer's with its new balance), the balances and the low-balance notice's
     /// arming, the flags, the notices (naming `resource_id` when a resource's fee
-    /// caused them, R29) and the automatic top-up it triggers. True if that top-up
-    /// was queued (none was in flight, R19).
+    /// caused them, R29), the automatic top-up it triggers and the spending crossing
+    /// it marks or clears (R22). True if that top-up was queued (none was in flight,
+    /// R19).
     pub(crate) async fn write_journal(
         &self,
         tx: &mut Tx,
@@ -94,6 +96,15 @@ impl Refill {
             }
             if u.trigger_top_up {
                 queued |= queue_auto_top_up(tx, &a.id, &a.currency, now, now).await?;
+            }
+            let crossed = crossing_after(
+                a.crossed_by_spending,
+                u.trigger_top_up,
+                a.auto_threshold,
+                u.after,
+            );
+            if crossed != a.crossed_by_spending {
+                refill_store::set_crossed_by_spending(tx, &a.id, crossed).await?;
             }
         }
         Ok(queued)

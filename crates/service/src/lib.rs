@@ -23,6 +23,7 @@ pub mod pending_credit;
 pub mod periodic;
 pub mod recurring_fees;
 pub mod refunds;
+pub mod renewal_top_ups;
 pub mod saved_cards;
 pub mod scheduled_recharge;
 pub mod stripe_webhooks;

@@ -3,19 +3,22 @@
 //! payment settles; if it fails, there is nothing to reverse. An automatic top-up
 //! stays in flight meanwhile, so no second one starts for the same crossing (R19).
 
+use crate::top_up_executor::receipt;
 use crate::{Refill, Result, events};
 use refill_domain::auto_top_up::WhyNot;
-use refill_domain::events::{FailedTopUp, TopUpFailed};
+use refill_domain::events::{FailedTopUp, TopUpFailed, TopUpPending};
 use refill_domain::top_up::{AttemptOutcome, Origin};
 use refill_store::{AccountRow, AutoTopUpRow, TopUpRow, Tx};
 
 impl Refill {
-    /// A pending payment whose credit is withheld until it settles.
+    /// A pending payment whose credit is withheld until it settles: told as pending
+    /// all the same (`top_up.pending`, not credited; the balance is `balance`).
     pub(crate) async fn hold_pending(
         &self,
         tx: &mut Tx,
         t: &mut TopUpRow,
         s: Option<&mut AutoTopUpRow>,
+        balance: i64,
         now: i64,
     ) -> Result<()> {
         refill_store::withhold_credit(tx, &t.id, now).await?;
@@ -26,6 +29,9 @@ impl Refill {
         t.failure_code = None;
         t.failure_message = None;
         refill_store::update_top_up(tx, t).await?;
+        let pm = self.card_of(tx, t).await?;
+        let told = TopUpPending::of(receipt(t, pm.as_ref(), balance, now), false);
+        events::emit(tx, &t.account_id, told, now).await?;
         if let Some(s) = s {
             s.consecutive_failures = 0;
             s.last_attempt_outcome = Some(AttemptOutcome::Pending);

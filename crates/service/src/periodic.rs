@@ -9,9 +9,10 @@ use refill_domain::accounts::has_payer;
 use refill_domain::auto_top_up::{due_at_check, means_gone};
 
 impl Refill {
-    /// R22: the periodic check. Queues a top-up for every active account at or below
-    /// its threshold with nothing in flight (by index), and disables settings whose
-    /// payment method or payer is gone. Returns (queued, disabled).
+    /// R22: the periodic check. Queues a top-up for every active account that spending
+    /// brought to or below its threshold with nothing in flight (by index; R18: never
+    /// for a drop by a transfer, an adjustment, a reversal or a refund), and disables
+    /// settings whose payment method or payer is gone. Returns (queued, disabled).
     pub async fn periodic_check(&self) -> Result<(usize, usize)> {
         let now = self.now();
         let mut tx = self.db.begin().await?;
@@ -20,7 +21,7 @@ impl Refill {
                 .await?
                 .into_iter()
                 // Selected by the index; `false`: those with a top-up in flight were left out.
-                .filter(|a| due_at_check(a.auto_threshold, a.balance, false))
+                .filter(|a| due_at_check(a.auto_threshold, a.balance, a.crossed_by_spending, false))
                 .map(|a| (a.id, a.currency))
                 .collect();
         let queued = queue_auto_top_ups(&mut tx, &due, now, now).await?;

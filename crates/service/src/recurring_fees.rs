@@ -13,8 +13,9 @@ use crate::journal::balance_state;
 use crate::top_up_executor::queue_auto_top_up;
 use crate::{Idem, Refill, Result, ServiceError, events, idempotency};
 use refill_domain::accounts::{check_currency, check_name, has_payer};
+use refill_domain::auto_top_up::crossing_after;
 use refill_domain::auto_top_up::{AmountRule, SourceKind, StateReason, check_terms};
-use refill_domain::debit::authorize;
+use refill_domain::debit::{DebitKind, authorize};
 use refill_domain::events::{ResourceRenewalFailed, ResourceSuspended, UnpaidResource};
 use refill_domain::ledger;
 use refill_domain::recurring::{Period, period_start};
@@ -63,6 +64,9 @@ pub struct ResourceView {
     pub next_fee: Option<String>,
     /// The renewal due could not be paid since then (R29: retried, then suspended).
     pub renewal_failing_since: Option<String>,
+    /// R29: when the unpaid renewal last asked for an automatic top-up (none while
+    /// paid, or with auto top-up not active).
+    pub renewal_top_up_requested: Option<String>,
     /// R17: buying it turned auto top-up on.
     pub turned_on_auto_top_up: bool,
     pub created: String,
@@ -84,6 +88,7 @@ impl From<&ResourceRow> for ResourceView {
             periods_paid: r.periods_paid,
             next_fee: r.next_fee_at.map(rfc3339),
             renewal_failing_since: r.shortfall_since.map(rfc3339),
+            renewal_top_up_requested: r.renewal_top_up_at.map(rfc3339),
             turned_on_auto_top_up: r.turned_on_auto_top_up,
             created: rfc3339(r.created_at),
             suspended: r.suspended_at.map(rfc3339),
@@ -169,6 +174,7 @@ impl Refill {
             updated_at: now,
             suspended_at: None,
             removed_at: None,
+            renewal_top_up_at: None,
         };
         refill_store::insert_resource(&mut tx, &r).await?;
         let (balance, mut queued) = self.charge_period(&mut tx, &account, &mut r, now).await?;
@@ -220,7 +226,7 @@ impl Refill {
     /// next period, in the caller's transaction. Returns the balance after it and
     /// whether it queued a top-up (R18). Refused with nothing written when the
     /// balance cannot cover it (R6).
-    async fn charge_period(
+    pub(crate) async fn charge_period(
         &self,
         tx: &mut Tx,
         account: &AccountRow,
@@ -257,6 +263,7 @@ impl Refill {
         r.next_fee_at = Some(next);
         r.shortfall_since = None;
         r.shortfall_checked_at = None;
+        r.renewal_top_up_at = None;
         r.updated_at = now;
         Ok(outcome)
     }
@@ -290,10 +297,16 @@ impl Refill {
         };
         save_settings(tx, &mut s, Some(reason), now).await?;
         refill_store::put_auto_top_up_by_resource(tx, &account.id, &r.id, s.version, now).await?;
-        // Turned on at or below its threshold: the first top-up is due now, as the
-        // periodic check (R22) would find.
-        let queued = balance <= s.threshold
-            && queue_auto_top_up(tx, &account.id, &account.currency, now, now).await?;
+        // R18: the purchase's fee took the balance to or below the threshold just
+        // turned on. A crossing by spending only where fees count as spending
+        // (`trigger_on`; not by default): then its top-up is due now.
+        let counts = self.config.trigger_on.counts(DebitKind::RecurringFee);
+        let crossed = crossing_after(false, counts, Some(s.threshold), balance);
+        if crossed {
+            refill_store::set_crossed_by_spending(tx, &account.id, true).await?;
+        }
+        let queued =
+            crossed && queue_auto_top_up(tx, &account.id, &account.currency, now, now).await?;
         Ok((true, queued))
     }
 
@@ -433,12 +446,16 @@ impl Refill {
         };
         refill_store::update_resource(&mut tx, &r).await?;
         tx.commit().await?;
+        if r.renewal_top_up_at == Some(now) {
+            self.work_ready.notify_waiters();
+        }
         Ok(outcome)
     }
 
     /// R29: a renewal the balance cannot cover: the customer is told once per period
-    /// and it is tried again at each check until the grace period ends; then the
-    /// resource is suspended and its fees stop.
+    /// and it is tried again at each check until the grace period ends, asking for
+    /// an automatic top-up each time where auto top-up is active; then the resource
+    /// is suspended and its fees stop.
     async fn unpaid(
         &self,
         tx: &mut Tx,
@@ -464,6 +481,7 @@ impl Refill {
                     r.shortfall_since = Some(now);
                 }
                 r.shortfall_checked_at = Some(now);
+                self.ask_for_renewal_top_up(tx, account, r, now).await?;
                 Renewal::Unpaid
             }
             UnpaidRenewal::Suspend => {
@@ -472,6 +490,7 @@ impl Refill {
                 r.status = r.status.suspend()?;
                 r.suspended_at = Some(now);
                 r.next_fee_at = None;
+                r.renewal_top_up_at = None;
                 Renewal::Suspended
             }
         };

@@ -4,7 +4,7 @@
 use crate::many_rows::{MAX_ROWS, insert_many, placeholders, statement};
 use crate::row::{self, TableRow};
 use crate::{Dialect, Result, Tx};
-use sqlx::{Any, Executor};
+use sqlx::{Any, AssertSqlSafe, Executor};
 
 table_row! {
     #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +26,9 @@ table_row! {
         pub created_at: i64,
         /// R4: when it was closed (None: open). A debit reads it.
         pub closed_at: Option<i64>,
+        /// R18, R22: spending took the balance to or below the auto top-up threshold
+        /// and no credit has lifted it above since: the periodic check may top it up.
+        pub crossed_by_spending: bool,
     }
 }
 
@@ -145,10 +148,27 @@ pub async fn set_flagged(tx: &mut Tx, id: &str, flagged: bool) -> Result<()> {
     Ok(())
 }
 
-/// Mirrors the auto top-up threshold on the account row while it is active.
+/// Mirrors the auto top-up threshold on the account row while it is active. A new
+/// threshold (or none) starts without a spending crossing (R22).
 pub async fn set_auto_threshold(tx: &mut Tx, id: &str, threshold: Option<i64>) -> Result<()> {
-    sqlx::query("UPDATE accounts SET auto_threshold = $1 WHERE id = $2")
+    let same = crate::many_rows::dialect_of(tx).is_not_distinct();
+    let sql = format!(
+        "UPDATE accounts SET crossed_by_spending = CASE WHEN auto_threshold {same} $1 \
+         THEN crossed_by_spending ELSE 0 END, auto_threshold = $1 WHERE id = $2"
+    );
+    sqlx::query(AssertSqlSafe(sql))
         .bind(threshold)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// R18, R22: notes whether spending has taken the balance to or below the auto
+/// top-up threshold with no credit lifting it above since.
+pub async fn set_crossed_by_spending(tx: &mut Tx, id: &str, crossed: bool) -> Result<()> {
+    sqlx::query("UPDATE accounts SET crossed_by_spending = $1 WHERE id = $2")
+        .bind(crossed as i64)
         .bind(id)
         .execute(&mut *tx)
         .await?;
@@ -179,18 +199,21 @@ pub struct DueAccount {
     pub currency: String,
     pub balance: i64,
     pub auto_threshold: Option<i64>,
+    pub crossed_by_spending: bool,
 }
 
-/// R22: active accounts at or below their threshold with no top-up in flight, found
-/// by the `accounts_due` index (the selection of the domain's `due_at_check`).
+/// R22: active accounts at or below their threshold because of spending, with no
+/// top-up in flight, found by the `accounts_due` index (the selection of the domain's
+/// `due_at_check`).
 pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
     e: E,
     limit: i64,
 ) -> Result<Vec<DueAccount>> {
-    let rows: Vec<(String, String, i64, Option<i64>)> = sqlx::query_as(
-        "SELECT a.id, a.currency, a.balance, a.auto_threshold FROM accounts a \
+    let rows: Vec<(String, String, i64, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT a.id, a.currency, a.balance, a.auto_threshold, a.crossed_by_spending \
+         FROM accounts a \
          WHERE a.auto_threshold IS NOT NULL AND (a.balance - a.auto_threshold) <= 0 \
-         AND a.closed_at IS NULL \
+         AND a.crossed_by_spending = 1 AND a.closed_at IS NULL \
          AND NOT EXISTS (SELECT 1 FROM top_ups t WHERE t.account_id = a.id AND t.in_flight = 1) \
          LIMIT $1",
     )
@@ -199,12 +222,15 @@ pub async fn accounts_due_with_currency<'e, E: Executor<'e, Database = Any>>(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, currency, balance, auto_threshold)| DueAccount {
-            id,
-            currency,
-            balance,
-            auto_threshold,
-        })
+        .map(
+            |(id, currency, balance, auto_threshold, crossed)| DueAccount {
+                id,
+                currency,
+                balance,
+                auto_threshold,
+                crossed_by_spending: crossed != 0,
+            },
+        )
         .collect())
 }
 

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (8, include_str!("migrations/008_refunds.sql")),
     (12, include_str!("migrations/012_money_a.sql")),
     (13, include_str!("migrations/013_money_b.sql")),
+    (14, include_str!("migrations/014_seed.sql")),
 ];
 
 impl Db {

@@ -27,6 +27,8 @@ table_row! {
         pub updated_at: i64,
         pub suspended_at: Option<i64>,
         pub removed_at: Option<i64>,
+        /// R29: when its unpaid renewal last asked for an automatic top-up.
+        pub renewal_top_up_at: Option<i64>,
     }
 }
 
@@ -68,6 +70,35 @@ pub async fn list_resources<'e, E: Executor<'e, Database = Any>>(
                 .bind(starting_after.unwrap_or(""))
                 .bind(limit)
         },
+    )
+    .await
+}
+
+/// R29: the account's active resources whose renewal is unpaid, oldest due first,
+/// read for update (its account locked first).
+pub async fn lock_unpaid_renewals(
+    tx: &mut Tx,
+    dialect: Dialect,
+    account_id: &str,
+) -> Result<Vec<ResourceRow>> {
+    let filter = format!(
+        "WHERE account_id = $1 AND status = 'active' AND shortfall_since IS NOT NULL \
+         ORDER BY next_fee_at, id{}",
+        dialect.for_update()
+    );
+    row::many(&mut *tx, &filter, |q| q.bind(account_id)).await
+}
+
+/// R29: the account's active resources whose renewal is unpaid, oldest due first.
+pub async fn unpaid_renewals<'e, E: Executor<'e, Database = Any>>(
+    e: E,
+    account_id: &str,
+) -> Result<Vec<ResourceRow>> {
+    row::many(
+        e,
+        "WHERE account_id = $1 AND status = 'active' AND shortfall_since IS NOT NULL \
+         ORDER BY next_fee_at, id",
+        |q| q.bind(account_id),
     )
     .await
 }

@@ -103,6 +103,9 @@ pub struct AttemptContext {
     /// R20: the end of the window opened by the last attempt (card source only).
     pub window_until: Option<Millis>,
     pub usage: CapUsage,
+    /// R29: a renewal the balance cannot cover waits for a top-up
+    /// (`resources::renewal_uncovered`), whatever the threshold.
+    pub renewal_unpaid: bool,
 }
 
 /// What to do with a queued automatic top-up now.
@@ -126,7 +129,7 @@ pub fn decide_attempt(ctx: AttemptContext, limits: &Limits) -> Result<Decision, 
             why: WhyNot::NotActive,
         });
     }
-    if ctx.balance > ctx.threshold {
+    if ctx.balance > ctx.threshold && !ctx.renewal_unpaid {
         return Ok(Decision::Cancel {
             why: WhyNot::AboveThreshold,
         });
@@ -276,18 +279,20 @@ pub fn window_after_attempt(source: SourceKind, now: Millis, limits: &Limits) ->
     }
 }
 
-/// R21: after a successful top-up, the follow-up one when the balance is still at or
-/// below the threshold (large fees): when it may run (a card's after the R20
-/// window). None: no follow-up.
+/// R21, R29: after a successful top-up, the follow-up one when the balance is still
+/// at or below the threshold (large fees), or still cannot cover a renewal
+/// (`renewal_unpaid`: consecutive top-ups while it is unpaid): when it may run (a
+/// card's after the R20 window). None: no follow-up.
 pub fn follow_up(
     state: State,
     balance_after: i64,
     threshold: i64,
+    renewal_unpaid: bool,
     source: SourceKind,
     window_until: Option<Millis>,
     now: Millis,
 ) -> Option<Millis> {
-    if state != State::Active || balance_after > threshold {
+    if state != State::Active || (balance_after > threshold && !renewal_unpaid) {
         return None;
     }
     Some(match source {
@@ -297,11 +302,30 @@ pub fn follow_up(
 }
 
 /// R22: the periodic check's selection: an account with auto top-up active (its
-/// threshold copied on the account row, `auto_threshold`) whose balance is at or
-/// below that threshold, with no top-up in flight (a crossing whose top-up did not
-/// start). The store's query (`accounts_due_with_currency`) selects the same.
-pub fn due_at_check(auto_threshold: Option<i64>, balance: i64, in_flight: bool) -> bool {
-    auto_threshold.is_some_and(|t| balance <= t) && !in_flight
+/// threshold copied on the account row, `auto_threshold`) whose balance spending
+/// brought to or below that threshold (`crossed_by_spending`), with no top-up in
+/// flight (a crossing whose top-up did not start). A drop by a transfer, an
+/// adjustment, a reversal or a refund is no such crossing (R18). The store's query
+/// (`accounts_due_with_currency`) selects the same.
+pub fn due_at_check(
+    auto_threshold: Option<i64>,
+    balance: i64,
+    crossed_by_spending: bool,
+    in_flight: bool,
+) -> bool {
+    auto_threshold.is_some_and(|t| balance <= t) && crossed_by_spending && !in_flight
+}
+
+/// R18, R22: whether spending has brought the balance to or below the threshold and
+/// no credit has lifted it above since, after a change that left it at `after`:
+/// spending that triggers a top-up (`triggered`) marks it; ending above the threshold,
+/// or with auto top-up not active, clears it; any other change (a transfer out, an
+/// adjustment, a reversal, a refund) leaves it as it was.
+pub fn crossing_after(was: bool, triggered: bool, auto_threshold: Option<i64>, after: i64) -> bool {
+    match auto_threshold {
+        Some(t) if after <= t => was || triggered,
+        _ => false,
+    }
 }
 
 #[cfg(test)]
@@ -325,6 +349,7 @@ mod tests {
             source: SourceKind::Card,
             window_until: None,
             usage: CapUsage::default(),
+            renewal_unpaid: false,
         }
     }
 
@@ -523,23 +548,108 @@ mod tests {
     fn r21_a_follow_up_when_still_at_or_below_the_threshold() {
         use SourceKind::*;
         let w = Some(50);
-        assert_eq!(follow_up(State::Active, 500, 500, Card, w, 10), Some(50));
-        assert_eq!(follow_up(State::Active, 400, 500, Card, None, 10), Some(10));
         assert_eq!(
-            follow_up(State::Active, 400, 500, Transfer, w, 10),
+            follow_up(State::Active, 500, 500, false, Card, w, 10),
+            Some(50)
+        );
+        assert_eq!(
+            follow_up(State::Active, 400, 500, false, Card, None, 10),
             Some(10)
         );
-        assert_eq!(follow_up(State::Active, 501, 500, Card, w, 10), None);
-        assert_eq!(follow_up(State::Off, 0, 500, Card, w, 10), None);
+        assert_eq!(
+            follow_up(State::Active, 400, 500, false, Transfer, w, 10),
+            Some(10)
+        );
+        assert_eq!(follow_up(State::Active, 501, 500, false, Card, w, 10), None);
+        assert_eq!(follow_up(State::Off, 0, 500, true, Card, w, 10), None);
+    }
+
+    #[test]
+    fn r29_r21_an_unpaid_renewal_asks_for_top_ups_above_the_threshold_too() {
+        let w = Some(50);
+        let c = AttemptContext {
+            balance: 3_000,
+            renewal_unpaid: true,
+            ..attempt(0)
+        };
+        assert_eq!(
+            decide_attempt(c, &limits()),
+            Ok(Decision::Charge { amount: 2_000 })
+        );
+        let covered = AttemptContext {
+            renewal_unpaid: false,
+            ..c
+        };
+        assert_eq!(
+            decide_attempt(covered, &limits()),
+            Ok(Decision::Cancel {
+                why: WhyNot::AboveThreshold
+            })
+        );
+        let in_window = AttemptContext {
+            window_until: Some(50),
+            ..c
+        };
+        assert_eq!(
+            decide_attempt(in_window, &limits()),
+            Ok(Decision::Wait {
+                until: 50,
+                why: WhyNot::InWindow
+            }),
+            "R20 holds"
+        );
+        use SourceKind::*;
+        assert_eq!(
+            follow_up(State::Active, 3_000, 500, true, Card, w, 10),
+            Some(50),
+            "consecutive, after the window"
+        );
+        assert_eq!(
+            follow_up(State::Active, 3_000, 500, false, Card, w, 10),
+            None
+        );
+    }
+
+    #[test]
+    fn r18_r22_only_spending_marks_a_crossing_and_a_lift_above_clears_it() {
+        let t = Some(1_000);
+        assert!(
+            crossing_after(false, true, t, 1_000),
+            "spending that triggers"
+        );
+        assert!(
+            !crossing_after(false, false, t, 500),
+            "a transfer out, a reversal"
+        );
+        assert!(
+            crossing_after(true, false, t, 500),
+            "a drop keeps a crossing owed"
+        );
+        assert!(
+            crossing_after(true, false, t, 900),
+            "a credit still at or below"
+        );
+        assert!(
+            !crossing_after(true, false, t, 1_001),
+            "a credit above clears"
+        );
+        assert!(!crossing_after(true, true, None, 0), "not active");
     }
 
     #[test]
     fn r22_the_check_selects_active_accounts_at_or_below_with_nothing_in_flight() {
-        assert!(due_at_check(Some(500), 500, false));
-        assert!(due_at_check(Some(500), -5, false));
-        assert!(!due_at_check(Some(500), 501, false));
-        assert!(!due_at_check(Some(500), 0, true), "R19: one in flight");
-        assert!(!due_at_check(None, 0, false), "not active");
+        assert!(due_at_check(Some(500), 500, true, false));
+        assert!(due_at_check(Some(500), -5, true, false));
+        assert!(!due_at_check(Some(500), 501, true, false));
+        assert!(
+            !due_at_check(Some(500), 0, true, true),
+            "R19: one in flight"
+        );
+        assert!(!due_at_check(None, 0, true, false), "not active");
+        assert!(
+            !due_at_check(Some(500), 0, false, false),
+            "R18: not brought there by spending"
+        );
     }
 
     proptest! {

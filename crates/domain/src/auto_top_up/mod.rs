@@ -9,8 +9,8 @@ mod settings;
 mod state;
 
 pub use attempt::{
-    AfterChange, AttemptContext, Cap, CapUsage, Decision, WhyNot, cap_reached, decide_attempt,
-    due_at_check, follow_up, in_flight_after_change, window_after_attempt,
+    AfterChange, AttemptContext, Cap, CapUsage, Decision, WhyNot, cap_reached, crossing_after,
+    decide_attempt, due_at_check, follow_up, in_flight_after_change, window_after_attempt,
 };
 pub use failure::{
     AfterFailure, Attempts, FailureClass, FailureOutcome, SettingsAfterFailure,

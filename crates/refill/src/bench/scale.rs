@@ -76,6 +76,8 @@ fn row(i: usize, due: bool, now: i64) -> AccountRow {
         low_balance_armed: true,
         closed_at: None,
         created_at: now,
+        // Brought there by spending (R22), as the check's scale is measured on.
+        crossed_by_spending: due,
     }
 }
 

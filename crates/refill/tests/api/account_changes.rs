@@ -151,7 +151,7 @@ async fn r22_removing_the_payer_disables_card_auto_top_up() {
         assert_eq!(r.body["payer"], no_payer);
         let s = app.auto_top_up(&main).await;
         assert_eq!(
-            (&s["state"], &s["state_reason"]),
+            (&s["state"], &s["state_reason"]["code"]),
             (&json!("disabled"), &json!("payer_removed"))
         );
         let disabled = app.events(&main, "auto_top_up.disabled").await;
@@ -173,7 +173,7 @@ async fn r22_removing_the_payer_disables_card_auto_top_up() {
         // Its email alone removed is a payer removed too.
         app.patch(&main, json!({"payer": {"email": null}})).await;
         assert_eq!(
-            app.auto_top_up(&main).await["state_reason"],
+            app.auto_top_up(&main).await["state_reason"]["code"],
             "payer_removed"
         );
         assert_eq!(app.events(&main, "auto_top_up.disabled").await.len(), 2);
@@ -261,7 +261,7 @@ async fn r4_closing_an_account_waits_for_money_and_work_then_stops_everything() 
         // Auto top-up off, what it queued canceled; no schedule, no resource.
         let s = app.auto_top_up(&main).await;
         assert_eq!(
-            (&s["state"], &s["state_reason"]),
+            (&s["state"], &s["state_reason"]["code"]),
             (&json!("off"), &json!("account_closed"))
         );
         let top_ups = app.get(&format!("/v1/accounts/{main}/top-ups")).await;

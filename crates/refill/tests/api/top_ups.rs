@@ -201,3 +201,66 @@ async fn r10_declined_card_is_refused_with_the_reason_and_changes_nothing() {
         app.assert_ledger_ok().await;
     }
 }
+
+/// R11: a pending payment is told as pending (`top_up.pending`, its credit usable),
+/// never as a success; `top_up.succeeded` comes when it settles, `payment.reversed`
+/// if it fails. With crediting pending payments off, the customer still hears
+/// `top_up.pending` at once, not credited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r11_a_pending_payment_is_told_pending_then_succeeded_when_it_settles() {
+    use refill_domain::DAY;
+    for store in stores().await {
+        for credit_pending in [true, false] {
+            let app =
+                crate::support::spawn_with(&store, |s| s.service.credit_pending = credit_pending)
+                    .await;
+            let (id, _) = app.funded("acme", "pm_card_pending", 0).await;
+            let r = app.manual_top_up(&id, 5_000).await;
+            assert_eq!(r.body["status"], "pending");
+            let pending = app.events(&id, "top_up.pending").await;
+            assert_eq!(pending.len(), 1, "told at once");
+            let data = &pending[0]["data"];
+            assert_eq!(data["top_up_id"], r.id().as_str());
+            assert_eq!(data["credited"], credit_pending);
+            assert_eq!(
+                data["balance_after"],
+                if credit_pending { 5_000 } else { 0 }
+            );
+            assert_eq!(data["card_last4"], "0077");
+            assert!(app.events(&id, "top_up.succeeded").await.is_empty());
+            let receipt = app.get(&format!("/v1/top-ups/{}", r.id())).await;
+            assert_eq!(
+                receipt.body["status"], "pending",
+                "the receipt says pending"
+            );
+
+            app.clock.advance(3 * DAY);
+            assert_eq!(app.running.app.settle_pending().await.unwrap(), 1);
+            let ok = app.events(&id, "top_up.succeeded").await;
+            assert_eq!(ok.len(), 1, "told a success when it settles");
+            assert_eq!(ok[0]["data"]["status"], "succeeded");
+            assert_eq!(ok[0]["data"]["balance_after"], 5_000);
+            assert_eq!(app.events(&id, "top_up.pending").await.len(), 1);
+            assert_eq!(app.balance(&id).await, 5_000);
+
+            // One that fails: pending, then reversed (nothing to reverse when its
+            // credit waited: then top_up.failed), never succeeded.
+            let (other, _) = app.funded("other", "pm_card_pendingThenFails", 0).await;
+            app.manual_top_up(&other, 2_000).await;
+            assert_eq!(app.events(&other, "top_up.pending").await.len(), 1);
+            app.clock.advance(3 * DAY);
+            assert_eq!(app.running.app.settle_pending().await.unwrap(), 1);
+            assert!(app.events(&other, "top_up.succeeded").await.is_empty());
+            let (reversed, failed) = (
+                app.events(&other, "payment.reversed").await.len(),
+                app.events(&other, "top_up.failed").await.len(),
+            );
+            match credit_pending {
+                true => assert_eq!((reversed, failed), (1, 0)),
+                false => assert_eq!((reversed, failed), (0, 1)),
+            }
+            assert_eq!(app.balance(&other).await, 0);
+            app.assert_ledger_ok().await;
+        }
+    }
+}

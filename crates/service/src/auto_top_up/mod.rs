@@ -57,7 +57,8 @@ impl Refill {
         let s = refill_store::get_auto_top_up(&self.db.pool, account_id).await?;
         let flight = refill_store::top_up_in_flight(&self.db.pool, account_id).await?;
         let history = refill_store::state_history(&self.db.pool, account_id).await?;
-        Ok(view(account_id, s.as_ref(), flight, history))
+        let unpaid = refill_store::unpaid_renewals(&self.db.pool, account_id).await?;
+        Ok(view(account_id, s.as_ref(), flight, unpaid, history))
     }
 
     /// R12-R16: turns auto top-up on, changes it, or turns it off.

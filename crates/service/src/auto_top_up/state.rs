@@ -29,10 +29,7 @@ pub(crate) async fn save_settings(
         }
         refill_store::record_state_change(tx, &s.account_id, s.state, &reason, now).await?;
         if s.state == State::Disabled {
-            let told = AutoTopUpDisabled {
-                failures: s.consecutive_failures,
-                reason: reason.clone(),
-            };
+            let told = AutoTopUpDisabled::new(s.consecutive_failures, &reason);
             events::emit(tx, &s.account_id, told, now).await?;
         }
         s.state_reason = Some(reason);

@@ -2,9 +2,10 @@
 //! the last and next attempt, why not, and the top-up in flight.
 
 use crate::api_objects::rfc3339;
-use refill_domain::auto_top_up::{AmountRule, State};
+use refill_domain::auto_top_up::{AmountRule, State, StateReason};
+use refill_domain::events::Reason;
 use refill_domain::top_up::TopUpStatus;
-use refill_store::{AutoTopUpRow, TopUpRow};
+use refill_store::{AutoTopUpRow, ResourceRow, TopUpRow};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
@@ -33,8 +34,8 @@ pub struct AutoTopUpView {
     /// active | off | disabled (R24)
     #[schemars(with = "refill_domain::auto_top_up::State")]
     pub state: String,
-    #[schemars(with = "Option<refill_domain::auto_top_up::StateReason>")]
-    pub state_reason: Option<String>,
+    /// Why it is in its state (R24): a stable code and a message for people.
+    pub state_reason: Option<Reason>,
     pub state_changed: Option<String>,
     pub threshold: Option<i64>,
     pub amount: Option<i64>,
@@ -54,23 +55,45 @@ pub struct AutoTopUpView {
     /// window or of a cap, or the planned retry.
     pub why_not_until: Option<String>,
     pub in_flight: Option<InFlight>,
+    /// R29: renewals the balance cannot pay, which ask for automatic top-ups.
+    pub unpaid_renewals: Vec<UnpaidRenewal>,
     pub history: Vec<StateChange>,
     pub version: i64,
+}
+
+/// R29: a renewal waiting unpaid: the resource, its fee, when it was due.
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
+pub struct UnpaidRenewal {
+    pub resource_id: String,
+    pub fee: i64,
+    pub due: Option<String>,
+    pub failing_since: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct StateChange {
     #[schemars(with = "refill_domain::auto_top_up::State")]
     pub state: String,
-    #[schemars(with = "refill_domain::auto_top_up::StateReason")]
-    pub reason: String,
+    pub reason: Reason,
     pub at: String,
+}
+
+/// A reason of the history, read back from its stored form (R24).
+fn stored_reason(stored: String) -> Reason {
+    match stored.parse::<StateReason>() {
+        Ok(r) => Reason::from(&r),
+        Err(_) => Reason {
+            code: "other",
+            message: stored,
+        },
+    }
 }
 
 pub(super) fn view(
     account_id: &str,
     s: Option<&AutoTopUpRow>,
     flight: Option<TopUpRow>,
+    unpaid: Vec<ResourceRow>,
     history: Vec<(String, String, i64)>,
 ) -> AutoTopUpView {
     let rule = s.and_then(|s| s.amount_rule().ok());
@@ -84,7 +107,7 @@ pub(super) fn view(
         object: "auto_top_up",
         account_id: account_id.into(),
         state: s.map_or(State::Off, |s| s.state).as_str().into(),
-        state_reason: s.and_then(|s| s.state_reason.as_ref().map(ToString::to_string)),
+        state_reason: s.and_then(|s| s.state_reason.as_ref().map(Reason::from)),
         state_changed: s.map(|s| rfc3339(s.state_changed_at)),
         threshold: s.map(|s| s.threshold),
         amount: match rule {
@@ -120,11 +143,20 @@ pub(super) fn view(
             status: t.status.as_str().into(),
             waiting_for: t.why_waiting.map(|w| w.as_str().into()),
         }),
+        unpaid_renewals: unpaid
+            .into_iter()
+            .map(|r| UnpaidRenewal {
+                resource_id: r.id,
+                fee: r.fee,
+                due: r.next_fee_at.map(rfc3339),
+                failing_since: r.shortfall_since.map(rfc3339),
+            })
+            .collect(),
         history: history
             .into_iter()
             .map(|(state, reason, at)| StateChange {
                 state,
-                reason,
+                reason: stored_reason(reason),
                 at: rfc3339(at),
             })
             .collect(),

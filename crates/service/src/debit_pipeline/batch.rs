@@ -255,8 +255,9 @@ impl Batch {
         Ok(())
     }
 
-    /// Writes the batch: top-up triggers and events, then entries, kept responses and
-    /// balances, whose write carries the commit (`commit_batch`).
+    /// Writes the batch: top-up triggers (with their crossings, R22) and events, then
+    /// entries, kept responses and balances, whose write carries the commit
+    /// (`commit_batch`).
     pub(super) async fn write_and_commit(&self, tx: &mut Tx) -> Result<bool> {
         let mut queued = false;
         for id in &self.triggers {
@@ -264,6 +265,10 @@ impl Batch {
             queued |=
                 crate::top_up_executor::queue_auto_top_up(tx, id, &a.currency, self.now, self.now)
                     .await?;
+            // R22: the crossing is spending's, whether or not its top-up started.
+            if !a.crossed_by_spending {
+                refill_store::set_crossed_by_spending(tx, id, true).await?;
+            }
         }
         for e in &self.events {
             refill_store::insert_event(tx, e).await?;

@@ -10,6 +10,7 @@ use refill_domain::auto_top_up::{
     decide_attempt, start_of_day, start_of_month,
 };
 use refill_domain::events::CapReached;
+use refill_domain::resources::{UnpaidRenewal, unpaid_renewal};
 use refill_domain::top_up::{Origin, TopUpStatus};
 use refill_store::{AutoTopUpRow, TopUpRow, Tx};
 
@@ -56,6 +57,7 @@ impl Refill {
             source: settings.source,
             window_until: settings.window_until,
             usage: self.cap_usage(&mut tx, &t.account_id, now).await?,
+            renewal_unpaid: self.renewal_unpaid(&mut tx, &account).await?,
         };
         let next = match decide_attempt(ctx, &self.config.limits_in(&account.currency)?)? {
             Decision::Cancel { why } => {
@@ -110,6 +112,28 @@ impl Refill {
         })
     }
 
+    /// R21, R29: a cap that holds the top-up an unpaid renewal waits for says which
+    /// resource is at stake and when it is suspended unless paid.
+    async fn renewal_at_stake(
+        &self,
+        tx: &mut Tx,
+        told: CapReached,
+        now: i64,
+    ) -> Result<CapReached> {
+        let t = refill_store::get_top_up(&mut *tx, &told.top_up_id).await?;
+        let Some(t) = t else { return Ok(told) };
+        let unpaid = refill_store::unpaid_renewals(&mut *tx, &t.account_id).await?;
+        let Some(r) = unpaid.first() else {
+            return Ok(told);
+        };
+        let grace = self.config.recurring.renewal_grace;
+        let due = r.next_fee_at.unwrap_or(now);
+        Ok(match unpaid_renewal(due, now, grace, r.shortfall_since) {
+            UnpaidRenewal::Retry { suspend_at, .. } => told.for_renewal(&r.id, suspend_at),
+            UnpaidRenewal::Suspend => told,
+        })
+    }
+
     /// Ends a queued top-up without a charge (R18: not a failure), saying why.
     pub(crate) async fn finish_without_charge(
         &self,
@@ -138,6 +162,7 @@ impl Refill {
     ) -> Result<()> {
         if let Some(cap) = cap_reached(t.why_waiting, why) {
             let told = CapReached::new(cap, until, &t.id);
+            let told = self.renewal_at_stake(tx, told, now).await?;
             events::emit(tx, &t.account_id, told, now).await?;
         }
         t.set_progress(t.progress().wait(until, why)?);

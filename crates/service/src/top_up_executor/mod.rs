@@ -22,6 +22,8 @@ mod success;
 mod transfer;
 mod unknown_outcome;
 
+pub(crate) use success::receipt;
+
 use crate::{Refill, Result};
 use refill_domain::top_up::{Origin, Progress, TopUpStatus};
 use refill_store::{PaymentMethodRow, TopUpRow, Tx};

@@ -76,7 +76,8 @@ impl Refill {
         match &charge.status {
             // R11, configured off: the credit waits until the payment settles.
             ChargeStatus::Pending if !self.config.credit_pending => {
-                self.hold_pending(tx, t, settings.as_mut(), now).await?;
+                self.hold_pending(tx, t, settings.as_mut(), account.balance, now)
+                    .await?;
             }
             ChargeStatus::Succeeded | ChargeStatus::Pending => {
                 let pending = charge.status == ChargeStatus::Pending;

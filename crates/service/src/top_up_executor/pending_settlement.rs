@@ -49,9 +49,10 @@ impl Refill {
         Ok(true)
     }
 
-    /// R11: settles a pending top-up (both locked): succeeded, or failed at the bank,
-    /// when its credit is reversed by a new entry, the account flagged (usage refused
-    /// while below zero) and the customer told.
+    /// R11: settles a pending top-up (both locked): succeeded (`top_up.succeeded`),
+    /// or failed at the bank, when its credit is reversed by a new entry, the account
+    /// flagged (usage refused while below zero) and the customer told
+    /// (`payment.reversed`).
     pub(crate) async fn settle_in(
         &self,
         tx: &mut Tx,
@@ -65,7 +66,10 @@ impl Refill {
         }
         t.set_progress(t.progress().settle(ok)?);
         t.updated_at = now;
-        if !ok {
+        if ok {
+            // R11: told as a success only now.
+            self.tell_settled(tx, t, account.balance, now).await?;
+        } else {
             t.failure_code = Some("payment_failed".into());
             t.failure_message =
                 Some("the pending card payment failed at the bank; its credit was reversed".into());

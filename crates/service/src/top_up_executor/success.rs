@@ -3,7 +3,7 @@
 use super::queue_auto_top_up;
 use crate::{Refill, Result, events};
 use refill_domain::auto_top_up::follow_up;
-use refill_domain::events::TopUpSucceeded;
+use refill_domain::events::{TopUpPending, TopUpSucceeded};
 use refill_domain::ledger;
 use refill_domain::top_up::{AttemptOutcome, TopUpStatus};
 use refill_store::{AutoTopUpRow, PaymentMethodRow, TopUpRow, Tx};
@@ -27,7 +27,8 @@ impl Refill {
     }
 
     /// A top-up paid (`pending`: by a payment not settled yet, R11): closed with its
-    /// receipt, and, for an automatic one, its settings told (`s`).
+    /// receipt (`top_up.pending` while pending), and, for an automatic one, its
+    /// settings told (`s`).
     pub(crate) async fn succeeded(
         &self,
         tx: &mut Tx,
@@ -40,13 +41,20 @@ impl Refill {
         let pm = self.card_of(tx, t).await?;
         self.close_success(tx, t, pending, after, pm.as_ref(), now)
             .await?;
+        // R29: a renewal waiting for this credit is paid at once.
+        let (after, renewal_unpaid) = self
+            .pay_unpaid_renewals(tx, &t.account_id, after, now)
+            .await?;
         match s {
-            Some(s) => self.after_auto_success(tx, t, s, after, now).await,
+            Some(s) => {
+                self.after_auto_success(tx, t, s, after, renewal_unpaid, now)
+                    .await
+            }
             None => Ok(()),
         }
     }
 
-    pub(super) async fn card_of(
+    pub(crate) async fn card_of(
         &self,
         tx: &mut Tx,
         t: &TopUpRow,
@@ -55,13 +63,15 @@ impl Refill {
     }
 
     /// An automatic top-up succeeded: its settings start counting failures again, and
-    /// R21's follow-up is queued when the balance is still at or below the threshold.
+    /// R21's follow-up is queued when the balance is still at or below the threshold,
+    /// or still cannot cover an unpaid renewal (R29).
     async fn after_auto_success(
         &self,
         tx: &mut Tx,
         t: &TopUpRow,
         s: &mut AutoTopUpRow,
         after: i64,
+        renewal_unpaid: bool,
         now: i64,
     ) -> Result<()> {
         s.consecutive_failures = 0;
@@ -70,7 +80,15 @@ impl Refill {
             _ => AttemptOutcome::Succeeded,
         });
         s.why_not = None;
-        s.next_attempt_at = follow_up(s.state, after, s.threshold, t.source, s.window_until, now);
+        s.next_attempt_at = follow_up(
+            s.state,
+            after,
+            s.threshold,
+            renewal_unpaid,
+            t.source,
+            s.window_until,
+            now,
+        );
         if let Some(not_before) = s.next_attempt_at {
             queue_auto_top_up(tx, &t.account_id, &t.currency, not_before, now).await?;
         }
@@ -93,21 +111,48 @@ impl Refill {
         t.failure_code = None;
         t.failure_message = None;
         refill_store::update_top_up(tx, t).await?;
-        let receipt = TopUpSucceeded {
-            amount: t.amount,
-            balance_after: after,
-            card_brand: pm.map(|p| p.brand.clone()),
-            card_last4: pm.map(|p| p.last4.clone()),
-            currency: t.currency.clone(),
-            origin: t.origin,
-            paid_at: now,
-            source: t.source,
-            status: t.status,
-            tax: t.tax,
-            top_up_id: t.id.clone(),
-            total: t.total,
-            transaction_id: t.gateway_charge_id.clone(),
-        };
-        events::emit(tx, &t.account_id, receipt, now).await
+        let receipt = receipt(t, pm, after, now);
+        // R11: a pending payment is never told as a success.
+        match pending {
+            true => events::emit(tx, &t.account_id, TopUpPending::of(receipt, true), now).await,
+            false => events::emit(tx, &t.account_id, receipt, now).await,
+        }
+    }
+
+    /// R11: a pending payment credited earlier settled: its receipt, told now.
+    pub(crate) async fn tell_settled(
+        &self,
+        tx: &mut Tx,
+        t: &TopUpRow,
+        balance: i64,
+        now: i64,
+    ) -> Result<()> {
+        let pm = self.card_of(tx, t).await?;
+        let told = receipt(t, pm.as_ref(), balance, now);
+        events::emit(tx, &t.account_id, told, now).await
+    }
+}
+
+/// The receipt of top-up `t` (R10), paid by `pm`, the balance `after` it.
+pub(crate) fn receipt(
+    t: &TopUpRow,
+    pm: Option<&PaymentMethodRow>,
+    after: i64,
+    now: i64,
+) -> TopUpSucceeded {
+    TopUpSucceeded {
+        amount: t.amount,
+        balance_after: after,
+        card_brand: pm.map(|p| p.brand.clone()),
+        card_last4: pm.map(|p| p.last4.clone()),
+        currency: t.currency.clone(),
+        origin: t.origin,
+        paid_at: now,
+        source: t.source,
+        status: t.status,
+        tax: t.tax,
+        top_up_id: t.id.clone(),
+        total: t.total,
+        transaction_id: t.gateway_charge_id.clone(),
     }
 }

@@ -46,6 +46,7 @@ fn account_row(id: &str) -> AccountRow {
         low_balance_armed: true,
         closed_at: None,
         created_at: 0,
+        crossed_by_spending: false,
     }
 }
 

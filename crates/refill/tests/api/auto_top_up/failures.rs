@@ -83,15 +83,16 @@ async fn r23_soft_declines_retry_after_24h_then_disable() {
         app.engine().await;
         let s = app.auto_top_up(&id).await;
         assert_eq!(s["state"], "disabled");
-        assert!(
-            s["state_reason"]
-                .as_str()
-                .unwrap()
-                .contains("3 consecutive"),
-            "{s}"
+        assert_eq!(s["state_reason"]["code"], "consecutive_failures", "{s}");
+        assert_eq!(
+            s["state_reason"]["message"],
+            "3 failed attempts in a row (last: card_declined)"
         );
         assert_eq!(app.events(&id, "top_up.failed").await.len(), 3);
-        assert_eq!(app.events(&id, "auto_top_up.disabled").await.len(), 1);
+        let disabled = app.events(&id, "auto_top_up.disabled").await;
+        assert_eq!(disabled.len(), 1);
+        assert_eq!(disabled[0]["data"]["reason"], "consecutive_failures");
+        assert_eq!(disabled[0]["data"]["message"], s["state_reason"]["message"]);
         // R16: the engine never resets the settings themselves.
         assert_eq!(s["threshold"], 1_000);
         assert_eq!(s["amount"], 2_000);
@@ -118,10 +119,9 @@ async fn r23_hard_decline_disables_at_once() {
         app.engine().await;
         let s = app.auto_top_up(&id).await;
         assert_eq!(s["state"], "disabled");
-        assert!(
-            s["state_reason"].as_str().unwrap().contains("lost_card"),
-            "{s}"
-        );
+        assert_eq!(s["state_reason"]["code"], "hard_decline", "{s}");
+        let message = s["state_reason"]["message"].as_str().unwrap();
+        assert!(message.contains("lost_card"), "{s}");
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::auto_charges;
 use crate::support::*;
+use refill_domain::{DAY, HOUR, MINUTE};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,23 +101,22 @@ async fn r18_what_counts_as_spending_is_configurable() {
     assert_eq!(auto_charges(&app), 1);
 }
 
+/// R22: the check catches a spending crossing whose top-up did not start (here its
+/// queued top-up is lost, as a crash before the outbox existed would have lost it),
+/// and disables settings whose card is gone.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn r22_periodic_check_catches_a_missed_top_up_and_removed_cards() {
     for store in stores().await {
         let app = spawn(&store).await;
         let (main, pm) = app.funded("main", "pm_card_visa", 10_000).await;
-        let sub = app
-            .create_account(json!({"name": "sub", "currency": "GBP", "parent_id": main}))
-            .await;
         app.turn_on_auto_top_up(&main, 5_000, 5_000).await;
-        // A transfer out takes it below the threshold without triggering (R18).
-        app.transfer(&main, &sub, 6_000).await;
-        app.engine().await;
-        assert_eq!(auto_charges(&app), 0);
+        app.spend(&main, 6_000).await;
+        lose_queued_top_up(&app, &main).await;
         let (queued, _) = app.running.app.periodic_check().await.unwrap();
-        assert_eq!(queued, 1);
+        assert_eq!(queued, 1, "spending crossed and its top-up did not start");
         app.engine().await;
         assert_eq!(auto_charges(&app), 1);
+        assert_eq!(app.balance(&main).await, 9_000);
         assert_eq!(
             app.running.app.periodic_check().await.unwrap().0,
             0,
@@ -126,7 +126,72 @@ async fn r22_periodic_check_catches_a_missed_top_up_and_removed_cards() {
         app.remove_card(&main, &pm).await;
         let s = app.auto_top_up(&main).await;
         assert_eq!(s["state"], "disabled");
-        assert_eq!(s["state_reason"], "payment_method_removed");
+        assert_eq!(s["state_reason"]["code"], "payment_method_removed");
+    }
+}
+
+/// The queued top-up of `account` gone, as if it had never been written.
+async fn lose_queued_top_up(app: &TestApp, account: &str) {
+    let pool = &app.running.app.db.pool;
+    refill_store::sqlx::query("DELETE FROM top_ups WHERE account_id = $1 AND status = 'queued'")
+        .bind(account)
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+/// R18, R22: a drop below the threshold by a transfer out, a reversal of a failed
+/// payment or a refund is never topped up, at once or by any later periodic check;
+/// spending after it is, and a credit above the threshold ends the crossing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r18_r22_a_drop_by_a_transfer_or_a_reversal_is_never_topped_up_later() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (main, _) = app.funded("main", "pm_card_visa", 5_000).await;
+        let sub = app
+            .create_account(json!({"name": "sub", "currency": "GBP", "parent_id": main}))
+            .await;
+        app.turn_on_auto_top_up(&main, 1_000, 2_000).await;
+        // The story: a transfer of 4500 leaves main at 500.
+        app.transfer(&main, &sub, 4_500).await;
+        for _ in 0..3 {
+            app.clock.advance(5 * MINUTE);
+            assert_eq!(app.running.app.periodic_check().await.unwrap().0, 0);
+            app.engine().await;
+        }
+        assert_eq!(auto_charges(&app), 0, "the card is left alone");
+        assert_eq!(app.balance(&main).await, 500);
+        assert_eq!(app.events(&main, "top_up.succeeded").await.len(), 1);
+        // A reversal of a failed pending payment (R11) through the threshold.
+        app.transfer(&sub, &main, 4_500).await;
+        let spare = app.save_spare_card(&main, "pm_card_pendingThenFails").await;
+        let pending = app.manual_top_up_by(&main, &spare, 2_000).await;
+        app.manual_top_ups.lock().unwrap().push(pending.id());
+        app.transfer(&main, &sub, 4_500).await;
+        assert_eq!(app.balance(&main).await, 2_500);
+        app.clock.advance(3 * DAY);
+        assert_eq!(app.running.app.settle_pending().await.unwrap(), 1);
+        assert_eq!(
+            app.balance(&main).await,
+            500,
+            "reversed: below the threshold"
+        );
+        app.clock.advance(5 * MINUTE);
+        assert_eq!(app.running.app.periodic_check().await.unwrap().0, 0);
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 0);
+        // Spending from there is a crossing: topped up at once.
+        app.spend(&main, 100).await;
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 1);
+        assert_eq!(app.balance(&main).await, 2_400);
+        // Lifted above by that top-up: a later transfer out is no crossing.
+        app.clock.advance(HOUR);
+        app.transfer(&main, &sub, 2_000).await;
+        assert_eq!(app.running.app.periodic_check().await.unwrap().0, 0);
+        app.engine().await;
+        assert_eq!(auto_charges(&app), 1);
+        app.assert_ledger_ok().await;
     }
 }
 

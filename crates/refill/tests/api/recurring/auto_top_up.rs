@@ -2,7 +2,7 @@
 //! off again with the last resource, never over the customer's own settings.
 
 use super::*;
-use refill_domain::DAY;
+use refill_domain::{DAY, HOUR, MINUTE};
 use reqwest::Method;
 use serde_json::json;
 
@@ -54,11 +54,9 @@ async fn r17_buying_turns_auto_top_up_on_and_removing_the_last_turns_it_off() {
         let history = s["history"].as_array().unwrap();
         let last = history.last().unwrap();
         assert_eq!(last["state"], "active");
-        let reason = last["reason"].as_str().unwrap();
-        assert!(
-            reason.contains("R17") && reason.contains(&a.id()),
-            "{reason}"
-        );
+        assert_eq!(last["reason"]["code"], "resource_purchased");
+        let reason = last["reason"]["message"].as_str().unwrap();
+        assert!(reason.contains(&a.id()), "{reason}");
         let version = s["version"].clone();
 
         // Already on: a second purchase needs no terms and changes nothing.
@@ -83,12 +81,9 @@ async fn r17_buying_turns_auto_top_up_on_and_removing_the_last_turns_it_off() {
         assert_eq!(r.status, 200);
         let s = app.auto_top_up(&id).await;
         assert_eq!(s["state"], "off");
-        assert!(
-            s["state_reason"]
-                .as_str()
-                .unwrap()
-                .contains("last recurring-fee resource")
-        );
+        assert_eq!(s["state_reason"]["code"], "last_resource_removed");
+        let message = s["state_reason"]["message"].as_str().unwrap();
+        assert!(message.contains("last recurring-fee resource"), "{message}");
         assert_eq!(
             s["history"].as_array().unwrap().last().unwrap()["state"],
             "off"
@@ -206,28 +201,44 @@ async fn r17_r16_settings_the_customer_made_are_left_alone() {
         remove_resource(&app, &off, &res.id()).await;
         let s = app.auto_top_up(&off).await;
         assert_eq!(s["state"], "off");
-        assert_eq!(s["state_reason"], "turned off by the customer");
+        assert_eq!(s["state_reason"]["code"], "turned_off_by_customer");
+        assert_eq!(s["state_reason"]["message"], "turned off by the customer");
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn r17_at_or_below_the_default_threshold_the_first_top_up_follows_at_once() {
+async fn r17_r18_a_purchase_below_the_default_threshold_is_topped_up_only_where_fees_count() {
     for store in stores().await {
-        let app = spawn(&store).await;
-        let (id, _) = app.funded("acme", "pm_card_visa", 1_500).await;
-        let r = buy(
-            &app,
-            &id,
-            json!({"name": "A", "fee": 800, "terms_version": TERMS}),
-        )
-        .await;
-        assert_eq!(r.status, 201, "{:?}", r.body);
-        assert_eq!(app.auto_top_up(&id).await["in_flight"]["status"], "queued");
-        app.engine().await;
-        assert_eq!(app.balance(&id).await, 700 + 2_000);
-        let ok = app.events(&id, "top_up.succeeded").await;
-        assert_eq!(ok[0]["data"]["origin"], "auto");
-        app.assert_ledger_ok().await;
+        for (trigger_on, topped_up) in [
+            (refill_domain::debit::TriggerOn::Usage, false),
+            (refill_domain::debit::TriggerOn::UsageAndFees, true),
+        ] {
+            let app = spawn_with(&store, |s| s.service.trigger_on = trigger_on).await;
+            let (id, _) = app.funded("acme", "pm_card_visa", 1_500).await;
+            let r = buy(
+                &app,
+                &id,
+                json!({"name": "A", "fee": 800, "terms_version": TERMS}),
+            )
+            .await;
+            assert_eq!(r.status, 201, "{:?}", r.body);
+            assert_eq!(app.auto_top_up(&id).await["state"], "active");
+            app.engine().await;
+            app.clock.advance(10 * MINUTE);
+            app.running.app.periodic_check().await.unwrap();
+            app.engine().await;
+            let auto = app.events(&id, "top_up.succeeded").await;
+            let auto = auto
+                .iter()
+                .filter(|e| e["data"]["origin"] == "auto")
+                .count();
+            match topped_up {
+                // R18: the fee is not spending by default, at once or later (R22).
+                false => assert_eq!((auto, app.balance(&id).await), (0, 700)),
+                true => assert_eq!((auto, app.balance(&id).await), (1, 700 + 2_000)),
+            }
+            app.assert_ledger_ok().await;
+        }
     }
 }
 
@@ -258,9 +269,122 @@ async fn r18_r29_renewal_fees_trigger_a_top_up_only_when_configured() {
                 queued_at_once,
                 "{trigger_on:?}: queued with the fee"
             );
-            // Either way the periodic check (R22) catches an account at its threshold.
+            // R22: the periodic check tops up only a crossing by spending: a paid
+            // renewal is not one by default.
             tick(&app).await;
-            assert_eq!(app.balance(&id).await, 3_000, "{trigger_on:?}");
+            let after = if queued_at_once { 3_000 } else { 1_000 };
+            assert_eq!(app.balance(&id).await, after, "{trigger_on:?}");
         }
+    }
+}
+
+/// Automatic top-ups made, as their receipts say.
+async fn auto_top_ups(app: &TestApp, id: &str) -> usize {
+    let ok = app.events(id, "top_up.succeeded").await;
+    ok.iter().filter(|e| e["data"]["origin"] == "auto").count()
+}
+
+/// R29, R21: a weekly number whose renewal the balance cannot cover, on a prepaid
+/// account with auto top-up active (threshold 10.00, amount 20.00, fees not
+/// spending): consecutive automatic top-ups, each after R20's interval, until the
+/// balance covers it; the renewal is paid at once, and the auto top-up status and
+/// the resource say what is going on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r29_r21_an_unpaid_renewal_is_covered_by_consecutive_top_ups() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        app.clock.set(utc(2027, 1, 2, 12));
+        let (id, _) = app.funded("acme", "pm_card_visa", 6_000).await;
+        app.turn_on_auto_top_up(&id, 1_000, 2_000).await;
+        let body = json!({"name": "+44 7700 900123", "fee": 5_000, "period": "weekly"});
+        let res = buy_resource(&app, &id, body).await.id();
+        app.engine().await;
+        assert_eq!(app.balance(&id).await, 1_000, "R18: a fee is not spending");
+        assert_eq!(auto_top_ups(&app, &id).await, 0);
+
+        // A week on the renewal (50.00) is more than the balance (10.00).
+        app.clock.advance(7 * DAY);
+        tick(&app).await;
+        assert_eq!(app.events(&id, "resource.renewal_failed").await.len(), 1);
+        assert_eq!(auto_top_ups(&app, &id).await, 1, "asked for a top-up");
+        assert_eq!(app.balance(&id).await, 3_000, "still short of the fee");
+        let s = app.auto_top_up(&id).await;
+        assert_eq!(s["unpaid_renewals"][0]["resource_id"], res.as_str());
+        assert_eq!(s["unpaid_renewals"][0]["fee"], 5_000);
+        assert_eq!(
+            s["in_flight"]["status"], "queued",
+            "the next one, consecutive"
+        );
+        assert_eq!(
+            s["next_attempt"], "2027-01-09T12:30:00.000Z",
+            "after R20's window"
+        );
+        let r = resource(&app, &id, &res).await;
+        assert_eq!(r["renewal_top_up_requested"], "2027-01-09T12:00:00.000Z");
+        assert_eq!(r["status"], "active");
+
+        // Inside the window nothing more is charged; after it, the second top-up
+        // lets the balance cover the renewal, paid at once.
+        app.clock.advance(29 * MINUTE);
+        app.engine().await;
+        assert_eq!(auto_top_ups(&app, &id).await, 1, "R20");
+        app.clock.advance(MINUTE);
+        app.engine().await;
+        assert_eq!(auto_top_ups(&app, &id).await, 2);
+        let r = resource(&app, &id, &res).await;
+        assert_eq!(r["periods_paid"], 2);
+        assert!(r["renewal_failing_since"].is_null());
+        assert!(r["renewal_top_up_requested"].is_null());
+        assert_eq!(fee_entries(&app, &id).await.len(), 2);
+        let s = app.auto_top_up(&id).await;
+        assert_eq!(s["unpaid_renewals"], json!([]));
+        assert_eq!(s["state"], "active");
+        // Paid, the balance is at 0.00, at or below the threshold: R21's follow-up.
+        assert_eq!(app.balance(&id).await, 0);
+        app.clock.advance(30 * MINUTE);
+        app.engine().await;
+        assert_eq!(app.balance(&id).await, 2_000);
+        assert_eq!(auto_top_ups(&app, &id).await, 3);
+        app.clock.advance(DAY);
+        tick(&app).await;
+        assert_eq!(auto_top_ups(&app, &id).await, 3, "above: no more");
+        assert!(app.events(&id, "resource.suspended").await.is_empty());
+        app.assert_ledger_ok().await;
+    }
+}
+
+/// R29, R21: when a cap stops the top-ups an unpaid renewal asks for, the customer is
+/// told (`cap.reached`, naming the resource and when it is suspended) before the
+/// resource is suspended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r29_r21_a_cap_that_stops_renewal_top_ups_is_told_before_the_suspension() {
+    for store in stores().await {
+        let app = spawn_with(&store, |s| s.service.limits.monthly_count_cap = 1).await;
+        app.clock.set(utc(2027, 1, 2, 12));
+        let (id, _) = app.funded("acme", "pm_card_visa", 6_000).await;
+        app.turn_on_auto_top_up(&id, 1_000, 2_000).await;
+        let body = json!({"name": "+44 7700 900123", "fee": 5_000, "period": "weekly"});
+        let res = buy_resource(&app, &id, body).await.id();
+        app.clock.advance(7 * DAY);
+        tick(&app).await;
+        assert_eq!(auto_top_ups(&app, &id).await, 1);
+        run_for(&app, 4 * DAY, HOUR).await;
+        assert_eq!(auto_top_ups(&app, &id).await, 1, "the monthly cap holds");
+        let cap = app.events(&id, "cap.reached").await;
+        assert_eq!(cap.len(), 1, "told once");
+        assert_eq!(cap[0]["data"]["cap"], "monthly");
+        assert_eq!(cap[0]["data"]["resource_id"], res.as_str());
+        assert_eq!(cap[0]["data"]["suspend_at"], "2027-01-12T12:00:00.000Z");
+        let suspended = app.events(&id, "resource.suspended").await;
+        assert_eq!(suspended.len(), 1);
+        let (told, gone) = (cap[0]["created"].as_str(), suspended[0]["created"].as_str());
+        assert!(told < gone, "told {told:?} before the suspension {gone:?}");
+        assert_eq!(resource(&app, &id, &res).await["status"], "suspended");
+        assert_eq!(
+            app.balance(&id).await,
+            3_000,
+            "never charged the unpaid fee"
+        );
+        app.assert_ledger_ok().await;
     }
 }

@@ -169,7 +169,7 @@ async fn stripe_r22_a_card_detached_at_stripe_disables_auto_top_up() {
         assert_eq!(disabled, 1);
         let s = h.auto_top_up(&id).await;
         assert_eq!(
-            (&s["state"], &s["state_reason"]),
+            (&s["state"], &s["state_reason"]["code"]),
             (&json!("disabled"), &json!("payment_method_removed"))
         );
         // Another customer's card of the same id is left alone.

@@ -22,6 +22,8 @@ async fn stripe_r11_webhooks_twice_and_out_of_order_credit_once() {
             .await;
         assert_eq!((r.status, &r.body["status"]), (201, &json!("pending")));
         assert_eq!(h.balance(&id).await, 5_000, "R11: usable while pending");
+        assert_eq!(h.events(&id, "top_up.pending").await.len(), 1);
+        assert!(h.events(&id, "top_up.succeeded").await.is_empty());
         let pi = r.body["transaction_id"].as_str().unwrap().to_string();
         let processing =
             FakeStripe::event("payment_intent.processing", h.fake.object(&pi).unwrap());
@@ -34,6 +36,9 @@ async fn stripe_r11_webhooks_twice_and_out_of_order_credit_once() {
         assert_eq!(h.outcome(&processing).await, "ignored");
         assert_eq!(h.top_up(&r.id()).await["status"], "succeeded");
         assert_eq!(h.balance(&id).await, 5_000, "credited once");
+        let told = h.events(&id, "top_up.succeeded").await;
+        assert_eq!(told.len(), 1, "R11: a success only once settled, once");
+        assert_eq!(told[0]["data"]["status"], "succeeded");
 
         // The executor's answer was lost: success arrives before `processing`.
         let (a, _) = h.funded("auto", "pm_card_visa", 5_000).await;
@@ -118,6 +123,9 @@ async fn stripe_r11_the_credit_can_wait_until_the_payment_settles() {
         let ok = h.post(&path, json!({"amount": 5_000})).await;
         assert_eq!((ok.status, &ok.body["status"]), (201, &json!("pending")));
         assert_eq!(h.balance(&id).await, 0, "not credited while pending");
+        let told = h.events(&id, "top_up.pending").await;
+        assert_eq!(told.len(), 1, "R11: told pending, not credited");
+        assert_eq!(told[0]["data"]["credited"], false);
         let pi = ok.body["transaction_id"].as_str().unwrap().to_string();
         let e = FakeStripe::event(
             "payment_intent.succeeded",
