@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("migrations/006_api_keys.sql")),
     (7, include_str!("migrations/007_accounts.sql")),
     (8, include_str!("migrations/008_refunds.sql")),
+    (9, include_str!("migrations/009_portal.sql")),
 ];
 
 impl Db {

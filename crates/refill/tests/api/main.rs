@@ -10,7 +10,9 @@ mod support;
 mod account_changes;
 mod accounts;
 mod auto_top_up;
+
 mod bad_input;
+mod browser;
 mod connections;
 mod currencies;
 mod debits;
