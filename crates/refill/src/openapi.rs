@@ -233,6 +233,30 @@ pub const ROUTES: &[Route] = &[
     ),
     (
         "post",
+        "/v1/portal-sessions",
+        "A customer page session for an account the key sees: its url is a one-time link that opens the page (a cookie scoped to the account and its sub-accounts)",
+        "",
+        Some("NewPortalSession"),
+        201,
+    ),
+    (
+        "get",
+        "/v1/portal-sessions/{id}",
+        "A customer page session: active, opened, expired or revoked",
+        "",
+        None,
+        200,
+    ),
+    (
+        "delete",
+        "/v1/portal-sessions/{id}",
+        "Revoke a customer page session: its cookie opens nothing from the next request on",
+        "",
+        None,
+        200,
+    ),
+    (
+        "post",
         "/v1/transfers",
         "Move credit between a main account and its sub-account",
         "R4, R18",
@@ -482,6 +506,9 @@ fn schemas() -> Value {
             "reason": {"type": "string", "maxLength": 500, "description": "a note with the decision"}}},
         "RejectRefund": {"type": "object", "required": ["reason"], "properties": {
             "reason": {"type": "string", "maxLength": 500}}},
+        "NewPortalSession": {"type": "object", "required": ["account_id"], "properties": {"account_id": {"type": "string"},
+            "return_url": {"type": "string", "description": "the page's link back to your dashboard (http or https)"},
+            "locale": {"type": "string", "example": "en-GB", "description": "how money and dates are written; default en-GB"}}},
         "StripeEvent": {"type": "object", "required": ["id", "type", "created", "data"], "description": "A Stripe event, as Stripe signs and sends it", "properties": {
             "id": {"type": "string"}, "type": {"type": "string"}, "created": {"type": "integer"}, "data": {"type": "object"}}},
     })

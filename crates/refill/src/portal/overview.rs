@@ -98,6 +98,8 @@ fn chart(
         .filter_map(|t| super::html::parse_time(t.completed.as_deref().unwrap_or(&t.created)))
         .collect();
     let (first, last) = (points[0].1, points[points.len() - 1].1);
+    // From the first change in the period: a young account's days are not squeezed.
+    let start = points[0].0.max(from);
     let description = format!(
         "Balance from {} to {} over the last {CHART_DAYS} days, {} top-up(s) marked{}.",
         m(first),
@@ -109,7 +111,7 @@ fn chart(
         points: &points,
         top_ups: &marks,
         threshold,
-        from: (from, &format!("{CHART_DAYS} days ago")),
+        from: (start, &refill_domain::time::rfc3339(start)[..10]),
         to: (now, "now"),
         description: &description,
     })
@@ -134,7 +136,7 @@ fn recent_top_ups(id: &str, top_ups: &[TopUpView], m: &dyn Fn(i64) -> String) ->
         rows = "<tr><td colspan=\"5\" class=\"muted\">No top-ups yet.</td></tr>".into();
     }
     format!(
-        "<section class=\"card\" aria-labelledby=\"tu-h\"><h2 id=\"tu-h\">Latest top-ups</h2><div class=\"table-wrap\"><table data-testid=\"top-ups\">\
+        "<section class=\"card wide\" aria-labelledby=\"tu-h\"><h2 id=\"tu-h\">Latest top-ups</h2><div class=\"table-wrap\"><table data-testid=\"top-ups\">\
          <thead><tr><th>When</th><th>How</th><th class=\"num\">Amount</th><th>Status</th><th>Receipt</th></tr></thead><tbody>{rows}</tbody></table></div></section>"
     )
 }

@@ -3,7 +3,7 @@
 //! REFILL_TEST_BROWSER names a python that has Playwright (.ci/run sets it up); set
 //! but broken is a failure, unset is a skip said aloud.
 
-use crate::support::{TestApp, spawn, stores};
+use crate::support::{TestApp, spawn_with, stores};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -55,7 +55,6 @@ async fn facts(app: &TestApp, screenshots: Option<PathBuf>) -> Value {
     json!({
         "base": app.base, "key": app.key, "account": account,
         "session_url": session_url(app, &account).await,
-        "measure_url": session_url(app, &account).await,
         "other_account": other, "other_card": other_card, "other_top_up": other_top_up,
         "other_name": "Other Ltd", "other_balance": 5_000,
         "screenshots": screenshots.map(|p| p.display().to_string()),
@@ -83,6 +82,11 @@ async fn run_story(app: &TestApp, python: &Path, facts: &Value) -> Vec<String> {
                 app.engine().await;
                 stdin.write_all(b"ok\n").await.expect("answered the story");
             }
+            if let Some(hours) = line.strip_prefix("ADVANCE ") {
+                let hours: i64 = hours.parse().expect("ADVANCE <hours>");
+                app.clock.advance(hours * 3_600_000);
+                stdin.write_all(b"ok\n").await.expect("answered the story");
+            }
             said.push(line);
         }
     };
@@ -102,7 +106,11 @@ async fn run_story(app: &TestApp, python: &Path, facts: &Value) -> Vec<String> {
 async fn portal_story_in_a_real_browser() {
     let Some(python) = python() else { return };
     for (i, store) in stores().await.into_iter().enumerate() {
-        let app = spawn(&store).await;
+        // The story spans a week of usage on the simulated clock: a session that lasts.
+        let app = spawn_with(&store, |s| {
+            s.service.portal.session_ttl = 30 * refill_domain::DAY;
+        })
+        .await;
         // The screenshots of the README come from the first store's run.
         let shots = (i == 0).then(|| root().join("docs/screenshots"));
         if let Some(dir) = &shots {

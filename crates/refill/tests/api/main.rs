@@ -29,6 +29,7 @@ mod openapi;
 mod payment_methods;
 mod pipeline;
 mod pipeline_isolation;
+mod portal;
 mod processes;
 mod property_model;
 mod recurring;
