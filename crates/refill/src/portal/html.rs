@@ -161,7 +161,7 @@ impl IntoResponse for PageError {
     fn into_response(self) -> Response {
         let body = format!(
             "<main id=\"main\"><h1>{}</h1><p class=\"error\" role=\"alert\" data-code=\"{}\">{}</p></main></body></html>",
-            self.status.canonical_reason().unwrap_or("Refused"),
+            heading(self.status),
             esc(&self.code),
             esc(&self.message)
         );
@@ -175,6 +175,18 @@ impl IntoResponse for PageError {
         let mut resp = (self.status, Html(html)).into_response();
         resp.headers_mut().remove(header::SET_COOKIE);
         resp
+    }
+}
+
+/// The heading of a refusal's page, in words.
+fn heading(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::OK => "Signed out",
+        StatusCode::UNAUTHORIZED => "Session ended",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::FORBIDDEN => "Not allowed",
+        s if s.is_client_error() => "Not done",
+        _ => "Something went wrong",
     }
 }
 

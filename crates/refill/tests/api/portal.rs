@@ -360,3 +360,70 @@ async fn portal_forms_need_the_csrf_token_and_refuse_bad_amounts_changing_nothin
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r14_r23_the_page_asks_for_3_d_secure_and_goes_on_once_it_is_done() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (a, _) = app
+            .funded("a", "pm_card_authenticationRequired", 5_000)
+            .await;
+        let s = session(&app, &a, &app.key).await;
+        let mut b = Browser::new(&app);
+        b.get(s["url"].as_str().unwrap()).await;
+        let form_page = b.get(&format!("/portal/a/{a}/auto-top-up")).await;
+        let token = csrf(&form_page);
+        let path = format!("/portal/a/{a}/auto-top-up");
+        let fields = [
+            ("enabled", "on"),
+            ("threshold", "10"),
+            ("rule", "fixed"),
+            ("amount", "20"),
+            ("terms", "on"),
+            ("version", "0"),
+            ("csrf", token.as_str()),
+        ];
+        // R14: the verification charge asks for 3-D Secure: the form offers it.
+        let asked = b.post(&path, &fields).await;
+        assert!((400..500).contains(&asked.status), "{}", asked.body);
+        assert!(
+            asked.body.contains("name=\"three_d_secure\""),
+            "{}",
+            asked.body
+        );
+        assert_eq!(app.auto_top_up(&a).await["state"], "off");
+        let mut done = fields.to_vec();
+        done.push(("three_d_secure", "completed"));
+        let saved = b.post(&path, &done).await;
+        assert_eq!(saved.status, 303, "{}", saved.body);
+        assert_eq!(app.auto_top_up(&a).await["state"], "active");
+
+        // R23: a manual payment the bank wants confirmed waits on its receipt page.
+        let pay = format!("/portal/a/{a}/add-balance/pay");
+        let p = b
+            .post(
+                &pay,
+                &[("amount", "2000"), ("request", "req_3ds"), ("csrf", &token)],
+            )
+            .await;
+        assert_eq!(p.status, 303, "{}", p.body);
+        let waiting = b.get(&p.location).await;
+        assert!(
+            waiting.body.contains("Confirm with my bank"),
+            "{}",
+            waiting.body
+        );
+        assert_eq!(app.balance(&a).await, 5_000);
+        let confirmed = b
+            .post(&format!("{}/confirm", p.location), &[("csrf", &token)])
+            .await;
+        assert_eq!(confirmed.status, 303, "{}", confirmed.body);
+        let receipt = b.get(&confirmed.location).await;
+        assert!(
+            receipt.body.contains("Payment received"),
+            "{}",
+            receipt.body
+        );
+        assert_eq!(app.balance(&a).await, 7_000);
+    }
+}
