@@ -57,6 +57,15 @@ def shot(page, name):
 
 def nav(page, name):
     page.get_by_role("navigation", name="Billing").get_by_role("link", name=name).click()
+    labelled(page)
+
+
+def labelled(page):
+    """Every field a person fills has a label a screen reader says."""
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter(e => e.type !== 'hidden' && e.labels.length === 0 && !e.getAttribute('aria-label'))
+        .map(e => e.name)""")
+    assert not unlabelled, f"fields without a label on {page.url}: {unlabelled}"
 
 
 def csrf(page):
@@ -76,10 +85,15 @@ def story(page):
     expect(page.get_by_role("status")).to_have_text("The card is saved.")
     expect(page.get_by_test_id("cards")).to_contain_text("visa ending 4242")
 
-    step("bad amounts are refused beside the field")
+    step("by keyboard: the skip link first, then the amount, sent with Enter")
     nav(page, "Add balance")
-    page.get_by_label("Amount to add (GBP)").fill("fifty")
-    page.get_by_role("button", name="Continue to summary").click()
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    page.get_by_label("Amount to add (GBP)").focus()
+    page.keyboard.type("fifty")
+    page.keyboard.press("Enter")
+
+    step("bad amounts are refused beside the field")
     expect(page.locator("#amount-error")).to_contain_text("as a number")
     page.get_by_label("Amount to add (GBP)").fill("50.123")
     page.get_by_role("button", name="Continue to summary").click()
@@ -160,6 +174,21 @@ def story(page):
     assert ",usage,-6.00,GBP,8.00,sms-day-7" in text, text
     assert text.count(",usage,") == 7, text
     assert text.count(",top_up,") == 2, text
+
+    step("notifications: the low-balance notice (R27), bad amount first")
+    nav(page, "Notifications")
+    page.get_by_label("Tell me when my balance falls below (GBP)").fill("15.5.0")
+    page.get_by_role("button", name="Save").click()
+    expect(page.locator("#low_balance-error")).to_contain_text("as a number")
+    page.get_by_label("Tell me when my balance falls below (GBP)").fill("15")
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_role("status")).to_have_text("Your notification settings are saved.")
+    assert api("GET", f"/v1/accounts/{A}")["low_balance_threshold"] == 1500
+
+    step("sub-accounts and renewals")
+    nav(page, "Sub-accounts")
+    expect(page.get_by_role("heading", name="Sub-accounts and renewals")).to_be_visible()
+    expect(page.get_by_text("No scheduled monthly recharge.")).to_be_visible()
 
     step("another account's ids lead nowhere, in URLs and in forms")
     token = csrf(page)
