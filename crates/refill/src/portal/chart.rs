@@ -10,7 +10,7 @@ const H: f64 = 200.0;
 const PAD_L: f64 = 8.0;
 const PAD_R: f64 = 8.0;
 const PAD_T: f64 = 12.0;
-const PAD_B: f64 = 22.0;
+const PAD_B: f64 = 8.0;
 
 /// What the chart shows: balances at times (oldest first), the top-ups' times, the
 /// threshold, and the labels of both ends of the time axis.
@@ -77,15 +77,15 @@ pub fn balance_svg(s: &Series) -> String {
             y(v)
         );
     }
+    // The axis and the legend are HTML beside the picture: readable at any width.
     format!(
         "<svg viewBox=\"0 0 {W} {H}\" role=\"img\" aria-labelledby=\"chart-desc\">\
-         <desc id=\"chart-desc\">{}</desc>{area}{threshold}<path class=\"line\" d=\"{line}\"/>{marks}\
-         <text x=\"{PAD_L}\" y=\"{:.0}\">{}</text><text x=\"{:.0}\" y=\"{:.0}\" text-anchor=\"end\">{}</text></svg>",
+         <desc id=\"chart-desc\">{}</desc>{area}{threshold}<path class=\"line\" d=\"{line}\"/>{marks}</svg>\
+         <p class=\"axis\" aria-hidden=\"true\"><span>{}</span><span>{}</span></p>\
+         <p class=\"legend\" aria-hidden=\"true\"><span class=\"key-mark\"></span> top-up \
+         <span class=\"key-threshold\"></span> threshold</p>",
         esc(s.description),
-        H - 6.0,
         esc(s.from.1),
-        W - PAD_R,
-        H - 6.0,
         esc(s.to.1)
     )
 }
