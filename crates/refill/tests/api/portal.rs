@@ -427,3 +427,62 @@ async fn r14_r23_the_page_asks_for_3_d_secure_and_goes_on_once_it_is_done() {
         assert_eq!(app.balance(&a).await, 7_000);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn r31_the_page_moves_credit_to_a_sub_account_and_asks_for_a_refund() {
+    for store in stores().await {
+        let app = spawn(&store).await;
+        let (main, _) = app.funded("main", "pm_card_visa", 5_000).await;
+        let sub = sub_account(&app, &main, "team").await;
+        let s = session(&app, &main, &app.key).await;
+        let mut b = Browser::new(&app);
+        b.get(s["url"].as_str().unwrap()).await;
+        let page = b.get(&format!("/portal/a/{main}/sub-accounts")).await;
+        assert!(page.body.contains("team"), "{}", page.body);
+        let token = csrf(&page);
+        let top_up = app.manual_top_ups.lock().unwrap()[0].clone();
+        let asked = b
+            .post(
+                &format!("/portal/a/{main}/refund-requests"),
+                &[
+                    ("top_up", top_up.as_str()),
+                    ("reason", "bought too much"),
+                    ("csrf", &token),
+                ],
+            )
+            .await;
+        assert_eq!(asked.status, 303, "{}", asked.body);
+        let refunds = app.get(&format!("/v1/refunds?account_id={main}")).await;
+        assert_eq!(
+            refunds.body["data"][0]["status"], "requested",
+            "{}",
+            refunds.body
+        );
+        assert_eq!(refunds.body["data"][0]["reason"], "bought too much");
+        let move_to = |amount: &'static str| {
+            [
+                ("from", main.as_str()),
+                ("to", sub.as_str()),
+                ("amount", amount),
+                ("csrf", token.as_str()),
+            ]
+        };
+        let path = format!("/portal/a/{main}/transfers");
+        let refused = b.post(&path, &move_to("60")).await;
+        assert!(
+            refused.status == 400 || refused.status == 402,
+            "{}",
+            refused.status
+        );
+        assert_eq!(
+            (app.balance(&main).await, app.balance(&sub).await),
+            (5_000, 0)
+        );
+        let moved = b.post(&path, &move_to("12.50")).await;
+        assert_eq!(moved.status, 303, "{}", moved.body);
+        assert_eq!(
+            (app.balance(&main).await, app.balance(&sub).await),
+            (3_750, 1_250)
+        );
+    }
+}
