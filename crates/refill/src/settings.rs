@@ -200,6 +200,10 @@ pub const OTHER_VARIABLES: &[(&str, &str)] = &[
         "REFILL_TEST_DATABASE_URL",
         "tests only: every integration test also runs on this PostgreSQL server",
     ),
+    (
+        "REFILL_TEST_BROWSER",
+        "tests only: a python with Playwright; the customer page's browser test runs with it",
+    ),
 ];
 
 /// One key given by one source, as the user wrote it.
