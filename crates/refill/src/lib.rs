@@ -7,6 +7,7 @@ pub mod connections;
 pub mod demo;
 pub mod events_cli;
 pub mod openapi;
+pub mod portal;
 pub mod server;
 pub mod settings;
 pub mod verify;

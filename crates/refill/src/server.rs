@@ -129,7 +129,9 @@ pub async fn start(
         .await
         .with_context(|| format!("cannot listen on {}", settings.listen))?;
     let addr = listener.local_addr()?;
-    let router = crate::api::router(app.clone(), settings.http.body_timeout());
+    // The customer page beside the API, outside its JSON-only edge (forms).
+    let router = crate::api::router(app.clone(), settings.http.body_timeout())
+        .merge(crate::portal::router(app.clone(), &settings.portal));
     let limits = connection_limits(&settings.http);
     let mut tasks = vec![tokio::spawn(connections::serve(listener, router, limits)).abort_handle()];
     if workers {

@@ -35,6 +35,8 @@ pub struct Settings {
     pub service: Config,
     pub notify: NotifySettings,
     pub http: HttpSettings,
+    /// The customer page: who it shows as, who may frame it.
+    pub portal: crate::portal::PortalSettings,
 }
 
 /// The HTTP connections: how long a client may take, how many may be open.
@@ -120,6 +122,7 @@ impl Default for Settings {
             service: Config::default(),
             notify: NotifySettings::default(),
             http: HttpSettings::default(),
+            portal: Default::default(),
         }
     }
 }
@@ -158,6 +161,7 @@ impl Settings {
         }
         apply(&mut s, &env_values(env)?)?;
         check_resource_defaults(&s.service)?;
+        s.portal.check().map_err(|e| anyhow::anyhow!(e))?;
         Ok(s)
     }
 }
@@ -205,6 +209,10 @@ pub const OTHER_VARIABLES: &[(&str, &str)] = &[
     (
         "REFILL_TEST_DATABASE_URL",
         "tests only: every integration test also runs on this PostgreSQL server",
+    ),
+    (
+        "REFILL_TEST_BROWSER",
+        "tests only: a python with Playwright; the customer page's browser test runs with it",
     ),
 ];
 

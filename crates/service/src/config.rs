@@ -51,6 +51,8 @@ pub struct Config {
     /// R31: an approved refund may take more credit than is unspent, driving the
     /// balance below zero (the account is then flagged and usage refused, as R11).
     pub refund_into_negative: bool,
+    /// The customer page's sessions.
+    pub portal: PortalConfig,
 }
 
 impl Config {
@@ -116,6 +118,7 @@ impl Default for Config {
             stripe_webhook_secret: None,
             credit_pending: true,
             refund_into_negative: false,
+            portal: PortalConfig::default(),
         }
     }
 }
@@ -139,6 +142,27 @@ impl Default for RecurringConfig {
             auto_top_up_threshold: 1_000,
             auto_top_up_amount: 2_000,
             renewal_grace: 72 * HOUR,
+        }
+    }
+}
+
+/// The customer page's sessions: how long the one-time link may wait to be opened,
+/// and how long the session it opens lasts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalConfig {
+    pub link_ttl: Millis,
+    pub session_ttl: Millis,
+    /// The address customers reach refill at (`https://billing.example.com`); unset:
+    /// the Host the creating request was sent to, over http.
+    pub public_url: Option<String>,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            link_ttl: 10 * MINUTE,
+            session_ttl: HOUR,
+            public_url: None,
         }
     }
 }

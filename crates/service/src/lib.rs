@@ -21,6 +21,7 @@ pub mod journal;
 pub mod notifications;
 pub mod pending_credit;
 pub mod periodic;
+pub mod portal_sessions;
 pub mod recurring_fees;
 pub mod refunds;
 pub mod renewal_top_ups;

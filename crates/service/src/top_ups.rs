@@ -168,6 +168,29 @@ impl Refill {
         }))
     }
 
+    /// R5: makes a saved card the account's primary one (the one top-ups use by
+    /// default).
+    pub async fn make_primary_payment_method(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        pm_id: &str,
+    ) -> Result<PaymentMethodView> {
+        self.open_account(caller, account_id).await?;
+        let pm = self.payment_method(account_id, pm_id).await?;
+        if !pm.saved {
+            return Err(refill_domain::DomainError::PaymentMethodNotSaved.into());
+        }
+        let mut tx = self.db.begin().await?;
+        refill_store::set_primary_payment_method(&mut tx, account_id, pm_id).await?;
+        tx.commit().await?;
+        self.payment_method_view(&PaymentMethodRow {
+            is_primary: true,
+            ..pm
+        })
+        .await
+    }
+
     /// R9: what a top-up of `amount` would cost: amount, tax by the payer's country, total.
     pub async fn checkout(
         &self,
@@ -197,6 +220,21 @@ impl Refill {
         let main_country = main.as_ref().and_then(|m| m.payer_country.as_deref());
         let country = checkout::tax_country(account.payer_country.as_deref(), main_country);
         Ok(self.config.tax.rate_bps(country))
+    }
+
+    /// R7: the price of planned usage `(quantity, unit price)` lines, the balance it
+    /// would leave and the top-up it needs first (at least the minimum).
+    pub async fn estimate(
+        &self,
+        caller: &Caller,
+        account_id: &str,
+        lines: &[(i64, i64)],
+    ) -> Result<(refill_store::AccountRow, checkout::Estimate)> {
+        let account = self.account(caller, account_id).await?;
+        let currency = refill_domain::Currency::parse(&account.currency)?;
+        let minimum = self.config.minimum_top_up(currency).amount;
+        let est = checkout::estimate(lines, account.balance, account.credit_limit, minimum)?;
+        Ok((account, est))
     }
 
     /// R8, R10: a manual top-up, charged at once. A replay with the same

@@ -17,6 +17,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (12, include_str!("migrations/012_money_a.sql")),
     (13, include_str!("migrations/013_money_b.sql")),
     (14, include_str!("migrations/014_seed.sql")),
+    (15, include_str!("migrations/015_portal.sql")),
 ];
 
 impl Db {

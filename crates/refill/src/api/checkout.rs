@@ -75,14 +75,8 @@ async fn estimate(
 ) -> ApiResult {
     let (_, body) = read_body(&api, req).await?;
     let b: EstimateBody = parse(&body)?;
-    let account = api.app.account(&caller, &id).await?;
     let lines: Vec<(i64, i64)> = b.items.iter().map(|i| (i.quantity, i.unit_price)).collect();
-    let minimum = refill_domain::Currency::parse(&account.currency)
-        .map(|c| api.app.config.minimum_top_up(c).amount)
-        .map_err(ServiceError::Domain)?;
-    let est =
-        refill_domain::checkout::estimate(&lines, account.balance, account.credit_limit, minimum)
-            .map_err(ServiceError::Domain)?;
+    let (account, est) = api.app.estimate(&caller, &id, &lines).await?;
     ok(EstimateView {
         object: "estimate",
         account_id: id,

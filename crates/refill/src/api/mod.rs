@@ -21,6 +21,7 @@ mod metrics;
 mod notifications;
 mod pagination;
 mod payment_methods;
+mod portal_sessions;
 mod problem;
 mod refunds;
 mod resources;
@@ -80,6 +81,7 @@ pub fn router(app: Refill, body_timeout: Duration) -> Router {
         .merge(payment_methods::routes())
         .merge(top_ups::routes())
         .merge(refunds::routes())
+        .merge(portal_sessions::routes())
         .merge(transfers::routes())
         .merge(auto_top_up::routes())
         .merge(events::routes())

@@ -16,6 +16,7 @@ fn prefix(path: &str, name: &str) -> Option<&'static str> {
         ("refunds", "id") => "rfd",
         ("events", "id") => "evt",
         ("webhook-endpoints", "id") => "we",
+        ("portal-sessions", "id") => "ps",
         _ => return None,
     })
 }

@@ -17,6 +17,7 @@ use refill_service::delivery::DeliveryView;
 use refill_service::notifications::{
     NewWebhookEndpoint, NotificationSettingsUpdate, NotificationSettingsView, WebhookEndpointView,
 };
+use refill_service::portal_sessions::{NewPortalSession, PortalSessionView};
 use refill_service::recurring_fees::{NewResource, ResourceView};
 use refill_service::refunds::{ApproveRefund, NewRefund, RefundView, RejectRefund};
 use refill_service::scheduled_recharge::{
@@ -111,6 +112,12 @@ fn payments() -> Vec<Operation> {
             .optional_body::<ApproveRefund>().answers::<RefundView>().idempotent(),
         op("post", "/v1/refunds/{id}/reject", 200, "R31", "Reject a refund with a reason (operator only)")
             .optional_body::<RejectRefund>().answers::<RefundView>().idempotent(),
+        op("post", "/v1/portal-sessions", 201, "", "A customer page session for an account the key sees: its url is a one-time link that opens the page (a cookie scoped to the account and its sub-accounts)")
+            .body::<NewPortalSession>().answers::<PortalSessionView>().idempotent(),
+        op("get", "/v1/portal-sessions/{id}", 200, "", "A customer page session: active, opened, expired or revoked")
+            .answers::<PortalSessionView>(),
+        op("delete", "/v1/portal-sessions/{id}", 200, "", "Revoke a customer page session: its cookie opens nothing from the next request on")
+            .answers::<PortalSessionView>(),
         op("post", "/v1/webhooks/stripe", 200, "R11, R14, R22, R25, R31", "Stripe's events (no API key: authenticated by Stripe-Signature); each processed once")
             .body::<StripeEvent>().answers::<WebhookReceipt>().webhook(),
     ]

@@ -423,4 +423,50 @@ pub static KEYS: &[Key] = &[
         meaning: "connections allowed past `max_connections` for `/healthz`/`/readyz`; \
                   past these a connection gets 503 at once",
     },
+    Key {
+        name: "portal_public_url",
+        slot: Slot::Optional(
+            |s| &mut s.service.portal.public_url,
+            "the Host the request was sent to, over http",
+        ),
+        meaning: "the address customers reach refill at (`https://billing.example.com`): \
+                  the start of a portal session's one-time link; https makes the cookie Secure",
+    },
+    Key {
+        name: "portal_link_ttl",
+        slot: Slot::Duration(|s| &mut s.service.portal.link_ttl, None),
+        meaning: "how long a portal session's one-time link may wait to be opened",
+    },
+    Key {
+        name: "portal_session_ttl",
+        slot: Slot::Duration(|s| &mut s.service.portal.session_ttl, None),
+        meaning: "how long a customer page session lasts from its creation",
+    },
+    Key {
+        name: "portal_frame_ancestors",
+        slot: Slot::Text(|s| &mut s.portal.frame_ancestors),
+        meaning: "origins allowed to embed the customer page in a frame, space-separated \
+                  (`https://dash.example.com`); empty: none",
+    },
+    Key {
+        name: "portal_operator_name",
+        slot: Slot::Text(|s| &mut s.portal.operator_name),
+        meaning: "the name the customer page shows as its title",
+    },
+    Key {
+        name: "portal_logo_url",
+        slot: Slot::Optional(|s| &mut s.portal.logo_url, "no logo"),
+        meaning: "an https image shown beside the name on the customer page",
+    },
+    Key {
+        name: "portal_color_primary",
+        slot: Slot::Text(|s| &mut s.portal.color_primary),
+        meaning: "the customer page's main colour (buttons, links, the chart): `#rrggbb`, \
+                  dark enough for white text",
+    },
+    Key {
+        name: "portal_color_background",
+        slot: Slot::Text(|s| &mut s.portal.color_background),
+        meaning: "the customer page's background colour: `#rrggbb`, light enough for dark text",
+    },
 ];

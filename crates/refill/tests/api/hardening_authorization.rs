@@ -152,6 +152,24 @@ const WALK: &[(&str, &str, &str, &str)] = &[
     ),
     (
         "post",
+        "/v1/portal-sessions",
+        "/v1/portal-sessions",
+        r#"{"account_id": "{acct}"}"#,
+    ),
+    (
+        "get",
+        "/v1/portal-sessions/{id}",
+        "/v1/portal-sessions/{ps}",
+        "",
+    ),
+    (
+        "delete",
+        "/v1/portal-sessions/{id}",
+        "/v1/portal-sessions/{ps}",
+        "",
+    ),
+    (
+        "post",
         "/v1/transfers",
         "/v1/transfers",
         r#"{"from_account": "{acct}", "to_account": "{sub}", "amount": 100}"#,
@@ -378,6 +396,10 @@ async fn victim(app: &TestApp) -> Victim {
         .put(&sr, json!({"amount": 1_000, "day_of_month": 1}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
+    let ps = app
+        .post("/v1/portal-sessions", json!({"account_id": acct}))
+        .await;
+    assert_eq!(ps.status, 201, "{}", ps.body);
     let kept = key_object(app, &acct, json!({"name": "kept"})).await;
     let revoked = key_object(app, &acct, json!({"name": "revoked"})).await;
     let r = app
@@ -406,6 +428,7 @@ async fn victim(app: &TestApp) -> Victim {
         ("{evt}", evt),
         ("{key}", kept["id"].as_str().unwrap().to_string()),
         ("{we}", we.id()),
+        ("{ps}", ps.id()),
     ];
     Victim {
         named: named

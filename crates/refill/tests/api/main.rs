@@ -10,7 +10,9 @@ mod support;
 mod account_changes;
 mod accounts;
 mod auto_top_up;
+
 mod bad_input;
+mod browser;
 mod connections;
 mod currencies;
 mod debits;
@@ -28,6 +30,7 @@ mod openapi;
 mod payment_methods;
 mod pipeline;
 mod pipeline_isolation;
+mod portal;
 mod processes;
 mod property_model;
 mod reconciliation;

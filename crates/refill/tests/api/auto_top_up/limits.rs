@@ -176,7 +176,7 @@ async fn r21_a_top_up_above_a_cap_is_refused_and_told_never_left_waiting() {
         app.engine().await;
         let s = app.auto_top_up(&id).await;
         assert_eq!(s["state"], "disabled", "{s}");
-        assert_eq!(s["state_reason"], "amount above the daily cap");
+        assert_eq!(s["state_reason"]["code"], "amount_above_cap", "{s}");
         assert!(s["in_flight"].is_null());
         assert!(
             app.events(&id, "cap.reached").await.is_empty(),
@@ -184,7 +184,7 @@ async fn r21_a_top_up_above_a_cap_is_refused_and_told_never_left_waiting() {
         );
         let disabled = app.events(&id, "auto_top_up.disabled").await;
         assert_eq!(disabled.len(), 1);
-        assert_eq!(disabled[0]["data"]["reason"], "amount above the daily cap");
+        assert_eq!(disabled[0]["data"]["reason"], "amount_above_cap");
         app.clock.advance(3 * DAY);
         app.engine().await;
         assert_eq!(auto_charges(&app), 0);
