@@ -9,6 +9,7 @@ pub mod checkout;
 pub mod currency;
 pub mod debit;
 pub mod error;
+mod event_type;
 pub mod events;
 pub mod ledger;
 pub mod money;
